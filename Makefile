@@ -1,0 +1,71 @@
+# nhttps — the two commands of the README are `make demo` and `make test`.
+CARGO      ?= cargo
+CC         ?= cc
+CXX        ?= c++
+BUILD      := build
+LIBDIR     := $(BUILD)/lib
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MAJOR      := $(firstword $(subst ., ,$(VERSION)))
+CFLAGS     ?= -O2 -g
+WARN       := -Wall -Wextra -Werror
+LDLIBS     := -L$(LIBDIR) -lnhttps -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lpthread
+EXAMPLES   := hello serve
+C_TESTS    := $(patsubst c-tests/%.c,%,$(wildcard c-tests/test_*.c))
+
+.PHONY: all lib header examples demo test test-rust test-c test-cxx test-cmake clean
+all: lib examples
+
+# The library, staged as a system would install it: libnhttps.so.X.Y.Z with
+# its soname link libnhttps.so.X and the development link libnhttps.so.
+lib:
+	$(CARGO) build --release
+	@mkdir -p $(LIBDIR)
+	cp target/release/libnhttps.so $(LIBDIR)/libnhttps.so.$(VERSION)
+	ln -sf libnhttps.so.$(VERSION) $(LIBDIR)/libnhttps.so.$(MAJOR)
+	ln -sf libnhttps.so.$(MAJOR) $(LIBDIR)/libnhttps.so
+	cp target/release/libnhttps.a $(LIBDIR)/libnhttps.a
+
+# Regenerates include/nhttps.h from src/ffi (cbindgen runs in build.rs).
+header: lib
+	cp "$$(ls -t target/release/build/nhttps-*/out/nhttps.h | head -n 1)" include/nhttps.h
+
+examples: lib $(addprefix $(BUILD)/bin/,$(EXAMPLES))
+
+$(BUILD)/bin/%: examples-c/%.c include/nhttps.h $(LIBDIR)/libnhttps.so
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) $(CFLAGS) -Iinclude $< $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: c-tests/%.c c-tests/harness.h include/nhttps.h $(LIBDIR)/libnhttps.so
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Iinclude -Ic-tests $< $(LDLIBS) -o $@
+
+$(LIBDIR)/libnhttps.so: lib
+
+# Builds and runs the demo: serve on https://localhost:8443 with the
+# development certificate and a small bundled site.
+demo: examples
+	@echo "Try:  curl --insecure https://localhost:8443/   (development certificate: --insecure is needed)"
+	$(BUILD)/bin/serve --port 8443
+
+test: test-rust test-c test-cxx test-cmake
+
+test-rust:
+	$(CARGO) test --release
+
+test-c: examples $(addprefix $(BUILD)/tests/,$(C_TESTS))
+	BUILD=$(BUILD) bash c-tests/run.sh $(C_TESTS)
+
+# The header compiles cleanly as C11 and as C++17.
+test-cxx: lib
+	@mkdir -p $(BUILD)
+	printf '#include <nhttps.h>\nint main(void){return nhttps_version()==0;}\n' > $(BUILD)/header_check.c
+	$(CC) -std=c11 $(WARN) -pedantic -Iinclude -c $(BUILD)/header_check.c -o $(BUILD)/header_check_c.o
+	$(CXX) -std=c++17 $(WARN) -pedantic -Iinclude -x c++ -c $(BUILD)/header_check.c -o $(BUILD)/header_check_cxx.o
+	@echo "header: C11 and C++17 clean"
+
+test-cmake:
+	bash c-tests/cmake_check.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

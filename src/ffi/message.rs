@@ -1,0 +1,227 @@
+//! `nhttps_incoming_message` (Node's `IncomingMessage`) and
+//! `nhttps_socket_info` (the socket's addresses and TLS facts).
+
+use std::ffi::{CString, c_char};
+
+use super::error::nhttps_result;
+use super::handle::{castable, lend};
+use super::macros::{ffi_boundary, try_core, try_ref, try_str};
+use crate::server::{IncomingMessage, SocketInfo};
+
+/// A request (Node's `IncomingMessage`). It belongs to nhttps: it is
+/// valid until its response ends (`nhttps_server_response_end`), or
+/// during the `upgrade` callback. Every string it returns is borrowed
+/// from it and valid as long as it is.
+pub struct nhttps_incoming_message {
+    _private: [u8; 0],
+}
+castable!(nhttps_incoming_message => IncomingMessage);
+
+/// What is known about a connection: addresses and TLS details. It is
+/// borrowed from the message, socket or callback that gave it, and
+/// valid as long as that is; so is every string it returns.
+pub struct nhttps_socket_info {
+    _private: [u8; 0],
+}
+castable!(nhttps_socket_info => SocketInfo);
+
+/// The request method, e.g. "GET". NULL if `message` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_method(
+    message: *const nhttps_incoming_message,
+) -> *const c_char {
+    ffi_boundary! { try_ref!(message).head().method_cstr().as_ptr() }
+}
+
+/// The request target as sent, e.g. "/index.html?page=12".
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_url(
+    message: *const nhttps_incoming_message,
+) -> *const c_char {
+    ffi_boundary! { try_ref!(message).head().url_cstr().as_ptr() }
+}
+
+/// Node's `httpVersion`: "1.1" or "1.0".
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_http_version(
+    message: *const nhttps_incoming_message,
+) -> *const c_char {
+    ffi_boundary! {
+        match try_ref!(message).version() {
+            crate::http::Version::Http10 => c"1.0".as_ptr(),
+            crate::http::Version::Http11 => c"1.1".as_ptr(),
+        }
+    }
+}
+
+/// The first value of header `name`, matched in any case, or NULL when the
+/// request has no such header. For every value of a repeated header, use
+/// `nhttps_incoming_message_header_at`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_header(
+    message: *const nhttps_incoming_message,
+    name: *const c_char,
+) -> *const c_char {
+    ffi_boundary! {
+        let message = try_ref!(message);
+        message.header(try_str!(name)).map_or(std::ptr::null(), |v| v.as_ptr())
+    }
+}
+
+/// How many header fields the request has (Node's `rawHeaders.length / 2`).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_header_count(
+    message: *const nhttps_incoming_message,
+) -> usize {
+    ffi_boundary! { try_ref!(message).headers().len() }
+}
+
+/// The `index`th header field in the order received, duplicates kept,
+/// names as the client spelled them. `*name_out` and `*value_out` are
+/// borrowed from `message`. `NHTTPS_ERR_INVALID_ARGUMENT` when `index` is
+/// out of range.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_header_at(
+    message: *const nhttps_incoming_message,
+    index: usize,
+    name_out: *mut *const c_char,
+    value_out: *mut *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        let message = try_ref!(message);
+        if name_out.is_null() || value_out.is_null() {
+            return super::macros::null_argument(if name_out.is_null() { "name_out" } else { "value_out" });
+        }
+        let Some(field) = message.headers().get(index) else {
+            return super::error::fail(crate::Error::invalid(format!(
+                "header index {index} is out of range (the request has {})",
+                message.headers().len()
+            )));
+        };
+        unsafe {
+            *name_out = field.name.as_ptr();
+            *value_out = field.value.as_ptr();
+        }
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Reads up to `capacity` bytes of the request body into `buffer`, blocking
+/// until some arrive; `*read_out` tells how many, and 0 means the body has
+/// ended. Chunked framing is undone. With `Expect: 100-continue`, the first
+/// read sends `100 Continue` if the handler has not. May be called from any
+/// thread until the response ends, but not from two at once.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_read(
+    message: *const nhttps_incoming_message,
+    buffer: *mut u8,
+    capacity: usize,
+    read_out: *mut usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let message = try_ref!(message);
+        if read_out.is_null() || (buffer.is_null() && capacity > 0) {
+            return super::macros::null_argument(if read_out.is_null() { "read_out" } else { "buffer" });
+        }
+        unsafe { *read_out = 0 };
+        if capacity == 0 {
+            return nhttps_result::NHTTPS_OK;
+        }
+        let out = unsafe { std::slice::from_raw_parts_mut(buffer, capacity) };
+        let n = try_core!(message.read(out));
+        unsafe { *read_out = n };
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// The connection the request came on. Borrowed from `message`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_socket(
+    message: *const nhttps_incoming_message,
+) -> *const nhttps_socket_info {
+    ffi_boundary! { lend::<nhttps_socket_info>(try_ref!(message).socket()) }
+}
+
+fn opt_ptr(value: &Option<CString>) -> *const c_char {
+    value.as_ref().map_or(std::ptr::null(), |v| v.as_ptr())
+}
+
+/// The peer's IP address as text, or NULL on a unix socket.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_remote_address(
+    info: *const nhttps_socket_info,
+) -> *const c_char {
+    ffi_boundary! { opt_ptr(&try_ref!(info).remote_address) }
+}
+
+/// The peer's port (0 on a unix socket).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_remote_port(info: *const nhttps_socket_info) -> u16 {
+    ffi_boundary! { try_ref!(info).remote_port }
+}
+
+/// Our IP address as text, or the socket's path on a unix socket.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_local_address(
+    info: *const nhttps_socket_info,
+) -> *const c_char {
+    ffi_boundary! { opt_ptr(&try_ref!(info).local_address) }
+}
+
+/// Our port (0 on a unix socket).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_local_port(info: *const nhttps_socket_info) -> u16 {
+    ffi_boundary! { try_ref!(info).local_port }
+}
+
+/// The TLS version, e.g. "TLSv1.3"; NULL before the handshake.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_tls_version(info: *const nhttps_socket_info) -> *const c_char {
+    ffi_boundary! { opt_ptr(&try_ref!(info).tls_version) }
+}
+
+/// The cipher suite's OpenSSL name; NULL before the handshake.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_cipher(info: *const nhttps_socket_info) -> *const c_char {
+    ffi_boundary! { opt_ptr(&try_ref!(info).cipher) }
+}
+
+/// The server name the client sent (SNI), or NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_servername(info: *const nhttps_socket_info) -> *const c_char {
+    ffi_boundary! { opt_ptr(&try_ref!(info).servername) }
+}
+
+/// The ALPN protocol agreed on, or NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_alpn_protocol(
+    info: *const nhttps_socket_info,
+) -> *const c_char {
+    ffi_boundary! { opt_ptr(&try_ref!(info).alpn_protocol) }
+}
+
+/// Node's `socket.authorized`: true when a client certificate was asked
+/// for (`requestCert`) and it verified against the CAs. False otherwise.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_authorized(info: *const nhttps_socket_info) -> bool {
+    ffi_boundary! { try_ref!(info).authorized }
+}
+
+/// Node's `socket.authorizationError` when a client certificate was asked
+/// for and did not verify, e.g. "DEPTH_ZERO_SELF_SIGNED_CERT", or
+/// "UNABLE_TO_GET_ISSUER_CERT" when the client sent none. NULL otherwise.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_authorization_error(
+    info: *const nhttps_socket_info,
+) -> *const c_char {
+    ffi_boundary! { opt_ptr(&try_ref!(info).authorization_error) }
+}
+
+/// The common name (CN) of the client certificate's subject, or NULL when
+/// there is none.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_peer_common_name(
+    info: *const nhttps_socket_info,
+) -> *const c_char {
+    ffi_boundary! { opt_ptr(&try_ref!(info).peer_common_name) }
+}

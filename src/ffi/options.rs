@@ -1,0 +1,200 @@
+//! `nhttps_server_options`: the builder for Node's `https.createServer` options.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use super::error::nhttps_result;
+use super::handle::{castable, into_raw, take};
+use super::macros::{ffi_boundary, try_core, try_mut, try_slice, try_str};
+use crate::server::ServerOptions;
+use crate::tls::read_pem_file;
+
+/// Options for `nhttps_server_new` (Node's `https.createServer(options)`).
+/// Made by `nhttps_server_options_new`, freed by `nhttps_server_options_free`.
+/// `nhttps_server_new` copies what it needs, so the options may be freed
+/// (or reused) right after. Not for concurrent use from several threads.
+pub struct nhttps_server_options {
+    _private: [u8; 0],
+}
+castable!(nhttps_server_options => ServerOptions);
+
+/// Creates options with Node's defaults: no certificate yet, `requestCert`
+/// false, `rejectUnauthorized` true. The caller owns the result and frees it
+/// with `nhttps_server_options_free`. Never NULL (aborts only on out-of-memory).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_new() -> *mut nhttps_server_options {
+    ffi_boundary! { into_raw::<nhttps_server_options>(ServerOptions::default()) }
+}
+
+/// Frees options made by `nhttps_server_options_new`. NULL is a no-op.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_free(options: *mut nhttps_server_options) {
+    ffi_boundary! { drop(unsafe { take(options) }) }
+}
+
+/// Node's `key`: the server's private key, PEM, `len` bytes (copied).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_key_pem(
+    options: *mut nhttps_server_options,
+    pem: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.key_pem = Some(try_slice!(pem, len).to_vec());
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Reads the private key from a PEM file now. `NHTTPS_ERR_IO` if it cannot be read.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_key_file(
+    options: *mut nhttps_server_options,
+    path: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        options.tls.key_pem = Some(try_core!(read_pem_file(try_str!(path))));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `cert`: the certificate chain, PEM (the server's certificate
+/// first, then intermediates), `len` bytes (copied).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_cert_pem(
+    options: *mut nhttps_server_options,
+    pem: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.cert_pem = Some(try_slice!(pem, len).to_vec());
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Reads the certificate chain from a PEM file now.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_cert_file(
+    options: *mut nhttps_server_options,
+    path: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        options.tls.cert_pem = Some(try_core!(read_pem_file(try_str!(path))));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `passphrase` for an encrypted private key (copied). A missing or
+/// wrong passphrase makes `nhttps_server_new` fail with
+/// `NHTTPS_ERR_PASSPHRASE`; nhttps never prompts on a terminal.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_passphrase(
+    options: *mut nhttps_server_options,
+    passphrase: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.passphrase = Some(try_str!(passphrase).to_string());
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `ca`: adds trusted CA certificates (PEM, one or more) for
+/// verifying client certificates. Without any, the system's roots are used.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_add_ca_pem(
+    options: *mut nhttps_server_options,
+    pem: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.ca_pem.push(try_slice!(pem, len).to_vec());
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Reads CA certificates from a PEM file now and adds them.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_add_ca_file(
+    options: *mut nhttps_server_options,
+    path: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        options.tls.ca_pem.push(try_core!(read_pem_file(try_str!(path))));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `requestCert` (default false): ask clients for a certificate.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_request_cert(
+    options: *mut nhttps_server_options,
+    request_cert: bool,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.request_cert = request_cert;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `rejectUnauthorized`: with `requestCert`, fail the handshake of a
+/// client without a certificate the CAs verify. Default **true** (modern
+/// Node's default; the old manual's `false` is unsafe). When false, such
+/// clients get through and `nhttps_socket_info_authorized` says false.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_reject_unauthorized(
+    options: *mut nhttps_server_options,
+    reject_unauthorized: bool,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.reject_unauthorized = reject_unauthorized;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// **For development only.** When no key and certificate are set,
+/// `nhttps_server_new` generates a self-signed ECDSA certificate for
+/// localhost, 127.0.0.1 and ::1, valid 30 days, held in memory. No client
+/// trusts it unless told to (`nhttps_server_certificate_pem` gives it).
+/// Never use it on a server that others reach.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_use_dev_certificate(
+    options: *mut nhttps_server_options,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.dev_certificate = true;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `server.maxConnections`: past this many open connections, new
+/// ones are accepted and closed at once, before the TLS handshake (no
+/// callback is called for them). 0 (the default) means no limit.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_max_connections(
+    options: *mut nhttps_server_options,
+    max_connections: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).max_connections = max_connections as usize;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `keepAliveTimeout`: how long an idle kept-alive connection waits
+/// for the next request before it is closed. Default 5000 ms; at least 1.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_keep_alive_timeout_ms(
+    options: *mut nhttps_server_options,
+    milliseconds: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        if milliseconds == 0 {
+            return super::error::fail(crate::Error::invalid("the keep-alive timeout must be at least 1 ms"));
+        }
+        options.keep_alive_timeout = Duration::from_millis(u64::from(milliseconds));
+        nhttps_result::NHTTPS_OK
+    }
+}

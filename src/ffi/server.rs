@@ -1,0 +1,346 @@
+//! `nhttps_server`: Node's `https.Server`, its events and its life cycle.
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+use super::error::{ClientError, nhttps_error, nhttps_result};
+use super::handle::{castable, into_raw, lend, take};
+use super::macros::{ffi_boundary, try_core, try_ref, try_str};
+use super::message::{nhttps_incoming_message, nhttps_socket_info};
+use super::options::nhttps_server_options;
+use super::response::{ResponseHandle, nhttps_server_response};
+use super::socket::nhttps_socket;
+use crate::server::{Handlers, Server};
+
+/// An HTTPS server (Node's `https.Server`). Made by `nhttps_server_new`,
+/// freed by `nhttps_server_free`. Its functions may be called from any
+/// thread.
+pub struct nhttps_server {
+    _private: [u8; 0],
+}
+castable!(nhttps_server => Server);
+
+/// `request` and `checkContinue`: called on the connection's thread with a
+/// request and its response. Both handles belong to nhttps and stay valid
+/// until `nhttps_server_response_end(res, ...)` returns; the callback may
+/// return first and end the response later, from any thread — the
+/// connection waits for it. Every response must be ended exactly once.
+pub type nhttps_request_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        req: *mut nhttps_incoming_message,
+        res: *mut nhttps_server_response,
+    ),
+>;
+
+/// `connection`: called on the new connection's thread before the TLS
+/// handshake, with its addresses (valid during the call). Return false to
+/// close the connection at once.
+pub type nhttps_connection_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, info: *const nhttps_socket_info) -> bool>;
+
+/// `upgrade` (and CONNECT): called on the connection's thread. `req` is
+/// valid during the call only. `socket` is now the callee's: it must be
+/// freed with `nhttps_socket_free`, from any thread, at any time. `head`
+/// holds `head_len` bytes the client sent after the request head (valid
+/// during the call; may be NULL when `head_len` is 0).
+pub type nhttps_upgrade_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        req: *mut nhttps_incoming_message,
+        socket: *mut nhttps_socket,
+        head: *const u8,
+        head_len: usize,
+    ),
+>;
+
+/// `clientError`: a failed TLS handshake or a malformed request, called on
+/// the connection's thread. `error` and `info` are valid during the call.
+/// After it, a malformed request gets the status `nhttps_error_http_status`
+/// tells (400, 431, 505) and the connection is closed.
+pub type nhttps_client_error_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        error: *const nhttps_error,
+        info: *const nhttps_socket_info,
+    ),
+>;
+
+/// `close` and `listening`.
+pub type nhttps_event_callback = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+
+/// The userdata registered beside a callback, handed back to it.
+#[derive(Clone, Copy)]
+struct Userdata(*mut c_void);
+// SAFETY: by registering a callback the caller accepts (as the header says)
+// that it and its userdata are used from nhttps's threads; nhttps never
+// dereferences userdata itself.
+unsafe impl Send for Userdata {}
+unsafe impl Sync for Userdata {}
+
+/// Validates options and builds a server (Node's `https.createServer`).
+/// The key, certificate and passphrase are checked now: a bad one fails
+/// with `NHTTPS_ERR_KEY`, `_CERTIFICATE` or `_PASSPHRASE`. On success
+/// `*server_out` is a new server the caller owns and frees with
+/// `nhttps_server_free`; `options` stays the caller's.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_new(
+    options: *const nhttps_server_options,
+    server_out: *mut *mut nhttps_server,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_ref!(options);
+        if server_out.is_null() {
+            return super::macros::null_argument("server_out");
+        }
+        let server = try_core!(Server::new(options.clone()));
+        unsafe { *server_out = into_raw::<nhttps_server>(server) };
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Closes the server if it is open (as `nhttps_server_close`, waiting for
+/// every connection), then frees it. After it returns no callback of this
+/// server runs again. NULL is a no-op. Must not be called from one of the
+/// server's own callbacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_free(server: *mut nhttps_server) {
+    ffi_boundary! { drop(unsafe { take(server) }) }
+}
+
+fn register(server: *const nhttps_server, change: impl FnOnce(&mut Handlers)) -> nhttps_result {
+    ffi_boundary! {
+        try_ref!(server).set_handlers(change);
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Registers the `request` listener (NULL removes it). Callbacks for
+/// different connections run at the same time on different threads: the
+/// callback and `userdata` must be thread-safe. Without a listener, a
+/// request gets `500` and its connection is closed.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_on_request(
+    server: *mut nhttps_server,
+    callback: nhttps_request_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    let userdata = Userdata(userdata);
+    register(server, |h| {
+        h.request = callback.map(|cb| request_handler(cb, userdata))
+    })
+}
+
+/// Registers the `checkContinue` listener for requests with
+/// `Expect: 100-continue` (NULL removes it). It replaces `request` for
+/// them: call `nhttps_server_response_write_continue` before reading the
+/// body, or answer without reading it. Without it, `100 Continue` is sent
+/// at once and `request` follows, as in Node.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_on_check_continue(
+    server: *mut nhttps_server,
+    callback: nhttps_request_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    let userdata = Userdata(userdata);
+    register(server, |h| {
+        h.check_continue = callback.map(|cb| request_handler(cb, userdata))
+    })
+}
+
+fn request_handler(
+    callback: unsafe extern "C" fn(
+        *mut c_void,
+        *mut nhttps_incoming_message,
+        *mut nhttps_server_response,
+    ),
+    userdata: Userdata,
+) -> crate::server::RequestHandler {
+    Arc::new(move |message, response| {
+        let req = lend::<nhttps_incoming_message>(&message).cast_mut();
+        let res = into_raw::<nhttps_server_response>(ResponseHandle::new(response));
+        let userdata = userdata;
+        // SAFETY: a C function pointer registered by the user; `req` lives
+        // until the response ends (the connection keeps `message` until then)
+        // and `res` until `nhttps_server_response_end` frees it.
+        unsafe { callback(userdata.0, req, res) };
+    })
+}
+
+/// Registers the `connection` listener (NULL removes it).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_on_connection(
+    server: *mut nhttps_server,
+    callback: nhttps_connection_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    let userdata = Userdata(userdata);
+    register(server, |h| {
+        h.connection = callback.map(|cb| -> crate::server::ConnectionHandler {
+            Arc::new(move |info| {
+                let userdata = userdata;
+                // SAFETY: user callback; `info` outlives the call.
+                unsafe { cb(userdata.0, lend::<nhttps_socket_info>(info)) }
+            })
+        })
+    })
+}
+
+/// Registers the `upgrade` listener (NULL removes it). Without one, a
+/// request to upgrade closes its connection, as in Node.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_on_upgrade(
+    server: *mut nhttps_server,
+    callback: nhttps_upgrade_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    let userdata = Userdata(userdata);
+    register(server, |h| {
+        h.upgrade = callback.map(|cb| -> crate::server::UpgradeHandler {
+            Arc::new(move |message, socket, head| {
+                let userdata = userdata;
+                let req = lend::<nhttps_incoming_message>(&message).cast_mut();
+                let socket = into_raw::<nhttps_socket>(socket);
+                let head_ptr = if head.is_empty() {
+                    std::ptr::null()
+                } else {
+                    head.as_ptr()
+                };
+                // SAFETY: user callback; `req` and `head` outlive the call and
+                // `socket` is handed over.
+                unsafe { cb(userdata.0, req, socket, head_ptr, head.len()) };
+            })
+        })
+    })
+}
+
+/// Registers the `clientError` listener (NULL removes it).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_on_client_error(
+    server: *mut nhttps_server,
+    callback: nhttps_client_error_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    let userdata = Userdata(userdata);
+    register(server, |h| {
+        h.client_error = callback.map(|cb| -> crate::server::ClientErrorHandler {
+            Arc::new(move |error, info| {
+                let userdata = userdata;
+                let error = ClientError::new(error);
+                // SAFETY: user callback; both pointers outlive the call.
+                unsafe {
+                    cb(
+                        userdata.0,
+                        lend::<nhttps_error>(&error),
+                        lend::<nhttps_socket_info>(info),
+                    )
+                };
+            })
+        })
+    })
+}
+
+fn event_handler(
+    callback: unsafe extern "C" fn(*mut c_void),
+    userdata: Userdata,
+) -> crate::server::EventHandler {
+    Arc::new(move || {
+        let userdata = userdata;
+        // SAFETY: user callback with the userdata registered beside it.
+        unsafe { callback(userdata.0) }
+    })
+}
+
+/// Registers the `close` listener (NULL removes it): called once, after
+/// `nhttps_server_close` has stopped the server and the last connection has
+/// ended, on the thread that finished the close.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_on_close(
+    server: *mut nhttps_server,
+    callback: nhttps_event_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    let userdata = Userdata(userdata);
+    register(server, |h| {
+        h.close = callback.map(|cb| event_handler(cb, userdata))
+    })
+}
+
+/// Registers the `listening` listener (NULL removes it): called on the
+/// thread that called `nhttps_server_listen*`, once the socket is bound,
+/// before that call returns.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_on_listening(
+    server: *mut nhttps_server,
+    callback: nhttps_event_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    let userdata = Userdata(userdata);
+    register(server, |h| {
+        h.listening = callback.map(|cb| event_handler(cb, userdata))
+    })
+}
+
+/// Listens on `host:port` and starts accepting on a thread of its own.
+/// `host` may be a name, an IPv4 or IPv6 address, or NULL for every
+/// address (IPv6 and IPv4). `port` 0 lets the system pick one: see
+/// `nhttps_server_port`. Returns once listening; a server listens once.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_listen(
+    server: *mut nhttps_server,
+    host: *const c_char,
+    port: u16,
+) -> nhttps_result {
+    ffi_boundary! {
+        let server = try_ref!(server);
+        let host = if host.is_null() { None } else { Some(try_str!(host)) };
+        try_core!(server.listen(host, port));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Listens on a unix-domain socket at `path` (TLS runs over it as over
+/// TCP). The socket file is removed when the server closes; an existing
+/// file makes it fail with `NHTTPS_ERR_ADDRESS_IN_USE`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_listen_unix(
+    server: *mut nhttps_server,
+    path: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        let server = try_ref!(server);
+        try_core!(server.listen_unix(try_str!(path)));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// The TCP port the server listens on (0 before listening, for a unix
+/// socket, or if `server` is NULL).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_port(server: *const nhttps_server) -> u16 {
+    ffi_boundary! { try_ref!(server).port() }
+}
+
+/// The certificate the server presents, PEM, NUL-terminated — handy to
+/// make a client trust the development certificate. Borrowed from
+/// `server`: valid until `nhttps_server_free`. NULL if `server` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_certificate_pem(server: *const nhttps_server) -> *const c_char {
+    ffi_boundary! { try_ref!(server).certificate_pem().as_ptr() }
+}
+
+/// Node's `server.close()`: stops accepting, closes idle connections, lets
+/// requests in flight finish (their responses say `Connection: close`),
+/// then emits `close`. Returns when every connection thread has ended, so
+/// that a host language can unload the library safely afterwards. Called
+/// from one of the server's own callbacks, it returns at once instead and
+/// `close` follows when the last connection ends. Sockets handed over by
+/// `upgrade` are the user's and are not waited for. Calling it twice is
+/// harmless.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_close(server: *mut nhttps_server) -> nhttps_result {
+    ffi_boundary! {
+        try_ref!(server).close();
+        nhttps_result::NHTTPS_OK
+    }
+}

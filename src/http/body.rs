@@ -1,0 +1,333 @@
+//! Body framing on the read side: a fixed length, chunked (with trailers), or
+//! everything until the peer closes.
+
+use std::io::Read;
+
+use super::buffered::BufferedStream;
+use super::head::HeaderField;
+use crate::error::{Error, Result};
+
+/// The longest chunk-size line or trailer line we accept.
+const MAX_LINE: usize = 8 * 1024;
+/// The most trailer bytes we accept after the last chunk.
+const MAX_TRAILERS: usize = 16 * 1024;
+
+/// How a message's body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the peer closes (responses only).
+    UntilClose,
+}
+
+#[derive(Debug)]
+enum State {
+    Length(u64),
+    ChunkSize,
+    ChunkData(u64),
+    ChunkEnd,
+    Trailers,
+    UntilClose,
+    Done,
+}
+
+/// Reads one message body from a buffered stream, never past its end.
+#[derive(Debug)]
+pub struct BodyReader {
+    state: State,
+    trailers: Vec<HeaderField>,
+    trailer_bytes: usize,
+}
+
+impl BodyReader {
+    pub fn new(kind: BodyKind) -> BodyReader {
+        let state = match kind {
+            BodyKind::Empty | BodyKind::Length(0) => State::Done,
+            BodyKind::Length(n) => State::Length(n),
+            BodyKind::Chunked => State::ChunkSize,
+            BodyKind::UntilClose => State::UntilClose,
+        };
+        BodyReader {
+            state,
+            trailers: Vec::new(),
+            trailer_bytes: 0,
+        }
+    }
+
+    /// Whether the whole body has been read.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// The trailer fields of a chunked body, once it has been read to the end.
+    pub fn trailers(&self) -> &[HeaderField] {
+        &self.trailers
+    }
+
+    /// Reads body bytes into `out`. Returns 0 at the end of the body (or when
+    /// `out` is empty).
+    pub fn read<S: Read>(&mut self, src: &mut BufferedStream<S>, out: &mut [u8]) -> Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match self.state {
+                State::Done => return Ok(0),
+                State::Length(remaining) => {
+                    let want = out
+                        .len()
+                        .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                    let n = src.read_some(&mut out[..want])?;
+                    if n == 0 {
+                        return Err(Error::ConnectionClosed);
+                    }
+                    let left = remaining - n as u64;
+                    self.state = if left == 0 {
+                        State::Done
+                    } else {
+                        State::Length(left)
+                    };
+                    return Ok(n);
+                }
+                State::UntilClose => {
+                    let n = src.read_some(out)?;
+                    if n == 0 {
+                        self.state = State::Done;
+                    }
+                    return Ok(n);
+                }
+                State::ChunkSize => {
+                    let line = read_line(src)?;
+                    let size = parse_chunk_size(&line)?;
+                    self.state = if size == 0 {
+                        State::Trailers
+                    } else {
+                        State::ChunkData(size)
+                    };
+                }
+                State::ChunkData(remaining) => {
+                    let want = out
+                        .len()
+                        .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                    let n = src.read_some(&mut out[..want])?;
+                    if n == 0 {
+                        return Err(Error::ConnectionClosed);
+                    }
+                    let left = remaining - n as u64;
+                    self.state = if left == 0 {
+                        State::ChunkEnd
+                    } else {
+                        State::ChunkData(left)
+                    };
+                    return Ok(n);
+                }
+                State::ChunkEnd => {
+                    if !read_line(src)?.is_empty() {
+                        return Err(Error::http(400, "missing CRLF after chunk data"));
+                    }
+                    self.state = State::ChunkSize;
+                }
+                State::Trailers => {
+                    let line = read_line(src)?;
+                    if line.is_empty() {
+                        self.state = State::Done;
+                        return Ok(0);
+                    }
+                    self.trailer_bytes += line.len();
+                    if self.trailer_bytes > MAX_TRAILERS {
+                        return Err(Error::http(431, "trailers too large"));
+                    }
+                    self.trailers.push(parse_trailer(&line)?);
+                }
+            }
+        }
+    }
+
+    /// Reads and discards the rest of the body, up to `limit` bytes. Returns
+    /// whether the body ended within the limit.
+    pub fn drain<S: Read>(&mut self, src: &mut BufferedStream<S>, limit: u64) -> Result<bool> {
+        let mut scratch = [0u8; 4096];
+        let mut total = 0u64;
+        while !self.is_done() {
+            if total > limit {
+                return Ok(false);
+            }
+            let n = self.read(src, &mut scratch)?;
+            if n == 0 && !self.is_done() {
+                return Err(Error::ConnectionClosed);
+            }
+            total += n as u64;
+        }
+        Ok(true)
+    }
+}
+
+/// Reads one CRLF-terminated line and returns it without the CRLF.
+fn read_line<S: Read>(src: &mut BufferedStream<S>) -> Result<Vec<u8>> {
+    loop {
+        let buffered = src.buffered();
+        if let Some(lf) = buffered.iter().position(|&b| b == b'\n') {
+            if lf == 0 || buffered[lf - 1] != b'\r' {
+                return Err(Error::http(400, "bare LF in chunked framing"));
+            }
+            let line = buffered[..lf - 1].to_vec();
+            src.consume(lf + 1);
+            if line.contains(&b'\r') {
+                return Err(Error::http(400, "bare CR in chunked framing"));
+            }
+            return Ok(line);
+        }
+        if buffered.len() > MAX_LINE {
+            return Err(Error::http(400, "chunked framing line too long"));
+        }
+        if src.fill(MAX_LINE + 2)? == 0 {
+            return Err(Error::ConnectionClosed);
+        }
+    }
+}
+
+/// `chunk-size [ chunk-ext ]` where chunk-ext is `*( BWS ";" BWS name [ BWS "=" BWS value ] )`.
+fn parse_chunk_size(line: &[u8]) -> Result<u64> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return Err(Error::http(400, "chunk size is not hexadecimal"));
+    }
+    let mut size: u64 = 0;
+    for &b in &line[..digits] {
+        let d = (b as char).to_digit(16).unwrap_or(0) as u64;
+        size = size
+            .checked_mul(16)
+            .and_then(|s| s.checked_add(d))
+            .ok_or_else(|| Error::http(400, "chunk size overflows"))?;
+    }
+    let rest = line[digits..].trim_ascii_start();
+    if rest.is_empty() {
+        return Ok(size);
+    }
+    if rest[0] != b';' || !chunk_extensions_are_valid(&rest[1..]) {
+        return Err(Error::http(400, "malformed chunk extension"));
+    }
+    Ok(size)
+}
+
+fn chunk_extensions_are_valid(ext: &[u8]) -> bool {
+    ext.split(|&b| b == b';').all(|part| {
+        let (name, value) = match part.iter().position(|&b| b == b'=') {
+            Some(eq) => (&part[..eq], Some(&part[eq + 1..])),
+            None => (part, None),
+        };
+        let name = name.trim_ascii();
+        let name_ok =
+            !name.is_empty() && name.iter().all(|&b| super::response_head::is_token_byte(b));
+        let value_ok = value.is_none_or(|v| {
+            let v = v.trim_ascii();
+            !v.is_empty() && v.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        });
+        name_ok && value_ok
+    })
+}
+
+fn parse_trailer(line: &[u8]) -> Result<HeaderField> {
+    let colon = line
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or_else(|| Error::http(400, "trailer without a colon"))?;
+    let name = &line[..colon];
+    if name.is_empty() || !name.iter().all(|&b| super::response_head::is_token_byte(b)) {
+        return Err(Error::http(400, "invalid trailer name"));
+    }
+    let value = line[colon + 1..].trim_ascii();
+    if !super::response_head::is_valid_header_value(value) {
+        return Err(Error::http(400, "invalid trailer value"));
+    }
+    HeaderField::new(name, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(kind: BodyKind, raw: &[u8]) -> Result<(Vec<u8>, BodyReader, Vec<u8>)> {
+        let mut src = BufferedStream::new(raw);
+        let mut body = BodyReader::new(kind);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 3];
+        loop {
+            let n = body.read(&mut src, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        let (unread, mut rest) = src.into_parts();
+        rest.extend_from_slice(unread);
+        Ok((out, body, rest))
+    }
+
+    #[test]
+    fn a_fixed_length_body_stops_at_its_length() {
+        let (body, _, rest) = read_all(BodyKind::Length(5), b"helloGET").unwrap();
+        assert_eq!((&body[..], &rest[..]), (&b"hello"[..], &b"GET"[..]));
+    }
+
+    #[test]
+    fn a_short_fixed_length_body_is_an_error() {
+        assert!(matches!(
+            read_all(BodyKind::Length(5), b"hel"),
+            Err(Error::ConnectionClosed)
+        ));
+    }
+
+    #[test]
+    fn chunked_body_with_extensions_and_trailers() {
+        let raw = b"5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\nNEXT";
+        let (body, reader, rest) = read_all(BodyKind::Chunked, raw).unwrap();
+        assert_eq!(body, b"hello world");
+        assert_eq!(reader.trailers()[0].value.to_str().unwrap(), "42");
+        assert_eq!(rest, b"NEXT");
+    }
+
+    #[test]
+    fn chunk_size_overflow_is_rejected() {
+        let err = read_all(BodyKind::Chunked, b"10000000000000000\r\n").unwrap_err();
+        assert_eq!(err.http_status(), Some(400));
+    }
+
+    #[test]
+    fn chunk_size_junk_is_rejected() {
+        for raw in [
+            &b"5x\r\nhello\r\n0\r\n\r\n"[..],
+            b"\r\n",
+            b"5;\r\nhello\r\n0\r\n\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+        ] {
+            assert_eq!(
+                read_all(BodyKind::Chunked, raw).unwrap_err().http_status(),
+                Some(400)
+            );
+        }
+    }
+
+    #[test]
+    fn missing_crlf_after_chunk_data_is_rejected() {
+        let err = read_all(BodyKind::Chunked, b"5\r\nhelloXX\r\n0\r\n\r\n").unwrap_err();
+        assert_eq!(err.http_status(), Some(400));
+    }
+
+    #[test]
+    fn until_close_reads_everything() {
+        let (body, reader, _) = read_all(BodyKind::UntilClose, b"all of it").unwrap();
+        assert_eq!(body, b"all of it");
+        assert!(reader.is_done());
+    }
+
+    #[test]
+    fn drain_discards_the_rest_and_keeps_the_next_request() {
+        let mut src = BufferedStream::new(&b"3\r\nabc\r\n0\r\n\r\nGET"[..]);
+        let mut body = BodyReader::new(BodyKind::Chunked);
+        assert!(body.drain(&mut src, 1024).unwrap());
+        assert_eq!(src.buffered(), b"GET");
+    }
+}

@@ -1,0 +1,15 @@
+//! HTTP/1.1 on a byte stream: request heads (httparse, plus the checks httparse
+//! leaves to us), body framing (Content-Length, chunked with trailers,
+//! close-delimited) and response head encoding.
+
+mod body;
+mod buffered;
+mod date;
+mod head;
+mod response_head;
+
+pub use body::{BodyKind, BodyReader};
+pub use buffered::BufferedStream;
+pub use date::http_date;
+pub use head::{HeaderField, Limits, RequestHead, Version, read_request_head};
+pub use response_head::{ResponseHead, is_token, is_valid_header_value, reason_phrase};

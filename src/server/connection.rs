@@ -1,0 +1,208 @@
+//! One connection's life, on its own thread: the `connection` event, the TLS
+//! handshake, then requests one after another until either side closes.
+
+use std::io::Write;
+use std::net::Shutdown;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use super::exchange::{Exchange, IncomingMessage, ServerResponse, Stream};
+use super::socket::{SocketInfo, UpgradedSocket};
+use super::transport::Transport;
+use super::{Handlers, Shared};
+use crate::error::Error;
+use crate::http::{BufferedStream, RequestHead, read_request_head, reason_phrase};
+
+/// The most of an unread request body we read and discard to keep a
+/// connection alive; past it, the connection is closed instead.
+const DRAIN_LIMIT: u64 = 1024 * 1024;
+
+/// Runs a connection to its end. Never panics: a panic is reported as a
+/// client error and ends the connection.
+pub(super) fn run(shared: Arc<Shared>, id: u64, transport: Transport) {
+    super::mark_connection_thread(&shared);
+    let mut info = SocketInfo::from_transport(&transport);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        serve(&shared, id, transport, &mut info)
+    }));
+    if let Err(payload) = outcome {
+        shared.report_client_error(&Error::from_panic(&*payload), &info);
+    }
+    shared.unregister(id);
+}
+
+fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) {
+    if let Some(on_connection) = shared.handlers().connection.clone()
+        && !on_connection(info)
+    {
+        return;
+    }
+    let options = &shared.options;
+    let _ = transport.set_read_timeout(Some(options.handshake_timeout));
+    let _ = transport.set_write_timeout(Some(options.request_timeout));
+    let ssl = match shared.tls.acceptor().accept(transport) {
+        Ok(ssl) => ssl,
+        Err(e) => {
+            if !shared.is_closing() {
+                shared.report_client_error(&Error::Handshake(describe_handshake_error(&e)), info);
+            }
+            return;
+        }
+    };
+    info.add_tls(ssl.ssl(), shared.tls.requests_client_certificate());
+    let info = Arc::new(info.clone());
+    let mut stream = BufferedStream::new(ssl);
+    let mut first = true;
+    loop {
+        if !shared.set_busy(id, false) {
+            break;
+        }
+        let wait = if first {
+            options.headers_timeout
+        } else {
+            options.keep_alive_timeout
+        };
+        let _ = stream.get_ref().get_ref().set_read_timeout(Some(wait));
+        stream.shrink_when_empty();
+        let head = match read_request_head(&mut stream, &options.limits) {
+            Ok(Some(head)) => head,
+            Ok(None) => break,
+            Err(e) => {
+                if let Some(status) = e.http_status() {
+                    send_error_response(&mut stream, status);
+                    shared.report_client_error(&e, &info);
+                }
+                break;
+            }
+        };
+        first = false;
+        shared.set_busy(id, true);
+        let _ = stream
+            .get_ref()
+            .get_ref()
+            .set_read_timeout(Some(options.request_timeout));
+        match serve_request(shared, stream, head, &info) {
+            Some(next) => stream = next,
+            None => return,
+        }
+    }
+    close(stream);
+}
+
+/// Serves one request. Returns the stream when the connection may carry
+/// another request, `None` when it was closed or handed over.
+fn serve_request(
+    shared: &Shared,
+    stream: Stream,
+    head: RequestHead,
+    info: &Arc<SocketInfo>,
+) -> Option<Stream> {
+    let handlers: Arc<Handlers> = shared.handlers();
+    if head.is_upgrade() {
+        match handlers.upgrade.clone() {
+            Some(on_upgrade) => {
+                let (ssl, head_bytes) = stream.into_parts();
+                let exchange = Arc::new(Exchange::new(
+                    None,
+                    &head,
+                    false,
+                    shared.options.keep_alive_timeout,
+                ));
+                let message = Arc::new(IncomingMessage::new(head, info.clone(), exchange));
+                on_upgrade(
+                    message,
+                    UpgradedSocket::new(ssl, (**info).clone()),
+                    &head_bytes,
+                );
+            }
+            None => close(stream),
+        }
+        return None;
+    }
+
+    let expects_continue = head.expects_continue();
+    let exchange = Arc::new(Exchange::new(
+        Some(stream),
+        &head,
+        !shared.is_closing(),
+        shared.options.keep_alive_timeout,
+    ));
+    let message = Arc::new(IncomingMessage::new(head, info.clone(), exchange.clone()));
+    let response = ServerResponse::new(exchange.clone());
+    let handler = match (&handlers.check_continue, expects_continue) {
+        (Some(on_check_continue), true) => Some(on_check_continue.clone()),
+        (_, continue_expected) => {
+            if continue_expected {
+                let _ = exchange.send_continue();
+            }
+            handlers.request.clone()
+        }
+    };
+    match handler {
+        Some(handler) => {
+            let called = catch_unwind(AssertUnwindSafe(|| handler(message.clone(), response)));
+            if let Err(payload) = called {
+                shared.report_client_error(&Error::from_panic(&*payload), info);
+            }
+        }
+        None => drop(response),
+    }
+    exchange.wait_finished();
+    drop(message);
+
+    let mut outcome = exchange.conclude();
+    let mut stream = outcome.stream.take()?;
+    if let Some(error) = outcome.body_error.take() {
+        shared.report_client_error(&error, info);
+        close(stream);
+        return None;
+    }
+    let reusable = outcome.keep_alive
+        && !shared.is_closing()
+        && (outcome.body.is_done()
+            || (!outcome.body_not_requested
+                && outcome
+                    .body
+                    .drain(&mut stream, DRAIN_LIMIT)
+                    .unwrap_or(false)));
+    if reusable {
+        Some(stream)
+    } else {
+        close(stream);
+        None
+    }
+}
+
+/// Node's default answer to a malformed request: a bare status and close.
+fn send_error_response(stream: &mut Stream, status: u16) {
+    let response = format!(
+        "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        reason_phrase(status)
+    );
+    let _ = stream.get_mut().write_all(response.as_bytes());
+}
+
+/// Sends TLS close_notify and closes the socket.
+fn close(stream: Stream) {
+    let (mut ssl, _) = stream.into_parts();
+    let _ = ssl.shutdown();
+    let _ = ssl.get_ref().shutdown(Shutdown::Both);
+}
+
+fn describe_handshake_error(e: &openssl::ssl::HandshakeError<Transport>) -> String {
+    match e {
+        openssl::ssl::HandshakeError::SetupFailure(stack) => stack.to_string(),
+        openssl::ssl::HandshakeError::Failure(mid)
+        | openssl::ssl::HandshakeError::WouldBlock(mid) => {
+            let error = mid.error();
+            match (error.io_error(), error.ssl_error()) {
+                (Some(io), _) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    "handshake timed out".to_string()
+                }
+                (Some(io), _) => io.to_string(),
+                (None, Some(stack)) => stack.to_string(),
+                (None, None) => "the peer closed the connection during the handshake".to_string(),
+            }
+        }
+    }
+}

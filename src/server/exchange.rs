@@ -1,0 +1,507 @@
+//! One request/response exchange: Node's `IncomingMessage` and
+//! `ServerResponse`. Both share the connection's stream for the length of the
+//! exchange, so the body can be read and the response written from any
+//! thread; the connection thread waits until the response has ended.
+
+use std::ffi::CStr;
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use openssl::ssl::SslStream;
+
+use super::socket::SocketInfo;
+use super::transport::Transport;
+use crate::error::{Error, Result};
+use crate::http::{
+    BodyKind, BodyReader, BufferedStream, HeaderField, RequestHead, ResponseHead, Version,
+    http_date, is_token, is_valid_header_value,
+};
+
+/// A connection's stream: TLS over a socket, with a read-ahead buffer.
+pub(crate) type Stream = BufferedStream<SslStream<Transport>>;
+
+/// Writes of at most this size are copied behind the head or chunk header
+/// and sent as one TLS write.
+const COALESCE_LIMIT: usize = 16 * 1024;
+
+/// How the response body is delimited on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// Nothing may follow the head (HEAD, 1xx, 204, 304).
+    NoBody,
+    /// Content-Length: this many bytes still to send.
+    Length(u64),
+    Chunked,
+    /// HTTP/1.0 without Content-Length: the body ends when we close.
+    UntilClose,
+}
+
+/// The state both handles share.
+struct Io {
+    stream: Option<Stream>,
+    body: BodyReader,
+    body_error: Option<Error>,
+    head: ResponseHead,
+    head_sent: bool,
+    framing: Framing,
+    version: Version,
+    is_head_request: bool,
+    expects_continue: bool,
+    continue_sent: bool,
+    /// Whether the connection may serve another request after this one.
+    keep_alive: bool,
+    keep_alive_timeout: Duration,
+    /// A write failed or the response was cut short: close after it.
+    broken: bool,
+}
+
+impl Io {
+    fn stream(&mut self) -> Result<&mut Stream> {
+        self.stream.as_mut().ok_or(Error::ConnectionClosed)
+    }
+
+    /// Writes `parts` to the stream, as one TLS write when they are small.
+    fn send(&mut self, parts: &[&[u8]]) -> Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let result = (|| {
+            let stream = self.stream()?.get_mut();
+            if total <= COALESCE_LIMIT {
+                stream.write_all(&parts.concat())?;
+            } else {
+                for part in parts.iter().filter(|p| !p.is_empty()) {
+                    stream.write_all(part)?;
+                }
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            self.broken = true;
+        }
+        result
+    }
+
+    /// Decides the framing and encodes the head into `out`. `whole_body` is
+    /// the body's length when `end` is called before anything was sent.
+    fn encode_head(&mut self, whole_body: Option<usize>, out: &mut Vec<u8>) -> Result<()> {
+        let status = self.head.status;
+        let status_has_body = status >= 200 && status != 204 && status != 304;
+        let declared = match self.head.get("content-length") {
+            Some(v) => Some(
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| Error::invalid("Content-Length header is not a number"))?,
+            ),
+            None => None,
+        };
+        let user_chunked = self
+            .head
+            .get("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        self.framing = if !status_has_body {
+            Framing::NoBody
+        } else if let Some(n) = declared {
+            Framing::Length(n)
+        } else if user_chunked {
+            Framing::Chunked
+        } else if let Some(n) = whole_body {
+            self.head.set("Content-Length", &n.to_string());
+            Framing::Length(n as u64)
+        } else if self.version == Version::Http11 {
+            self.head.set("Transfer-Encoding", "chunked");
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        };
+        if self.is_head_request {
+            self.framing = Framing::NoBody;
+        }
+        if self.framing == Framing::UntilClose || self.head.says_close() {
+            self.keep_alive = false;
+        }
+        if !self.head.has("date") {
+            self.head.append("Date", &http_date(SystemTime::now()));
+        }
+        if !self.head.has("connection") {
+            if self.keep_alive {
+                self.head.append("Connection", "keep-alive");
+                self.head.append(
+                    "Keep-Alive",
+                    &format!("timeout={}", self.keep_alive_timeout.as_secs().max(1)),
+                );
+            } else {
+                self.head.append("Connection", "close");
+            }
+        }
+        self.head.encode(self.version, out);
+        self.head_sent = true;
+        Ok(())
+    }
+
+    /// Sends the head (if not yet sent) and `data`, framed.
+    fn write_body(&mut self, data: &[u8], whole_body: Option<usize>, last: bool) -> Result<()> {
+        let mut prefix = Vec::new();
+        if !self.head_sent {
+            self.encode_head(whole_body, &mut prefix)?;
+        }
+        let mut suffix: &[u8] = b"";
+        let mut data = data;
+        match self.framing {
+            Framing::NoBody => data = b"",
+            Framing::Length(remaining) => {
+                if data.len() as u64 > remaining {
+                    self.broken = true;
+                    return Err(Error::invalid(
+                        "more body than the Content-Length header announced",
+                    ));
+                }
+                self.framing = Framing::Length(remaining - data.len() as u64);
+            }
+            Framing::Chunked => {
+                if !data.is_empty() {
+                    prefix.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                    suffix = if last { b"\r\n0\r\n\r\n" } else { b"\r\n" };
+                } else if last {
+                    suffix = b"0\r\n\r\n";
+                }
+            }
+            Framing::UntilClose => {}
+        }
+        self.send(&[&prefix, data, suffix])
+    }
+}
+
+/// The shared part of one exchange.
+pub(crate) struct Exchange {
+    io: Mutex<Io>,
+    finished: Mutex<bool>,
+    finished_changed: Condvar,
+}
+
+impl Exchange {
+    pub(crate) fn new(
+        stream: Option<Stream>,
+        head: &RequestHead,
+        keep_alive: bool,
+        keep_alive_timeout: Duration,
+    ) -> Exchange {
+        let io = Io {
+            stream,
+            body: BodyReader::new(head.body_kind()),
+            body_error: None,
+            head: ResponseHead::default(),
+            head_sent: false,
+            framing: Framing::NoBody,
+            version: head.version(),
+            is_head_request: head.is_head(),
+            expects_continue: head.expects_continue(),
+            continue_sent: false,
+            keep_alive: keep_alive && head.keep_alive(),
+            keep_alive_timeout,
+            broken: false,
+        };
+        Exchange {
+            io: Mutex::new(io),
+            finished: Mutex::new(false),
+            finished_changed: Condvar::new(),
+        }
+    }
+
+    fn io(&self) -> MutexGuard<'_, Io> {
+        // A panic while holding the lock leaves consistent data behind (every
+        // field is valid at every step), so a poisoned lock is still usable.
+        self.io.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn send_continue(&self) -> Result<()> {
+        let mut io = self.io();
+        if io.head_sent {
+            return Err(Error::state("the response head was already sent"));
+        }
+        if !io.continue_sent {
+            io.continue_sent = true;
+            io.send(&[b"HTTP/1.1 100 Continue\r\n\r\n"])?;
+        }
+        Ok(())
+    }
+
+    fn finish(&self) {
+        *self.finished.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.finished_changed.notify_all();
+    }
+
+    /// Blocks until the response has ended (or was dropped).
+    pub(crate) fn wait_finished(&self) {
+        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        while !*finished {
+            finished = self
+                .finished_changed
+                .wait(finished)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Takes the stream back once the exchange has finished, with what the
+    /// connection needs to decide whether to serve another request.
+    pub(crate) fn conclude(&self) -> Outcome {
+        let mut io = self.io();
+        Outcome {
+            stream: io.stream.take(),
+            body: std::mem::replace(&mut io.body, BodyReader::new(BodyKind::Empty)),
+            body_error: io.body_error.take(),
+            keep_alive: io.keep_alive && !io.broken,
+            body_not_requested: io.expects_continue && !io.continue_sent,
+        }
+    }
+}
+
+/// What is left of an exchange for its connection.
+pub(crate) struct Outcome {
+    pub stream: Option<Stream>,
+    /// The request body, maybe not read to the end.
+    pub body: BodyReader,
+    /// A framing error in the request body, to report as a client error.
+    pub body_error: Option<Error>,
+    /// Whether both sides allow another request on this connection.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` was never answered: the client may not send the body.
+    pub body_not_requested: bool,
+}
+
+/// Node's `IncomingMessage` on the server: the request head, the socket's
+/// details, and the body, pulled with a blocking `read`.
+pub struct IncomingMessage {
+    head: RequestHead,
+    socket: Arc<SocketInfo>,
+    exchange: Arc<Exchange>,
+}
+
+impl IncomingMessage {
+    pub(crate) fn new(
+        head: RequestHead,
+        socket: Arc<SocketInfo>,
+        exchange: Arc<Exchange>,
+    ) -> IncomingMessage {
+        IncomingMessage {
+            head,
+            socket,
+            exchange,
+        }
+    }
+
+    pub fn head(&self) -> &RequestHead {
+        &self.head
+    }
+    pub fn method(&self) -> &str {
+        self.head.method()
+    }
+    pub fn url(&self) -> &str {
+        self.head.url()
+    }
+    pub fn version(&self) -> Version {
+        self.head.version()
+    }
+    /// The first value of header `name`, any case.
+    pub fn header(&self, name: &str) -> Option<&CStr> {
+        self.head.header(name)
+    }
+    /// Every header field in the order received, duplicates kept.
+    pub fn headers(&self) -> &[HeaderField] {
+        self.head.headers()
+    }
+    pub fn socket(&self) -> &SocketInfo {
+        &self.socket
+    }
+
+    /// Reads body bytes into `out`; 0 at the end of the body. With
+    /// `Expect: 100-continue`, the first read sends `100 Continue` if the
+    /// handler has not.
+    pub fn read(&self, out: &mut [u8]) -> Result<usize> {
+        let mut io = self.exchange.io();
+        if io.expects_continue && !io.continue_sent && !io.head_sent {
+            io.continue_sent = true;
+            io.send(&[b"HTTP/1.1 100 Continue\r\n\r\n"])?;
+        }
+        let io = &mut *io;
+        let Some(stream) = io.stream.as_mut() else {
+            return if io.body.is_done() {
+                Ok(0)
+            } else {
+                Err(Error::ConnectionClosed)
+            };
+        };
+        match io.body.read(stream, out) {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                io.broken = true;
+                if io.body_error.is_none() && e.http_status().is_some() {
+                    io.body_error =
+                        Some(Error::http(e.http_status().unwrap_or(400), e.to_string()));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The trailer fields of a chunked body, once it has been read to the end.
+    pub fn trailers(&self) -> Vec<HeaderField> {
+        self.exchange.io().body.trailers().to_vec()
+    }
+}
+
+/// Node's `ServerResponse`. Ending it (or dropping it) finishes the exchange.
+pub struct ServerResponse {
+    exchange: Arc<Exchange>,
+    ended: bool,
+}
+
+impl ServerResponse {
+    pub(crate) fn new(exchange: Arc<Exchange>) -> ServerResponse {
+        ServerResponse {
+            exchange,
+            ended: false,
+        }
+    }
+
+    fn before_head(&self) -> Result<MutexGuard<'_, Io>> {
+        let io = self.exchange.io();
+        if io.head_sent {
+            return Err(Error::state("the response head was already sent"));
+        }
+        Ok(io)
+    }
+
+    pub fn set_status(&self, status: u16) -> Result<()> {
+        if !(100..=999).contains(&status) {
+            return Err(Error::invalid(format!(
+                "status code {status} is not in 100..=999"
+            )));
+        }
+        self.before_head()?.head.status = status;
+        Ok(())
+    }
+
+    pub fn status(&self) -> u16 {
+        self.exchange.io().head.status
+    }
+
+    pub fn set_status_message(&self, reason: &str) -> Result<()> {
+        if !is_valid_header_value(reason.as_bytes()) {
+            return Err(Error::invalid("the status message has control characters"));
+        }
+        self.before_head()?.head.reason = Some(reason.to_string());
+        Ok(())
+    }
+
+    /// Node's `setHeader`: replaces every value of `name`.
+    pub fn set_header(&self, name: &str, value: &str) -> Result<()> {
+        check_header(name, value)?;
+        self.before_head()?.head.set(name, value);
+        Ok(())
+    }
+
+    /// Node's `appendHeader`: adds a value, keeping the others.
+    pub fn append_header(&self, name: &str, value: &str) -> Result<()> {
+        check_header(name, value)?;
+        self.before_head()?.head.append(name, value);
+        Ok(())
+    }
+
+    /// The first value of `name` set so far.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.exchange.io().head.get(name).map(str::to_string)
+    }
+
+    /// Removes every value of `name`; returns whether there was one.
+    pub fn remove_header(&self, name: &str) -> Result<bool> {
+        Ok(self.before_head()?.head.remove(name))
+    }
+
+    pub fn headers_sent(&self) -> bool {
+        self.exchange.io().head_sent
+    }
+
+    /// Node's `writeHead`: sets the status (and reason) and sends the head now.
+    pub fn write_head(&self, status: u16, reason: Option<&str>) -> Result<()> {
+        self.set_status(status)?;
+        if let Some(reason) = reason {
+            self.set_status_message(reason)?;
+        }
+        let mut io = self.exchange.io();
+        let mut head = Vec::new();
+        io.encode_head(None, &mut head)?;
+        io.send(&[&head])
+    }
+
+    /// Sends a piece of the body (the head first, if not sent yet): chunked
+    /// on HTTP/1.1 unless a Content-Length was set, until-close on HTTP/1.0.
+    pub fn write(&self, data: &[u8]) -> Result<()> {
+        self.exchange.io().write_body(data, None, false)
+    }
+
+    /// Node's `writeContinue`: sends `100 Continue`.
+    pub fn write_continue(&self) -> Result<()> {
+        self.exchange.send_continue()
+    }
+
+    /// Sends `data` as the last of the body and finishes the response. When
+    /// nothing was sent yet and no length was set, `data`'s length becomes
+    /// the Content-Length.
+    pub fn end(mut self, data: &[u8]) -> Result<()> {
+        self.ended = true;
+        let result = {
+            let mut io = self.exchange.io();
+            let whole = (!io.head_sent).then_some(data.len());
+            let mut result = io.write_body(data, whole, true);
+            if let Framing::Length(left) = io.framing
+                && left > 0
+                && result.is_ok()
+            {
+                io.broken = true;
+                result = Err(Error::state(format!(
+                    "the response ended {left} bytes short of its Content-Length; the connection will be closed"
+                )));
+            }
+            if result.is_ok() {
+                result = io.stream().and_then(|s| Ok(s.flush()?));
+            }
+            result
+        };
+        self.exchange.finish();
+        result
+    }
+}
+
+impl Drop for ServerResponse {
+    /// A response dropped without `end` (a forgotten handle, a panicking
+    /// handler) gets a `500` if nothing was sent yet, and its connection is
+    /// closed.
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        {
+            let mut io = self.exchange.io();
+            if !io.head_sent {
+                io.head = ResponseHead::default();
+                io.head.status = 500;
+                io.head.set("Connection", "close");
+                let _ = io.write_body(b"", Some(0), true);
+            }
+            io.broken = true;
+        }
+        self.exchange.finish();
+    }
+}
+
+fn check_header(name: &str, value: &str) -> Result<()> {
+    if !is_token(name) {
+        return Err(Error::invalid(format!("invalid header name {name:?}")));
+    }
+    if !is_valid_header_value(value.as_bytes()) {
+        return Err(Error::invalid(format!(
+            "invalid characters in the value of header {name:?}"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! A listening socket, TCP or unix-domain, that the accept thread blocks on
+//! and that `close` can wake.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+
+use super::transport::Transport;
+use crate::error::{Error, Result};
+
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Binds `host:port`. No host means every address (IPv6 and IPv4 where
+    /// the system allows both, else IPv4), as Node does.
+    pub fn bind_tcp(host: Option<&str>, port: u16) -> Result<Listener> {
+        let candidates: Vec<SocketAddr> = match host {
+            None | Some("") => vec![
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+            ],
+            Some(host) => (host, port)
+                .to_socket_addrs()
+                .map_err(|e| Error::invalid(format!("cannot resolve host {host:?}: {e}")))?
+                .collect(),
+        };
+        let mut last_error = None;
+        for addr in candidates {
+            match TcpListener::bind(addr) {
+                Ok(listener) => return Ok(Listener::Tcp(listener)),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error
+            .map(Error::from)
+            .unwrap_or_else(|| Error::invalid("the host resolved to no address")))
+    }
+
+    pub fn bind_unix(path: PathBuf) -> Result<Listener> {
+        let listener = UnixListener::bind(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::AddrInUse => Error::AddressInUse(format!("{}: {e}", path.display())),
+            _ => Error::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        })?;
+        Ok(Listener::Unix(listener, path))
+    }
+
+    pub fn accept(&self) -> io::Result<Transport> {
+        match self {
+            Listener::Tcp(l) => {
+                let (stream, _) = l.accept()?;
+                stream.set_nodelay(true)?;
+                Ok(Transport::Tcp(stream))
+            }
+            Listener::Unix(l, _) => Ok(Transport::Unix(l.accept()?.0)),
+        }
+    }
+
+    /// The bound port (0 for a unix socket).
+    pub fn port(&self) -> u16 {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map(|a| a.port()).unwrap_or(0),
+            Listener::Unix(..) => 0,
+        }
+    }
+
+    /// Unblocks a thread waiting in `accept` by connecting to ourselves.
+    pub fn wake(&self) {
+        match self {
+            Listener::Tcp(l) => {
+                if let Ok(mut addr) = l.local_addr() {
+                    if addr.ip().is_unspecified() {
+                        addr.set_ip(match addr {
+                            SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                            SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                        });
+                    }
+                    let _ = TcpStream::connect(addr);
+                }
+            }
+            Listener::Unix(_, path) => {
+                let _ = UnixStream::connect(path);
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    /// A unix socket's file goes with it, as in Node.
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! Node's `https.Server`: a listener with an accept thread, one thread per
+//! connection, Node's events, and a graceful close.
+
+mod connection;
+mod exchange;
+mod listener;
+mod socket;
+mod transport;
+
+pub use exchange::{IncomingMessage, ServerResponse};
+pub use socket::{SocketInfo, UpgradedSocket};
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::net::Shutdown;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::http::Limits;
+use crate::tls::{ServerTls, TlsOptions};
+use listener::Listener;
+use transport::Transport;
+
+/// Node's `request` and `checkContinue` listener.
+pub type RequestHandler = Arc<dyn Fn(Arc<IncomingMessage>, ServerResponse) + Send + Sync>;
+/// `connection`: return false to refuse the connection (it is closed before the handshake).
+pub type ConnectionHandler = Arc<dyn Fn(&SocketInfo) -> bool + Send + Sync>;
+/// `upgrade`: the request, the socket (now the handler's) and the bytes read past the head.
+pub type UpgradeHandler = Arc<dyn Fn(Arc<IncomingMessage>, UpgradedSocket, &[u8]) + Send + Sync>;
+/// `clientError` (and `tlsClientError`): what went wrong, on which connection.
+pub type ClientErrorHandler = Arc<dyn Fn(&Error, &SocketInfo) + Send + Sync>;
+/// `close`, `listening`.
+pub type EventHandler = Arc<dyn Fn() + Send + Sync>;
+
+/// The listeners of a server's events. Every one is called on a connection's
+/// thread, except `listening` (on the thread that called `listen`) and
+/// `close` (on the thread that finished the close).
+#[derive(Clone, Default)]
+pub struct Handlers {
+    pub request: Option<RequestHandler>,
+    pub check_continue: Option<RequestHandler>,
+    pub connection: Option<ConnectionHandler>,
+    pub upgrade: Option<UpgradeHandler>,
+    pub client_error: Option<ClientErrorHandler>,
+    pub close: Option<EventHandler>,
+    pub listening: Option<EventHandler>,
+}
+
+/// Everything `https.createServer` takes, and a few limits of our own.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub tls: TlsOptions,
+    pub limits: Limits,
+    /// Node's `maxConnections`: past it, new connections are closed at once,
+    /// before the handshake. 0 = no limit.
+    pub max_connections: usize,
+    /// How long the first request's head may take to arrive, per read (Node: 60 s).
+    pub headers_timeout: Duration,
+    /// Idle time allowed between requests on a kept-alive connection (Node: 5 s).
+    pub keep_alive_timeout: Duration,
+    /// How long one read or write may block while a request is served (Node's `requestTimeout`: 300 s).
+    pub request_timeout: Duration,
+    /// How long a TLS handshake may take (Node's `handshakeTimeout`: 120 s).
+    pub handshake_timeout: Duration,
+    /// Stack size of each connection thread.
+    pub thread_stack_size: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            tls: TlsOptions::default(),
+            limits: Limits::default(),
+            max_connections: 0,
+            headers_timeout: Duration::from_secs(60),
+            keep_alive_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(300),
+            handshake_timeout: Duration::from_secs(120),
+            thread_stack_size: 256 * 1024,
+        }
+    }
+}
+
+struct ConnectionEntry {
+    /// A second handle on the socket, to shut it down from `close`.
+    socket: Transport,
+    /// Serving a request (as opposed to idle or in the handshake).
+    busy: bool,
+}
+
+#[derive(Default)]
+struct State {
+    listening: bool,
+    closing: bool,
+    accept_done: bool,
+    close_emitted: bool,
+    connections: HashMap<u64, ConnectionEntry>,
+    next_id: u64,
+}
+
+/// What the accept thread and every connection thread share.
+pub(crate) struct Shared {
+    options: ServerOptions,
+    tls: ServerTls,
+    handlers: RwLock<Arc<Handlers>>,
+    state: Mutex<State>,
+    connections_changed: Condvar,
+}
+
+thread_local! {
+    /// The server whose connection this thread serves (its `Shared`'s address), or 0.
+    static CONNECTION_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+fn mark_connection_thread(shared: &Arc<Shared>) {
+    CONNECTION_OF.with(|c| c.set(Arc::as_ptr(shared) as usize));
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn handlers(&self) -> Arc<Handlers> {
+        self.handlers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn is_closing(&self) -> bool {
+        self.state().closing
+    }
+
+    fn report_client_error(&self, error: &Error, info: &SocketInfo) {
+        if let Some(on_error) = self.handlers().client_error.clone() {
+            let _ =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_error(error, info)));
+        }
+    }
+
+    /// Admits a new connection; `None` when closing or at `max_connections`.
+    fn register(&self, socket: &Transport) -> Option<u64> {
+        let mut state = self.state();
+        let max = self.options.max_connections;
+        if state.closing || (max > 0 && state.connections.len() >= max) {
+            return None;
+        }
+        let socket = socket.try_clone().ok()?;
+        state.next_id += 1;
+        let id = state.next_id;
+        state.connections.insert(
+            id,
+            ConnectionEntry {
+                socket,
+                busy: false,
+            },
+        );
+        Some(id)
+    }
+
+    /// Marks a connection busy or idle. Returns false when the server is
+    /// closing and an idle connection should end.
+    fn set_busy(&self, id: u64, busy: bool) -> bool {
+        let mut state = self.state();
+        if let Some(entry) = state.connections.get_mut(&id) {
+            entry.busy = busy;
+        }
+        busy || !state.closing
+    }
+
+    fn unregister(&self, id: u64) {
+        self.state().connections.remove(&id);
+        self.connections_changed.notify_all();
+        self.emit_close_when_done();
+    }
+
+    /// Emits `close` once: after `close` was asked, the accept thread has
+    /// stopped and the last connection has ended.
+    fn emit_close_when_done(&self) {
+        {
+            let mut state = self.state();
+            if !state.closing
+                || !state.accept_done
+                || !state.connections.is_empty()
+                || state.close_emitted
+            {
+                return;
+            }
+            state.close_emitted = true;
+        }
+        if let Some(on_close) = self.handlers().close.clone() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_close()));
+        }
+    }
+}
+
+/// Node's `https.Server`.
+pub struct Server {
+    shared: Arc<Shared>,
+    listener: Mutex<Option<(Arc<Listener>, JoinHandle<()>)>>,
+    port: Mutex<u16>,
+}
+
+impl Server {
+    /// Builds the TLS configuration; fails on a bad key, certificate or passphrase.
+    pub fn new(options: ServerOptions) -> Result<Server> {
+        let tls = ServerTls::new(&options.tls)?;
+        let shared = Shared {
+            options,
+            tls,
+            handlers: RwLock::new(Arc::new(Handlers::default())),
+            state: Mutex::new(State::default()),
+            connections_changed: Condvar::new(),
+        };
+        Ok(Server {
+            shared: Arc::new(shared),
+            listener: Mutex::new(None),
+            port: Mutex::new(0),
+        })
+    }
+
+    /// Changes the event listeners (Node's `server.on(...)`). Requests that
+    /// arrive afterwards see the change.
+    pub fn set_handlers(&self, change: impl FnOnce(&mut Handlers)) {
+        let mut guard = self
+            .shared
+            .handlers
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut handlers = (**guard).clone();
+        change(&mut handlers);
+        *guard = Arc::new(handlers);
+    }
+
+    /// Listens on `host:port` (port 0: the system picks one; no host: every address).
+    pub fn listen(&self, host: Option<&str>, port: u16) -> Result<()> {
+        self.start(Listener::bind_tcp(host, port))
+    }
+
+    /// Listens on a unix-domain socket at `path` (TLS still runs over it).
+    pub fn listen_unix(&self, path: impl Into<PathBuf>) -> Result<()> {
+        self.start(Listener::bind_unix(path.into()))
+    }
+
+    fn start(&self, bind: Result<Listener>) -> Result<()> {
+        {
+            let mut state = self.shared.state();
+            if state.closing {
+                return Err(Error::state("the server was closed"));
+            }
+            if state.listening {
+                return Err(Error::state("the server is already listening"));
+            }
+            let listener = Arc::new(bind?);
+            state.listening = true;
+            *self.port.lock().unwrap_or_else(|p| p.into_inner()) = listener.port();
+            let shared = self.shared.clone();
+            let accepting = listener.clone();
+            let thread = thread::Builder::new()
+                .name("nhttps-accept".into())
+                .spawn(move || accept_loop(&shared, &accepting))
+                .map_err(Error::Io)?;
+            *self.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some((listener, thread));
+        }
+        if let Some(on_listening) = self.shared.handlers().listening.clone() {
+            on_listening();
+        }
+        Ok(())
+    }
+
+    /// The bound TCP port (0 before `listen` or for a unix socket).
+    pub fn port(&self) -> u16 {
+        *self.port.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The certificate the server presents, PEM (useful to trust the
+    /// development certificate).
+    pub fn certificate_pem(&self) -> &CStr {
+        self.shared.tls.certificate_pem()
+    }
+
+    /// Node's `server.close()`: stops accepting, closes idle connections,
+    /// lets requests in flight finish, then emits `close`. Returns when every
+    /// connection thread has ended — except when called from one of this
+    /// server's own connection threads, where it returns at once and `close`
+    /// follows when the last connection ends. Calling it again is harmless.
+    pub fn close(&self) {
+        {
+            let mut state = self.shared.state();
+            state.closing = true;
+            for entry in state.connections.values().filter(|e| !e.busy) {
+                // Wakes a thread blocked reading the next request or in the
+                // handshake; writes of a response in flight are not affected.
+                let _ = entry.socket.shutdown(Shutdown::Read);
+            }
+        }
+        let accepting = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((listener, thread)) = accepting {
+            listener.wake();
+            let _ = thread.join();
+        }
+        self.shared.state().accept_done = true;
+
+        let on_own_thread = CONNECTION_OF.with(|c| c.get()) == Arc::as_ptr(&self.shared) as usize;
+        if !on_own_thread {
+            let mut state = self.shared.state();
+            while !state.connections.is_empty() {
+                state = self
+                    .shared
+                    .connections_changed
+                    .wait(state)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        self.shared.emit_close_when_done();
+    }
+
+    /// Whether the calling thread is one of this server's connection threads.
+    pub fn is_connection_thread(&self) -> bool {
+        CONNECTION_OF.with(|c| c.get()) == Arc::as_ptr(&self.shared) as usize
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &Listener) {
+    loop {
+        let transport = match listener.accept() {
+            Ok(transport) => transport,
+            Err(_) if shared.is_closing() => break,
+            Err(e) => {
+                // Out of descriptors or memory: wait for some to be freed
+                // rather than spin.
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::ConnectionAborted
+                ) {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                continue;
+            }
+        };
+        if shared.is_closing() {
+            break;
+        }
+        let Some(id) = shared.register(&transport) else {
+            continue;
+        };
+        let for_thread = shared.clone();
+        let spawned = thread::Builder::new()
+            .name("nhttps-conn".into())
+            .stack_size(shared.options.thread_stack_size)
+            .spawn(move || connection::run(for_thread, id, transport));
+        if spawned.is_err() {
+            shared.unregister(id);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! What is known about a connection (Node's `socket` properties), and the
+//! socket handed over on `upgrade`.
+
+use std::ffi::{CStr, CString};
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::sync::Mutex;
+
+use openssl::nid::Nid;
+use openssl::ssl::{NameType, SslRef, SslStream};
+
+use super::transport::Transport;
+use crate::error::{Error, Result};
+use crate::tls::node_verify_error_name;
+
+/// Addresses and TLS facts of one connection. Strings are NUL-terminated so
+/// that C can borrow them.
+#[derive(Debug, Default, Clone)]
+pub struct SocketInfo {
+    pub remote_address: Option<CString>,
+    pub remote_port: u16,
+    pub local_address: Option<CString>,
+    pub local_port: u16,
+    /// e.g. "TLSv1.3"; `None` before the handshake.
+    pub tls_version: Option<CString>,
+    pub cipher: Option<CString>,
+    /// The SNI name the client asked for.
+    pub servername: Option<CString>,
+    /// The ALPN protocol agreed on.
+    pub alpn_protocol: Option<CString>,
+    /// Whether a client certificate was asked for.
+    pub client_certificate_requested: bool,
+    /// Node's `socket.authorized`.
+    pub authorized: bool,
+    /// Node's `socket.authorizationError`, e.g. `DEPTH_ZERO_SELF_SIGNED_CERT`.
+    pub authorization_error: Option<CString>,
+    /// The common name of the client certificate's subject.
+    pub peer_common_name: Option<CString>,
+}
+
+fn cstring(s: &str) -> Option<CString> {
+    CString::new(s).ok()
+}
+
+impl SocketInfo {
+    /// What is known before the handshake: the addresses.
+    pub fn from_transport(transport: &Transport) -> SocketInfo {
+        let (remote_address, remote_port) = match transport.remote() {
+            Some((a, p)) => (cstring(&a), p),
+            None => (None, 0),
+        };
+        let (local_address, local_port) = match transport.local() {
+            Some((a, p)) => (cstring(&a), p),
+            None => (None, 0),
+        };
+        SocketInfo {
+            remote_address,
+            remote_port,
+            local_address,
+            local_port,
+            ..SocketInfo::default()
+        }
+    }
+
+    /// Adds what the finished handshake tells.
+    pub fn add_tls(&mut self, ssl: &SslRef, client_certificate_requested: bool) {
+        self.tls_version = cstring(ssl.version_str());
+        self.cipher = ssl.current_cipher().and_then(|c| cstring(c.name()));
+        self.servername = ssl.servername(NameType::HOST_NAME).and_then(cstring);
+        self.alpn_protocol = ssl
+            .selected_alpn_protocol()
+            .and_then(|p| CString::new(p).ok());
+        self.client_certificate_requested = client_certificate_requested;
+        if client_certificate_requested {
+            let peer = ssl.peer_certificate();
+            self.peer_common_name = peer.as_ref().and_then(|cert| {
+                let entry = cert.subject_name().entries_by_nid(Nid::COMMONNAME).next()?;
+                CString::new(entry.data().as_slice()).ok()
+            });
+            self.authorization_error = match peer {
+                None => cstring("UNABLE_TO_GET_ISSUER_CERT"),
+                Some(_) => node_verify_error_name(ssl.verify_result()).and_then(cstring),
+            };
+            self.authorized = self.authorization_error.is_none();
+        }
+    }
+
+    pub fn remote_address_str(&self) -> Option<&str> {
+        self.remote_address
+            .as_deref()
+            .and_then(|a| CStr::to_str(a).ok())
+    }
+}
+
+/// The connection after `101 Switching Protocols` (or CONNECT): TLS is still
+/// on; HTTP is over. Reads and writes are serialized: do not read on one
+/// thread while writing on another.
+pub struct UpgradedSocket {
+    stream: Mutex<SslStream<Transport>>,
+    info: SocketInfo,
+}
+
+impl UpgradedSocket {
+    pub(crate) fn new(stream: SslStream<Transport>, info: SocketInfo) -> UpgradedSocket {
+        let _ = stream.get_ref().set_read_timeout(None);
+        UpgradedSocket {
+            stream: Mutex::new(stream),
+            info,
+        }
+    }
+
+    pub fn info(&self) -> &SocketInfo {
+        &self.info
+    }
+
+    /// Reads what the peer sent next; 0 at the end.
+    pub fn read(&self, out: &mut [u8]) -> Result<usize> {
+        let mut stream = self
+            .stream
+            .lock()
+            .map_err(|_| Error::state("socket poisoned"))?;
+        Ok(stream.read(out)?)
+    }
+
+    /// Writes all of `data`.
+    pub fn write(&self, data: &[u8]) -> Result<()> {
+        let mut stream = self
+            .stream
+            .lock()
+            .map_err(|_| Error::state("socket poisoned"))?;
+        Ok(stream.write_all(data)?)
+    }
+
+    /// Sends TLS close_notify and shuts the connection down. Later reads
+    /// return 0 and writes fail.
+    pub fn close(&self) {
+        if let Ok(mut stream) = self.stream.lock() {
+            let _ = stream.shutdown();
+            let _ = stream.get_ref().shutdown(Shutdown::Both);
+        }
+    }
+}

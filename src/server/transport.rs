@@ -1,0 +1,111 @@
+//! The byte stream under TLS: a TCP or a unix-domain socket.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// A connected socket of either family.
+#[derive(Debug)]
+pub enum Transport {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Transport {
+    pub fn try_clone(&self) -> io::Result<Transport> {
+        Ok(match self {
+            Transport::Tcp(s) => Transport::Tcp(s.try_clone()?),
+            Transport::Unix(s) => Transport::Unix(s.try_clone()?),
+        })
+    }
+
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.shutdown(how),
+            Transport::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.set_read_timeout(timeout),
+            Transport::Unix(s) => s.set_read_timeout(timeout),
+        }
+    }
+
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.set_write_timeout(timeout),
+            Transport::Unix(s) => s.set_write_timeout(timeout),
+        }
+    }
+
+    /// `(address, port)` of the peer; `None` for a unix socket.
+    pub fn remote(&self) -> Option<(String, u16)> {
+        match self {
+            Transport::Tcp(s) => s.peer_addr().ok().map(|a| (a.ip().to_string(), a.port())),
+            Transport::Unix(_) => None,
+        }
+    }
+
+    /// `(address, port)` of our end; for a unix socket, its path and 0.
+    pub fn local(&self) -> Option<(String, u16)> {
+        match self {
+            Transport::Tcp(s) => s.local_addr().ok().map(|a| (a.ip().to_string(), a.port())),
+            Transport::Unix(s) => s
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| (p.display().to_string(), 0))),
+        }
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(s) => s.read(buf),
+            Transport::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            // std sends with MSG_NOSIGNAL on TCP sockets.
+            Transport::Tcp(s) => s.write(buf),
+            Transport::Unix(s) => send_no_signal(s, buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// std writes to a unix socket with write(2), which raises SIGPIPE when the
+/// peer has gone; a library must not kill its host program for that, so we
+/// send with MSG_NOSIGNAL and get EPIPE instead.
+fn send_no_signal(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is a valid readable slice for its whole length and the
+        // descriptor stays open for the duration of the call (we borrow `stream`).
+        let n = unsafe {
+            libc::send(
+                stream.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
