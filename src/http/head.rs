@@ -146,7 +146,6 @@ pub fn read_request_head<S: Read>(
                     }
                     reject_bare_line_feeds(&buffered[..len])?;
                     let head = check_request(&request)?;
-                    drop(request);
                     stream.consume(len);
                     return Ok(Some(head));
                 }

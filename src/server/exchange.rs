@@ -43,7 +43,10 @@ struct Io {
     body: BodyReader,
     body_error: Option<Error>,
     head: ResponseHead,
+    /// The head is fixed (no more header changes); it may still wait in `pending`.
     head_sent: bool,
+    /// Encoded head not yet written: it goes out with the first body bytes.
+    pending: Vec<u8>,
     framing: Framing,
     version: Version,
     is_head_request: bool,
@@ -61,15 +64,20 @@ impl Io {
         self.stream.as_mut().ok_or(Error::ConnectionClosed)
     }
 
-    /// Writes `parts` to the stream, as one TLS write when they are small.
+    /// Writes a pending head and then `parts` to the stream, as one TLS
+    /// write when they are small.
     fn send(&mut self, parts: &[&[u8]]) -> Result<()> {
-        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let pending = std::mem::take(&mut self.pending);
+        let total: usize = pending.len() + parts.iter().map(|p| p.len()).sum::<usize>();
         let result = (|| {
             let stream = self.stream()?.get_mut();
             if total <= COALESCE_LIMIT {
-                stream.write_all(&parts.concat())?;
+                let mut all = pending;
+                all.reserve(total);
+                parts.iter().for_each(|p| all.extend_from_slice(p));
+                stream.write_all(&all)?;
             } else {
-                for part in parts.iter().filter(|p| !p.is_empty()) {
+                for part in std::iter::once(&pending[..]).chain(parts.iter().copied()).filter(|p| !p.is_empty()) {
                     stream.write_all(part)?;
                 }
             }
@@ -191,6 +199,7 @@ impl Exchange {
             body_error: None,
             head: ResponseHead::default(),
             head_sent: false,
+            pending: Vec::new(),
             framing: Framing::NoBody,
             version: head.version(),
             is_head_request: head.is_head(),
@@ -421,7 +430,9 @@ impl ServerResponse {
         self.exchange.io().head_sent
     }
 
-    /// Node's `writeHead`: sets the status (and reason) and sends the head now.
+    /// Node's `writeHead`: sets the status (and reason) and fixes the head:
+    /// no header may change afterwards. As in Node, the head goes out with
+    /// the first body bytes (or at `end`), in the same TLS record.
     pub fn write_head(&self, status: u16, reason: Option<&str>) -> Result<()> {
         self.set_status(status)?;
         if let Some(reason) = reason {
@@ -430,7 +441,8 @@ impl ServerResponse {
         let mut io = self.exchange.io();
         let mut head = Vec::new();
         io.encode_head(None, &mut head)?;
-        io.send(&[&head])
+        io.pending = head;
+        Ok(())
     }
 
     /// Sends a piece of the body (the head first, if not sent yet): chunked
