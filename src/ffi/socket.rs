@@ -75,6 +75,8 @@ pub extern "C" fn nhttps_socket_free(socket: *mut nhttps_socket) {
 
 /// The connection's addresses and TLS details, borrowed from `socket`.
 #[unsafe(no_mangle)]
-pub extern "C" fn nhttps_socket_get_info(socket: *const nhttps_socket) -> *const nhttps_socket_info {
+pub extern "C" fn nhttps_socket_get_info(
+    socket: *const nhttps_socket,
+) -> *const nhttps_socket_info {
     ffi_boundary! { lend::<nhttps_socket_info>(try_ref!(socket).info()) }
 }

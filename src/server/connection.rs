@@ -105,7 +105,7 @@ fn serve_request(
                 let exchange = Arc::new(Exchange::new(
                     None,
                     &head,
-                    false,
+                    shared.closing.clone(),
                     shared.options.keep_alive_timeout,
                 ));
                 let message = Arc::new(IncomingMessage::new(head, info.clone(), exchange));
@@ -124,7 +124,7 @@ fn serve_request(
     let exchange = Arc::new(Exchange::new(
         Some(stream),
         &head,
-        !shared.is_closing(),
+        shared.closing.clone(),
         shared.options.keep_alive_timeout,
     ));
     let message = Arc::new(IncomingMessage::new(head, info.clone(), exchange.clone()));

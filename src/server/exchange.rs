@@ -5,6 +5,7 @@
 
 use std::ffi::CStr;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -55,6 +56,8 @@ struct Io {
     /// Whether the connection may serve another request after this one.
     keep_alive: bool,
     keep_alive_timeout: Duration,
+    /// Set when the server starts closing: responses then say `Connection: close`.
+    server_closing: Arc<AtomicBool>,
     /// A write failed or the response was cut short: close after it.
     broken: bool,
 }
@@ -77,7 +80,10 @@ impl Io {
                 parts.iter().for_each(|p| all.extend_from_slice(p));
                 stream.write_all(&all)?;
             } else {
-                for part in std::iter::once(&pending[..]).chain(parts.iter().copied()).filter(|p| !p.is_empty()) {
+                for part in std::iter::once(&pending[..])
+                    .chain(parts.iter().copied())
+                    .filter(|p| !p.is_empty())
+                {
                     stream.write_all(part)?;
                 }
             }
@@ -124,7 +130,10 @@ impl Io {
         if self.is_head_request {
             self.framing = Framing::NoBody;
         }
-        if self.framing == Framing::UntilClose || self.head.says_close() {
+        if self.framing == Framing::UntilClose
+            || self.head.says_close()
+            || self.server_closing.load(Ordering::Relaxed)
+        {
             self.keep_alive = false;
         }
         if !self.head.has("date") {
@@ -190,7 +199,7 @@ impl Exchange {
     pub(crate) fn new(
         stream: Option<Stream>,
         head: &RequestHead,
-        keep_alive: bool,
+        server_closing: Arc<AtomicBool>,
         keep_alive_timeout: Duration,
     ) -> Exchange {
         let io = Io {
@@ -205,8 +214,9 @@ impl Exchange {
             is_head_request: head.is_head(),
             expects_continue: head.expects_continue(),
             continue_sent: false,
-            keep_alive: keep_alive && head.keep_alive(),
+            keep_alive: head.keep_alive(),
             keep_alive_timeout,
+            server_closing,
             broken: false,
         };
         Exchange {

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::ffi::CStr;
 use std::net::Shutdown;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -107,6 +108,8 @@ pub(crate) struct Shared {
     options: ServerOptions,
     tls: ServerTls,
     handlers: RwLock<Arc<Handlers>>,
+    /// `State::closing`, readable without the lock.
+    closing: Arc<AtomicBool>,
     state: Mutex<State>,
     connections_changed: Condvar,
 }
@@ -133,7 +136,7 @@ impl Shared {
     }
 
     fn is_closing(&self) -> bool {
-        self.state().closing
+        self.closing.load(Ordering::Relaxed)
     }
 
     fn report_client_error(&self, error: &Error, info: &SocketInfo) {
@@ -214,6 +217,7 @@ impl Server {
             options,
             tls,
             handlers: RwLock::new(Arc::new(Handlers::default())),
+            closing: Arc::new(AtomicBool::new(false)),
             state: Mutex::new(State::default()),
             connections_changed: Condvar::new(),
         };
@@ -293,6 +297,7 @@ impl Server {
         {
             let mut state = self.shared.state();
             state.closing = true;
+            self.shared.closing.store(true, Ordering::Relaxed);
             for entry in state.connections.values().filter(|e| !e.busy) {
                 // Wakes a thread blocked reading the next request or in the
                 // handshake; writes of a response in flight are not affected.

@@ -1,0 +1,141 @@
+//! The server core from Rust, with a real TLS client over loopback.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use nhttps::server::{Server, ServerOptions};
+use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
+
+fn dev_server() -> Server {
+    let mut options = ServerOptions::default();
+    options.tls.dev_certificate = true;
+    // Long enough that a close waiting for idle connections would hang the test.
+    options.keep_alive_timeout = Duration::from_secs(3600);
+    Server::new(options).expect("server")
+}
+
+fn connect(server: &Server) -> SslStream<TcpStream> {
+    let mut connector = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    connector.set_verify(SslVerifyMode::NONE);
+    let tcp = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    connector.build().connect("localhost", tcp).unwrap()
+}
+
+fn read_to_end(stream: &mut SslStream<TcpStream>) -> String {
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let server = dev_server();
+    server.set_handlers(|h| {
+        h.request = Some(Arc::new(|req, res| {
+            let body = format!("you asked for {}", req.url());
+            res.end(body.as_bytes()).unwrap();
+        }))
+    });
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    let mut client = connect(&server);
+    client
+        .write_all(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let text = read_to_end(&mut client);
+    let first = text.find("you asked for /1").expect("first answer");
+    let second = text.find("you asked for /2").expect("second answer");
+    assert!(first < second, "{text}");
+}
+
+#[test]
+fn a_panicking_handler_gets_500_and_a_client_error() {
+    let server = dev_server();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = errors.clone();
+    server.set_handlers(|h| {
+        h.request = Some(Arc::new(|_req, _res| panic!("handler bug")));
+        h.client_error = Some(Arc::new(move |error, _info| {
+            seen.lock().unwrap().push(error.to_string())
+        }));
+    });
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    let mut client = connect(&server);
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let text = read_to_end(&mut client);
+    assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
+    server.close();
+    assert!(
+        errors
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("handler bug"))
+    );
+}
+
+#[test]
+fn close_waits_for_a_request_in_flight_and_emits_close_once() {
+    let server = Arc::new(dev_server());
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let started_tx = Mutex::new(started_tx);
+    let release_rx = Mutex::new(release_rx);
+    let closes = Arc::new(AtomicUsize::new(0));
+    let counted = closes.clone();
+    server.set_handlers(|h| {
+        h.request = Some(Arc::new(move |_req, res| {
+            started_tx.lock().unwrap().send(()).unwrap();
+            release_rx.lock().unwrap().recv().unwrap();
+            res.end(b"finished").unwrap();
+        }));
+        h.close = Some(Arc::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }));
+    });
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    let mut client = connect(&server);
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    started_rx.recv().unwrap();
+
+    let closing = server.clone();
+    let closer = thread::spawn(move || closing.close());
+    thread::sleep(Duration::from_millis(100));
+    assert!(
+        !closer.is_finished(),
+        "close returned while a request was in flight"
+    );
+    release_tx.send(()).unwrap();
+    let text = read_to_end(&mut client);
+    closer.join().unwrap();
+    assert!(
+        text.contains("Connection: close") && text.ends_with("finished"),
+        "{text}"
+    );
+    server.close();
+    assert_eq!(closes.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn an_idle_keep_alive_connection_does_not_hold_up_close() {
+    let server = dev_server();
+    server.set_handlers(|h| h.request = Some(Arc::new(|_req, res| res.end(b"ok").unwrap())));
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    let mut client = connect(&server);
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = client.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).ends_with("ok"));
+    // Returns at once: the idle connection is closed, not waited for.
+    server.close();
+}
