@@ -1,7 +1,5 @@
 //! The status line and header fields of a response, and their encoding.
 
-use super::head::Version;
-
 /// `tchar` of RFC 9110.
 pub fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -145,7 +143,7 @@ mod tests {
         head.append("x-a", "2");
         head.set("Content-Type", "text/plain");
         let mut out = Vec::new();
-        head.encode(Version::Http11, &mut out);
+        head.encode(&mut out);
         assert_eq!(
             out,
             b"HTTP/1.1 200 OK\r\nX-A: 1\r\nx-a: 2\r\nContent-Type: text/plain\r\n\r\n"

@@ -150,7 +150,7 @@ impl Io {
                 self.head.append("Connection", "close");
             }
         }
-        self.head.encode(self.version, out);
+        self.head.encode(out);
         self.head_sent = true;
         Ok(())
     }
