@@ -112,16 +112,14 @@ impl ResponseHead {
     }
 
     /// Appends the encoded head (status line, headers, blank line) to `out`.
-    pub fn encode(&self, version: Version, out: &mut Vec<u8>) {
+    /// The status line always says HTTP/1.1, our version, as Node's does
+    /// (RFC 9110 section 6.2); framing for an HTTP/1.0 client is the caller's care.
+    pub fn encode(&self, out: &mut Vec<u8>) {
         let reason = self
             .reason
             .as_deref()
             .unwrap_or_else(|| reason_phrase(self.status));
-        let version = match version {
-            Version::Http10 => "HTTP/1.0",
-            Version::Http11 => "HTTP/1.1",
-        };
-        out.extend_from_slice(format!("{version} {} {reason}\r\n", self.status).as_bytes());
+        out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", self.status).as_bytes());
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
