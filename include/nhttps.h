@@ -310,6 +310,18 @@ nhttps_result nhttps_server_options_set_max_connections(nhttps_server_options *o
 nhttps_result nhttps_server_options_set_keep_alive_timeout_ms(nhttps_server_options *options,
                                                               uint32_t milliseconds);
 
+// The stack size of each connection thread, where every callback runs.
+// Default 1 MiB (only touched pages cost memory); at least 64 KiB. Raise it
+// for callbacks that need deep stacks.
+nhttps_result nhttps_server_options_set_thread_stack_size(nhttps_server_options *options,
+                                                          size_t bytes);
+
+// Node's `maxHeaderSize`: the most bytes a request head may take (request
+// line and headers). Default 16 KiB; a larger head is answered `431` and
+// reported to `clientError`.
+nhttps_result nhttps_server_options_set_max_header_size(nhttps_server_options *options,
+                                                        size_t bytes);
+
 // Node's `statusCode` (default 200), 100–999. `NHTTPS_ERR_INVALID_STATE`
 // once the head was sent.
 nhttps_result nhttps_server_response_set_status(nhttps_server_response *response,

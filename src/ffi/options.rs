@@ -198,3 +198,39 @@ pub extern "C" fn nhttps_server_options_set_keep_alive_timeout_ms(
         nhttps_result::NHTTPS_OK
     }
 }
+
+/// The stack size of each connection thread, where every callback runs.
+/// Default 1 MiB (only touched pages cost memory); at least 64 KiB. Raise it
+/// for callbacks that need deep stacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_thread_stack_size(
+    options: *mut nhttps_server_options,
+    bytes: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        if bytes < 64 * 1024 {
+            return super::error::fail(crate::Error::invalid("the thread stack size must be at least 64 KiB"));
+        }
+        options.thread_stack_size = bytes;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `maxHeaderSize`: the most bytes a request head may take (request
+/// line and headers). Default 16 KiB; a larger head is answered `431` and
+/// reported to `clientError`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_max_header_size(
+    options: *mut nhttps_server_options,
+    bytes: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        if bytes < 64 {
+            return super::error::fail(crate::Error::invalid("the maximum header size must be at least 64 bytes"));
+        }
+        options.limits.max_header_size = bytes;
+        nhttps_result::NHTTPS_OK
+    }
+}

@@ -67,7 +67,8 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// How long a TLS handshake may take (Node's `handshakeTimeout`: 120 s).
     pub handshake_timeout: Duration,
-    /// Stack size of each connection thread.
+    /// Stack size of each connection thread. Only the pages a thread
+    /// touches cost memory; the rest is address space.
     pub thread_stack_size: usize,
 }
 
@@ -81,7 +82,7 @@ impl Default for ServerOptions {
             keep_alive_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(300),
             handshake_timeout: Duration::from_secs(120),
-            thread_stack_size: 256 * 1024,
+            thread_stack_size: 1024 * 1024,
         }
     }
 }
