@@ -130,6 +130,18 @@ typedef void (*nhttps_client_error_callback)(void *userdata,
                                              const nhttps_error *error,
                                              const nhttps_socket_info *info);
 
+// `secureConnection`: a TLS handshake succeeded; called on the
+// connection's thread with its details (valid during the call).
+typedef void (*nhttps_secure_connection_callback)(void *userdata,
+                                                  const nhttps_socket_info *info);
+
+// `keylog`: one line of NSS key-log format (without its newline, valid
+// during the call), called on the connection's thread during handshakes.
+// Appending the lines to a file lets Wireshark decrypt a capture. The
+// lines hold session secrets: handle them as such.
+typedef void (*nhttps_keylog_callback)(void *userdata,
+                                       const char *line);
+
 // `close` and `listening`.
 typedef void (*nhttps_event_callback)(void *userdata);
 
@@ -322,6 +334,52 @@ nhttps_result nhttps_server_options_set_thread_stack_size(nhttps_server_options 
 nhttps_result nhttps_server_options_set_max_header_size(nhttps_server_options *options,
                                                         size_t bytes);
 
+// Node's `minVersion`: "TLSv1.3", "TLSv1.2" (the default), "TLSv1.1" or
+// "TLSv1". Versions below 1.2 are insecure and also need `ciphers` with
+// "@SECLEVEL=0" on OpenSSL 3.
+nhttps_result nhttps_server_options_set_min_version(nhttps_server_options *options,
+                                                    const char *version);
+
+// Node's `maxVersion` (default "TLSv1.3").
+nhttps_result nhttps_server_options_set_max_version(nhttps_server_options *options,
+                                                    const char *version);
+
+// Node's `ciphers`: the TLS 1.2 cipher list in OpenSSL's syntax (copied).
+// The default is Mozilla's "intermediate" list. Checked by `nhttps_server_new`.
+nhttps_result nhttps_server_options_set_ciphers(nhttps_server_options *options,
+                                                const char *ciphers);
+
+// The TLS 1.3 cipher suites, colon-separated, e.g.
+// "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256" (copied).
+nhttps_result nhttps_server_options_set_ciphersuites(nhttps_server_options *options,
+                                                     const char *ciphersuites);
+
+// Node's `ecdhCurve`: key-exchange groups, colon-separated (copied).
+// Default "X25519:P-256:P-384", Mozilla's intermediate profile.
+nhttps_result nhttps_server_options_set_ecdh_curve(nhttps_server_options *options,
+                                                   const char *groups);
+
+// Node's `honorCipherOrder` (default false: the client's order, as the
+// intermediate profile says).
+nhttps_result nhttps_server_options_set_honor_cipher_order(nhttps_server_options *options,
+                                                           bool honor);
+
+// Node's `ALPNProtocols`: `count` protocol names (e.g. "http/1.1"), most
+// preferred first (copied). The server picks its most preferred protocol
+// that the client offers; a client that offers ALPN but none of these
+// fails the handshake (`no_application_protocol`). The result is in
+// `nhttps_socket_info_alpn_protocol`.
+nhttps_result nhttps_server_options_set_alpn_protocols(nhttps_server_options *options,
+                                                       const char *const *protocols,
+                                                       size_t count);
+
+// Node's `sessionIdContext`: an opaque identifier (1 to 32 bytes, copied)
+// that sessions are resumed under. When a client certificate is asked for
+// and none is set, the default is an MD5 of the command line, as in Node.
+nhttps_result nhttps_server_options_set_session_id_context(nhttps_server_options *options,
+                                                           const uint8_t *context,
+                                                           size_t len);
+
 // Node's `statusCode` (default 200), 100–999. `NHTTPS_ERR_INVALID_STATE`
 // once the head was sent.
 nhttps_result nhttps_server_response_set_status(nhttps_server_response *response,
@@ -432,6 +490,23 @@ nhttps_result nhttps_server_on_upgrade(nhttps_server *server,
 nhttps_result nhttps_server_on_client_error(nhttps_server *server,
                                             nhttps_client_error_callback callback,
                                             void *userdata);
+
+// Registers the `tlsClientError` listener (NULL removes it): failed TLS
+// handshakes go to it instead of `clientError`, as in Node. Same callback
+// type as `clientError`.
+nhttps_result nhttps_server_on_tls_client_error(nhttps_server *server,
+                                                nhttps_client_error_callback callback,
+                                                void *userdata);
+
+// Registers the `secureConnection` listener (NULL removes it).
+nhttps_result nhttps_server_on_secure_connection(nhttps_server *server,
+                                                 nhttps_secure_connection_callback callback,
+                                                 void *userdata);
+
+// Registers the `keylog` listener (NULL removes it).
+nhttps_result nhttps_server_on_keylog(nhttps_server *server,
+                                      nhttps_keylog_callback callback,
+                                      void *userdata);
 
 // Registers the `close` listener (NULL removes it): called once, after
 // `nhttps_server_close` has stopped the server and the last connection has

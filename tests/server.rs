@@ -139,3 +139,82 @@ fn an_idle_keep_alive_connection_does_not_hold_up_close() {
     // Returns at once: the idle connection is closed, not waited for.
     server.close();
 }
+
+fn connect_with(
+    server: &Server,
+    configure: impl FnOnce(&mut openssl::ssl::SslConnectorBuilder),
+) -> Result<SslStream<TcpStream>, String> {
+    let mut connector = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    connector.set_verify(SslVerifyMode::NONE);
+    configure(&mut connector);
+    let tcp = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    connector
+        .build()
+        .connect("localhost", tcp)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn alpn_picks_our_preferred_protocol_among_the_offered() {
+    let mut options = ServerOptions::default();
+    options.tls.dev_certificate = true;
+    options.tls.policy.alpn_protocols = vec!["h2".into(), "http/1.1".into()];
+    let server = Server::new(options).unwrap();
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    let client = connect_with(&server, |c| {
+        c.set_alpn_protos(b"\x08http/1.1\x02h2").unwrap()
+    })
+    .unwrap();
+    assert_eq!(client.ssl().selected_alpn_protocol(), Some(&b"h2"[..]));
+    let refused = connect_with(&server, |c| c.set_alpn_protos(b"\x03foo").unwrap());
+    assert!(
+        refused.is_err(),
+        "a client without a common protocol must fail the handshake"
+    );
+}
+
+#[test]
+fn tls_1_1_is_refused_by_default() {
+    let server = dev_server();
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    let old = connect_with(&server, |c| {
+        c.set_max_proto_version(Some(openssl::ssl::SslVersion::TLS1_1))
+            .unwrap();
+        c.set_cipher_list("DEFAULT:@SECLEVEL=0").unwrap();
+    });
+    assert!(old.is_err());
+}
+
+#[test]
+fn secure_connection_and_keylog_fire_during_the_handshake() {
+    let server = dev_server();
+    let versions = Arc::new(Mutex::new(Vec::new()));
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (v, l) = (versions.clone(), lines.clone());
+    server.set_handlers(|h| {
+        h.secure_connection = Some(Arc::new(move |info| {
+            v.lock()
+                .unwrap()
+                .push(info.tls_version.clone().unwrap().into_string().unwrap())
+        }));
+        h.keylog = Some(Arc::new(move |line| {
+            l.lock().unwrap().push(line.to_string())
+        }));
+    });
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    let mut client = connect(&server);
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let _ = read_to_end(&mut client);
+    server.close();
+    assert_eq!(*versions.lock().unwrap(), ["TLSv1.3"]);
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("CLIENT_HANDSHAKE_TRAFFIC_SECRET ")),
+        "{lines:?}"
+    );
+}

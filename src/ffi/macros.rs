@@ -87,12 +87,12 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a s
 }
 
 /// # Safety
-/// `ptr` is NULL or points to `len` readable bytes that outlive `'a`.
-pub(crate) unsafe fn slice_arg<'a>(
-    ptr: *const u8,
+/// `ptr` is NULL or points to `len` readable elements that outlive `'a`.
+pub(crate) unsafe fn slice_arg<'a, T>(
+    ptr: *const T,
     len: usize,
     name: &str,
-) -> Result<&'a [u8], FfiError> {
+) -> Result<&'a [T], FfiError> {
     if ptr.is_null() {
         return if len == 0 {
             Ok(&[])

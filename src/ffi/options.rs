@@ -7,7 +7,7 @@ use super::error::nhttps_result;
 use super::handle::{castable, into_raw, take};
 use super::macros::{ffi_boundary, try_core, try_mut, try_slice, try_str};
 use crate::server::ServerOptions;
-use crate::tls::read_pem_file;
+use crate::tls::{TlsVersion, read_pem_file};
 
 /// Options for `nhttps_server_new` (Node's `https.createServer(options)`).
 /// Made by `nhttps_server_options_new`, freed by `nhttps_server_options_free`.
@@ -231,6 +231,129 @@ pub extern "C" fn nhttps_server_options_set_max_header_size(
             return super::error::fail(crate::Error::invalid("the maximum header size must be at least 64 bytes"));
         }
         options.limits.max_header_size = bytes;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `minVersion`: "TLSv1.3", "TLSv1.2" (the default), "TLSv1.1" or
+/// "TLSv1". Versions below 1.2 are insecure and also need `ciphers` with
+/// "@SECLEVEL=0" on OpenSSL 3.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_min_version(
+    options: *mut nhttps_server_options,
+    version: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        options.tls.policy.min_version = try_core!(TlsVersion::from_node_name(try_str!(version)));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `maxVersion` (default "TLSv1.3").
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_max_version(
+    options: *mut nhttps_server_options,
+    version: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        options.tls.policy.max_version = try_core!(TlsVersion::from_node_name(try_str!(version)));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `ciphers`: the TLS 1.2 cipher list in OpenSSL's syntax (copied).
+/// The default is Mozilla's "intermediate" list. Checked by `nhttps_server_new`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_ciphers(
+    options: *mut nhttps_server_options,
+    ciphers: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.policy.ciphers = try_str!(ciphers).to_string();
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// The TLS 1.3 cipher suites, colon-separated, e.g.
+/// "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256" (copied).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_ciphersuites(
+    options: *mut nhttps_server_options,
+    ciphersuites: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.policy.ciphersuites = try_str!(ciphersuites).to_string();
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `ecdhCurve`: key-exchange groups, colon-separated (copied).
+/// Default "X25519:P-256:P-384", Mozilla's intermediate profile.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_ecdh_curve(
+    options: *mut nhttps_server_options,
+    groups: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.policy.groups = try_str!(groups).to_string();
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `honorCipherOrder` (default false: the client's order, as the
+/// intermediate profile says).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_honor_cipher_order(
+    options: *mut nhttps_server_options,
+    honor: bool,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.policy.honor_cipher_order = honor;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `ALPNProtocols`: `count` protocol names (e.g. "http/1.1"), most
+/// preferred first (copied). The server picks its most preferred protocol
+/// that the client offers; a client that offers ALPN but none of these
+/// fails the handshake (`no_application_protocol`). The result is in
+/// `nhttps_socket_info_alpn_protocol`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_alpn_protocols(
+    options: *mut nhttps_server_options,
+    protocols: *const *const c_char,
+    count: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        let pointers = try_slice!(protocols, count);
+        let mut names = Vec::with_capacity(count);
+        for &protocol in pointers {
+            names.push(try_str!(protocol).to_string());
+        }
+        try_core!(crate::tls::alpn_wire_format(&names));
+        options.tls.policy.alpn_protocols = names;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `sessionIdContext`: an opaque identifier (1 to 32 bytes, copied)
+/// that sessions are resumed under. When a client certificate is asked for
+/// and none is set, the default is an MD5 of the command line, as in Node.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_session_id_context(
+    options: *mut nhttps_server_options,
+    context: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        if !(1..=32).contains(&len) {
+            return super::error::fail(crate::Error::invalid("the session id context must be 1 to 32 bytes"));
+        }
+        options.tls.session_id_context = Some(try_slice!(context, len).to_vec());
         nhttps_result::NHTTPS_OK
     }
 }

@@ -66,6 +66,18 @@ pub type nhttps_client_error_callback = Option<
     ),
 >;
 
+/// `secureConnection`: a TLS handshake succeeded; called on the
+/// connection's thread with its details (valid during the call).
+pub type nhttps_secure_connection_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, info: *const nhttps_socket_info)>;
+
+/// `keylog`: one line of NSS key-log format (without its newline, valid
+/// during the call), called on the connection's thread during handshakes.
+/// Appending the lines to a file lets Wireshark decrypt a capture. The
+/// lines hold session secrets: handle them as such.
+pub type nhttps_keylog_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, line: *const c_char)>;
+
 /// `close` and `listening`.
 pub type nhttps_event_callback = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
 
@@ -223,18 +235,78 @@ pub extern "C" fn nhttps_server_on_client_error(
 ) -> nhttps_result {
     let userdata = Userdata(userdata);
     register(server, |h| {
-        h.client_error = callback.map(|cb| -> crate::server::ClientErrorHandler {
-            Arc::new(move |error, info| {
+        h.client_error = callback.map(|cb| client_error_handler(cb, userdata))
+    })
+}
+
+fn client_error_handler(
+    callback: unsafe extern "C" fn(*mut c_void, *const nhttps_error, *const nhttps_socket_info),
+    userdata: Userdata,
+) -> crate::server::ClientErrorHandler {
+    Arc::new(move |error, info| {
+        let userdata = userdata;
+        let error = ClientError::new(error);
+        // SAFETY: user callback; both pointers outlive the call.
+        unsafe {
+            callback(
+                userdata.0,
+                lend::<nhttps_error>(&error),
+                lend::<nhttps_socket_info>(info),
+            )
+        };
+    })
+}
+
+/// Registers the `tlsClientError` listener (NULL removes it): failed TLS
+/// handshakes go to it instead of `clientError`, as in Node. Same callback
+/// type as `clientError`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_on_tls_client_error(
+    server: *mut nhttps_server,
+    callback: nhttps_client_error_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    let userdata = Userdata(userdata);
+    register(server, |h| {
+        h.tls_client_error = callback.map(|cb| client_error_handler(cb, userdata))
+    })
+}
+
+/// Registers the `secureConnection` listener (NULL removes it).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_on_secure_connection(
+    server: *mut nhttps_server,
+    callback: nhttps_secure_connection_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    let userdata = Userdata(userdata);
+    register(server, |h| {
+        h.secure_connection = callback.map(|cb| -> crate::server::SecureConnectionHandler {
+            Arc::new(move |info| {
                 let userdata = userdata;
-                let error = ClientError::new(error);
-                // SAFETY: user callback; both pointers outlive the call.
-                unsafe {
-                    cb(
-                        userdata.0,
-                        lend::<nhttps_error>(&error),
-                        lend::<nhttps_socket_info>(info),
-                    )
-                };
+                // SAFETY: user callback; `info` outlives the call.
+                unsafe { cb(userdata.0, lend::<nhttps_socket_info>(info)) }
+            })
+        })
+    })
+}
+
+/// Registers the `keylog` listener (NULL removes it).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_on_keylog(
+    server: *mut nhttps_server,
+    callback: nhttps_keylog_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    let userdata = Userdata(userdata);
+    register(server, |h| {
+        h.keylog = callback.map(|cb| -> crate::server::KeylogHandler {
+            Arc::new(move |line| {
+                let userdata = userdata;
+                if let Ok(line) = std::ffi::CString::new(line) {
+                    // SAFETY: user callback; `line` outlives the call.
+                    unsafe { cb(userdata.0, line.as_ptr()) }
+                }
             })
         })
     })

@@ -50,6 +50,9 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
         }
     };
     info.add_tls(ssl.ssl(), shared.tls.requests_client_certificate());
+    if let Some(on_secure) = shared.handlers().secure_connection.clone() {
+        on_secure(info);
+    }
     let info = Arc::new(info.clone());
     let mut stream = BufferedStream::new(ssl);
     let mut first = true;

@@ -36,6 +36,9 @@ pub type UpgradeHandler = Arc<dyn Fn(Arc<IncomingMessage>, UpgradedSocket, &[u8]
 pub type ClientErrorHandler = Arc<dyn Fn(&Error, &SocketInfo) + Send + Sync>;
 /// `close`, `listening`.
 pub type EventHandler = Arc<dyn Fn() + Send + Sync>;
+/// `secureConnection`: a handshake succeeded; the connection's details.
+pub type SecureConnectionHandler = Arc<dyn Fn(&SocketInfo) + Send + Sync>;
+pub use crate::tls::KeylogHandler;
 
 /// The listeners of a server's events. Every one is called on a connection's
 /// thread, except `listening` (on the thread that called `listen`) and
@@ -47,6 +50,11 @@ pub struct Handlers {
     pub connection: Option<ConnectionHandler>,
     pub upgrade: Option<UpgradeHandler>,
     pub client_error: Option<ClientErrorHandler>,
+    /// Handshake failures; when unset they go to `client_error`.
+    pub tls_client_error: Option<ClientErrorHandler>,
+    pub secure_connection: Option<SecureConnectionHandler>,
+    /// Key-log lines, called during handshakes on the connection's thread.
+    pub keylog: Option<KeylogHandler>,
     pub close: Option<EventHandler>,
     pub listening: Option<EventHandler>,
 }
@@ -141,7 +149,12 @@ impl Shared {
     }
 
     fn report_client_error(&self, error: &Error, info: &SocketInfo) {
-        if let Some(on_error) = self.handlers().client_error.clone() {
+        let handlers = self.handlers();
+        let tls_handler = match error {
+            Error::Handshake(_) => handlers.tls_client_error.as_ref(),
+            _ => None,
+        };
+        if let Some(on_error) = tls_handler.or(handlers.client_error.as_ref()) {
             let _ =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_error(error, info)));
         }
@@ -239,6 +252,7 @@ impl Server {
             .unwrap_or_else(|p| p.into_inner());
         let mut handlers = (**guard).clone();
         change(&mut handlers);
+        self.shared.tls.set_keylog_handler(handlers.keylog.clone());
         *guard = Arc::new(handlers);
     }
 

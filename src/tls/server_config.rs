@@ -2,6 +2,7 @@
 //! by every connection.
 
 use std::ffi::{CStr, CString};
+use std::sync::{Arc, RwLock};
 
 use openssl::hash::{MessageDigest, hash};
 use openssl::pkey::{PKey, Private};
@@ -9,6 +10,7 @@ use openssl::ssl::{SslAcceptor, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
 
 use super::dev_certificate::DevCertificate;
+use super::policy::Policy;
 use crate::error::{Error, Result};
 
 /// Node's TLS options of `https.createServer`.
@@ -32,6 +34,8 @@ pub struct TlsOptions {
     pub dev_certificate: bool,
     /// Node's `sessionIdContext`.
     pub session_id_context: Option<Vec<u8>>,
+    /// Versions, ciphers, groups, ALPN.
+    pub policy: Policy,
 }
 
 impl Default for TlsOptions {
@@ -45,13 +49,18 @@ impl Default for TlsOptions {
             reject_unauthorized: true,
             dev_certificate: false,
             session_id_context: None,
+            policy: Policy::default(),
         }
     }
 }
 
+/// Receives NSS key-log lines (Node's `keylog` event), one line without its newline.
+pub type KeylogHandler = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The built configuration: an OpenSSL acceptor and the certificate it presents.
 pub struct ServerTls {
     acceptor: SslAcceptor,
+    keylog: Arc<RwLock<Option<KeylogHandler>>>,
     certificate_pem: CString,
     request_cert: bool,
 }
@@ -63,6 +72,15 @@ impl ServerTls {
 
         let mut builder =
             SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(tls)?;
+        options.policy.apply(&mut builder)?;
+        let keylog: Arc<RwLock<Option<KeylogHandler>>> = Arc::default();
+        let sink = keylog.clone();
+        builder.set_keylog_callback(move |_, line| {
+            let handler = sink.read().ok().and_then(|h| h.clone());
+            if let Some(handler) = handler {
+                handler(line);
+            }
+        });
         let leaf = &chain[0];
         builder
             .set_certificate(leaf)
@@ -114,9 +132,15 @@ impl ServerTls {
             CString::new(leaf.to_pem().map_err(tls)?).map_err(|e| Error::Tls(e.to_string()))?;
         Ok(ServerTls {
             acceptor: builder.build(),
+            keylog,
             certificate_pem,
             request_cert: options.request_cert,
         })
+    }
+
+    /// Sets (or with `None` removes) the receiver of key-log lines.
+    pub fn set_keylog_handler(&self, handler: Option<KeylogHandler>) {
+        *self.keylog.write().unwrap_or_else(|p| p.into_inner()) = handler;
     }
 
     pub fn acceptor(&self) -> &SslAcceptor {
