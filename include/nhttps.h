@@ -68,6 +68,14 @@ typedef struct nhttps_error nhttps_error;
 // from it and valid as long as it is.
 typedef struct nhttps_incoming_message nhttps_incoming_message;
 
+// A TLS identity — key and certificate chain — with its trusted CAs and
+// policy (Node's `SecureContext`). Reference-counted and immutable: share
+// it between servers and threads freely. `nhttps_secure_context_new`
+// gives the caller one reference, released by `nhttps_secure_context_free`;
+// a server that uses a context holds its own reference, so the caller may
+// free it right after handing it over.
+typedef struct nhttps_secure_context nhttps_secure_context;
+
 // An HTTPS server (Node's `https.Server`). Made by `nhttps_server_new`,
 // freed by `nhttps_server_free`. Its functions may be called from any
 // thread.
@@ -144,6 +152,14 @@ typedef void (*nhttps_keylog_callback)(void *userdata,
 
 // `close` and `listening`.
 typedef void (*nhttps_event_callback)(void *userdata);
+
+// Node's `SNICallback`: called on the connection's thread during the
+// handshake with the server name the client asked for (valid during the
+// call). Return the context to present, or NULL for the default. The
+// returned context is borrowed: nhttps takes its own reference, so the
+// caller keeps (and later frees) its own.
+typedef const nhttps_secure_context *(*nhttps_sni_callback)(void *userdata,
+                                                            const char *servername);
 
 #ifdef __cplusplus
 extern "C" {
@@ -576,6 +592,54 @@ void nhttps_socket_free(nhttps_socket *socket);
 
 // The connection's addresses and TLS details, borrowed from `socket`.
 const nhttps_socket_info *nhttps_socket_get_info(const nhttps_socket *socket);
+
+// Node's `tls.createSecureContext(options)`: builds a context from the
+// key, certificate (or PKCS#12), passphrase, CAs and policy set on
+// `options` (the server-only options — requestCert and the like — are
+// ignored). Fails like `nhttps_server_new` on a bad key, certificate or
+// passphrase. On success `*context_out` is a new reference the caller
+// releases with `nhttps_secure_context_free`.
+nhttps_result nhttps_secure_context_new(const nhttps_server_options *options,
+                                        const nhttps_secure_context **context_out);
+
+// Releases the caller's reference. The context lives on while a server
+// uses it. NULL is a no-op.
+void nhttps_secure_context_free(const nhttps_secure_context *context);
+
+// The context's leaf certificate, PEM. Borrowed: valid while the caller
+// holds its reference.
+const char *nhttps_secure_context_certificate_pem(const nhttps_secure_context *context);
+
+// Node's `server.addContext(hostname, context)`: a client that asks by
+// SNI for `hostname` gets `context`. `hostname` may be a pattern like
+// `*.example.test`, where `*` stands for exactly one label. Later entries
+// win; unknown names get the default certificate. Not consulted when an
+// SNI callback is set.
+nhttps_result nhttps_server_add_context(nhttps_server *server,
+                                        const char *hostname,
+                                        const nhttps_secure_context *context);
+
+// Node's `server.setSecureContext`: new connections present `context`
+// from now on; connections already open keep their certificate.
+nhttps_result nhttps_server_set_secure_context(nhttps_server *server,
+                                               const nhttps_secure_context *context);
+
+// Sets the SNI callback (NULL removes it). Like every callback it must be
+// thread-safe. When set, `nhttps_server_add_context` entries are not used.
+nhttps_result nhttps_server_options_set_sni_callback(nhttps_server_options *options,
+                                                     nhttps_sni_callback callback,
+                                                     void *userdata);
+
+// Node's `pfx`: the key and certificate chain as a PKCS#12 bundle (DER,
+// `len` bytes, copied), decrypted with the passphrase. Takes precedence
+// over key and cert.
+nhttps_result nhttps_server_options_set_pfx(nhttps_server_options *options,
+                                            const uint8_t *der,
+                                            size_t len);
+
+// Reads a PKCS#12 bundle from a file now.
+nhttps_result nhttps_server_options_set_pfx_file(nhttps_server_options *options,
+                                                 const char *path);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -12,7 +12,7 @@ use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode};
 
 fn dev_server() -> Server {
     let mut options = ServerOptions::default();
-    options.tls.dev_certificate = true;
+    options.tls.context.dev_certificate = true;
     // Long enough that a close waiting for idle connections would hang the test.
     options.keep_alive_timeout = Duration::from_secs(3600);
     Server::new(options).expect("server")
@@ -158,8 +158,8 @@ fn connect_with(
 #[test]
 fn alpn_picks_our_preferred_protocol_among_the_offered() {
     let mut options = ServerOptions::default();
-    options.tls.dev_certificate = true;
-    options.tls.policy.alpn_protocols = vec!["h2".into(), "http/1.1".into()];
+    options.tls.context.dev_certificate = true;
+    options.tls.context.policy.alpn_protocols = vec!["h2".into(), "http/1.1".into()];
     let server = Server::new(options).unwrap();
     server.listen(Some("127.0.0.1"), 0).unwrap();
     let client = connect_with(&server, |c| {
@@ -217,4 +217,180 @@ fn secure_connection_and_keylog_fire_during_the_handshake() {
             .any(|l| l.starts_with("CLIENT_HANDSHAKE_TRAFFIC_SECRET ")),
         "{lines:?}"
     );
+}
+
+/// A self-signed certificate and key for `cn`, as PEM.
+fn certificate_for(cn: &str) -> (Vec<u8>, Vec<u8>) {
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::{X509, X509NameBuilder};
+    let key = PKey::from_ec_key(
+        EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+    let name = name.build();
+    let mut cert = X509::builder().unwrap();
+    cert.set_version(2).unwrap();
+    cert.set_subject_name(&name).unwrap();
+    cert.set_issuer_name(&name).unwrap();
+    cert.set_pubkey(&key).unwrap();
+    cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    cert.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    cert.sign(&key, MessageDigest::sha256()).unwrap();
+    (
+        cert.build().to_pem().unwrap(),
+        key.private_key_to_pem_pkcs8().unwrap(),
+    )
+}
+
+fn context_for(cn: &str) -> Arc<nhttps::tls::SecureContext> {
+    let (cert, key) = certificate_for(cn);
+    let options = nhttps::tls::ContextOptions {
+        cert_pem: Some(cert),
+        key_pem: Some(key),
+        ..Default::default()
+    };
+    nhttps::tls::SecureContext::new(&options).unwrap()
+}
+
+/// The common name of the certificate the server presents for `servername`.
+fn presented_name(server: &Server, servername: Option<&str>) -> String {
+    let mut connector = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    connector.set_verify(SslVerifyMode::NONE);
+    let mut config = connector.build().configure().unwrap();
+    config.set_use_server_name_indication(servername.is_some());
+    let tcp = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    let stream = config.connect(servername.unwrap_or("unused"), tcp).unwrap();
+    let cert = stream.ssl().peer_certificate().unwrap();
+    let cn = cert
+        .subject_name()
+        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+        .next()
+        .unwrap();
+    cn.data().as_utf8().unwrap().to_string()
+}
+
+fn server_for(cn: &str, sni_callback: Option<nhttps::tls::SniCallback>) -> Server {
+    let (cert, key) = certificate_for(cn);
+    let mut options = ServerOptions::default();
+    options.tls.context.cert_pem = Some(cert);
+    options.tls.context.key_pem = Some(key);
+    options.sni_callback = sni_callback;
+    let server = Server::new(options).unwrap();
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    server
+}
+
+#[test]
+fn sni_picks_exact_and_wildcard_contexts_and_falls_back_to_the_default() {
+    let server = server_for("default.test", None);
+    server
+        .add_context("www.example.test", &context_for("exact"))
+        .unwrap();
+    server
+        .add_context("*.example.test", &context_for("wildcard"))
+        .unwrap();
+    server
+        .add_context("api.example.test", &context_for("later-exact"))
+        .unwrap();
+    assert_eq!(
+        presented_name(&server, Some("www.example.test")),
+        "wildcard",
+        "later entries win"
+    );
+    assert_eq!(
+        presented_name(&server, Some("API.example.test")),
+        "later-exact"
+    );
+    assert_eq!(
+        presented_name(&server, Some("other.example.test")),
+        "wildcard"
+    );
+    assert_eq!(
+        presented_name(&server, Some("a.b.example.test")),
+        "default.test"
+    );
+    assert_eq!(
+        presented_name(&server, Some("unknown.test")),
+        "default.test"
+    );
+    assert_eq!(presented_name(&server, None), "default.test");
+}
+
+#[test]
+fn an_sni_callback_chooses_the_context() {
+    let special = context_for("from-callback");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let callback: nhttps::tls::SniCallback = Arc::new(move |name| {
+        log.lock().unwrap().push(name.to_string());
+        (name == "special.test").then(|| special.clone())
+    });
+    let server = server_for("default.test", Some(callback));
+    assert_eq!(
+        presented_name(&server, Some("special.test")),
+        "from-callback"
+    );
+    assert_eq!(presented_name(&server, Some("plain.test")), "default.test");
+    assert_eq!(*seen.lock().unwrap(), ["special.test", "plain.test"]);
+}
+
+#[test]
+fn set_secure_context_swaps_the_certificate_for_new_connections_only() {
+    let server = server_for("before.test", None);
+    server.set_handlers(|h| h.request = Some(Arc::new(|_req, res| res.end(b"ok").unwrap())));
+    let mut open = connect(&server);
+    server
+        .set_secure_context(&context_for("after.test"))
+        .unwrap();
+    assert_eq!(presented_name(&server, None), "after.test");
+    let cn = open.ssl().peer_certificate().unwrap();
+    let cn = cn
+        .subject_name()
+        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+        .next()
+        .unwrap()
+        .data()
+        .as_utf8()
+        .unwrap()
+        .to_string();
+    assert_eq!(cn, "before.test");
+    open.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert!(
+        read_to_end(&mut open).ends_with("ok"),
+        "the open connection still works"
+    );
+}
+
+#[test]
+fn a_pkcs12_bundle_with_its_passphrase_makes_a_context() {
+    let (cert, key) = certificate_for("bundle.test");
+    let cert = openssl::x509::X509::from_pem(&cert).unwrap();
+    let key = openssl::pkey::PKey::private_key_from_pem(&key).unwrap();
+    let der = openssl::pkcs12::Pkcs12::builder()
+        .name("bundle")
+        .pkey(&key)
+        .cert(&cert)
+        .build2("secret")
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let with = |passphrase: &str| {
+        let options = nhttps::tls::ContextOptions {
+            pfx: Some(der.clone()),
+            passphrase: Some(passphrase.into()),
+            ..Default::default()
+        };
+        nhttps::tls::SecureContext::new(&options)
+    };
+    assert!(with("secret").is_ok());
+    assert!(matches!(with("wrong"), Err(nhttps::Error::Passphrase(_))));
 }

@@ -53,3 +53,33 @@ pub(crate) unsafe fn take<C: Castable>(ptr: *mut C) -> Option<Box<C::Rust>> {
 pub(crate) fn lend<C: Castable>(value: &C::Rust) -> *const C {
     (value as *const C::Rust).cast()
 }
+
+/// Gives C one reference to a shared object.
+pub(crate) fn arc_into_raw<C: Castable>(value: std::sync::Arc<C::Rust>) -> *const C {
+    std::sync::Arc::into_raw(value).cast()
+}
+
+/// A new reference to a shared object C holds a reference to; C keeps its own.
+///
+/// # Safety
+/// `ptr` is NULL or came from `arc_into_raw` for this type and its reference is still held.
+pub(crate) unsafe fn arc_clone<C: Castable>(ptr: *const C) -> Option<std::sync::Arc<C::Rust>> {
+    if ptr.is_null() {
+        return None;
+    }
+    let ptr = ptr.cast::<C::Rust>();
+    unsafe {
+        std::sync::Arc::increment_strong_count(ptr);
+        Some(std::sync::Arc::from_raw(ptr))
+    }
+}
+
+/// Takes back the reference C held.
+///
+/// # Safety
+/// `ptr` is NULL or came from `arc_into_raw` for this type and was not released before.
+pub(crate) unsafe fn arc_release<C: Castable>(ptr: *const C) {
+    if !ptr.is_null() {
+        drop(unsafe { std::sync::Arc::from_raw(ptr.cast::<C::Rust>()) });
+    }
+}

@@ -12,3 +12,4 @@ mod options;
 mod response;
 mod server;
 mod socket;
+mod tls;

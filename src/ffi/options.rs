@@ -7,7 +7,7 @@ use super::error::nhttps_result;
 use super::handle::{castable, into_raw, take};
 use super::macros::{ffi_boundary, try_core, try_mut, try_slice, try_str};
 use crate::server::ServerOptions;
-use crate::tls::{TlsVersion, read_pem_file};
+use crate::tls::{TlsVersion, read_file};
 
 /// Options for `nhttps_server_new` (Node's `https.createServer(options)`).
 /// Made by `nhttps_server_options_new`, freed by `nhttps_server_options_free`.
@@ -40,7 +40,7 @@ pub extern "C" fn nhttps_server_options_set_key_pem(
     len: usize,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).tls.key_pem = Some(try_slice!(pem, len).to_vec());
+        try_mut!(options).tls.context.key_pem = Some(try_slice!(pem, len).to_vec());
         nhttps_result::NHTTPS_OK
     }
 }
@@ -53,7 +53,7 @@ pub extern "C" fn nhttps_server_options_set_key_file(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_mut!(options);
-        options.tls.key_pem = Some(try_core!(read_pem_file(try_str!(path))));
+        options.tls.context.key_pem = Some(try_core!(read_file(try_str!(path))));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -67,7 +67,7 @@ pub extern "C" fn nhttps_server_options_set_cert_pem(
     len: usize,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).tls.cert_pem = Some(try_slice!(pem, len).to_vec());
+        try_mut!(options).tls.context.cert_pem = Some(try_slice!(pem, len).to_vec());
         nhttps_result::NHTTPS_OK
     }
 }
@@ -80,7 +80,7 @@ pub extern "C" fn nhttps_server_options_set_cert_file(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_mut!(options);
-        options.tls.cert_pem = Some(try_core!(read_pem_file(try_str!(path))));
+        options.tls.context.cert_pem = Some(try_core!(read_file(try_str!(path))));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -94,7 +94,7 @@ pub extern "C" fn nhttps_server_options_set_passphrase(
     passphrase: *const c_char,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).tls.passphrase = Some(try_str!(passphrase).to_string());
+        try_mut!(options).tls.context.passphrase = Some(try_str!(passphrase).to_string());
         nhttps_result::NHTTPS_OK
     }
 }
@@ -108,7 +108,7 @@ pub extern "C" fn nhttps_server_options_add_ca_pem(
     len: usize,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).tls.ca_pem.push(try_slice!(pem, len).to_vec());
+        try_mut!(options).tls.context.ca_pem.push(try_slice!(pem, len).to_vec());
         nhttps_result::NHTTPS_OK
     }
 }
@@ -121,7 +121,7 @@ pub extern "C" fn nhttps_server_options_add_ca_file(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_mut!(options);
-        options.tls.ca_pem.push(try_core!(read_pem_file(try_str!(path))));
+        options.tls.context.ca_pem.push(try_core!(read_file(try_str!(path))));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -163,7 +163,7 @@ pub extern "C" fn nhttps_server_options_use_dev_certificate(
     options: *mut nhttps_server_options,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).tls.dev_certificate = true;
+        try_mut!(options).tls.context.dev_certificate = true;
         nhttps_result::NHTTPS_OK
     }
 }
@@ -245,7 +245,7 @@ pub extern "C" fn nhttps_server_options_set_min_version(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_mut!(options);
-        options.tls.policy.min_version = try_core!(TlsVersion::from_node_name(try_str!(version)));
+        options.tls.context.policy.min_version = try_core!(TlsVersion::from_node_name(try_str!(version)));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -258,7 +258,7 @@ pub extern "C" fn nhttps_server_options_set_max_version(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_mut!(options);
-        options.tls.policy.max_version = try_core!(TlsVersion::from_node_name(try_str!(version)));
+        options.tls.context.policy.max_version = try_core!(TlsVersion::from_node_name(try_str!(version)));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -271,7 +271,7 @@ pub extern "C" fn nhttps_server_options_set_ciphers(
     ciphers: *const c_char,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).tls.policy.ciphers = try_str!(ciphers).to_string();
+        try_mut!(options).tls.context.policy.ciphers = try_str!(ciphers).to_string();
         nhttps_result::NHTTPS_OK
     }
 }
@@ -284,7 +284,7 @@ pub extern "C" fn nhttps_server_options_set_ciphersuites(
     ciphersuites: *const c_char,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).tls.policy.ciphersuites = try_str!(ciphersuites).to_string();
+        try_mut!(options).tls.context.policy.ciphersuites = try_str!(ciphersuites).to_string();
         nhttps_result::NHTTPS_OK
     }
 }
@@ -297,7 +297,7 @@ pub extern "C" fn nhttps_server_options_set_ecdh_curve(
     groups: *const c_char,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).tls.policy.groups = try_str!(groups).to_string();
+        try_mut!(options).tls.context.policy.groups = try_str!(groups).to_string();
         nhttps_result::NHTTPS_OK
     }
 }
@@ -310,7 +310,7 @@ pub extern "C" fn nhttps_server_options_set_honor_cipher_order(
     honor: bool,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).tls.policy.honor_cipher_order = honor;
+        try_mut!(options).tls.context.policy.honor_cipher_order = honor;
         nhttps_result::NHTTPS_OK
     }
 }
@@ -334,7 +334,7 @@ pub extern "C" fn nhttps_server_options_set_alpn_protocols(
             names.push(try_str!(protocol).to_string());
         }
         try_core!(crate::tls::alpn_wire_format(&names));
-        options.tls.policy.alpn_protocols = names;
+        options.tls.context.policy.alpn_protocols = names;
         nhttps_result::NHTTPS_OK
     }
 }

@@ -83,7 +83,7 @@ pub type nhttps_event_callback = Option<unsafe extern "C" fn(userdata: *mut c_vo
 
 /// The userdata registered beside a callback, handed back to it.
 #[derive(Clone, Copy)]
-struct Userdata(*mut c_void);
+pub(crate) struct Userdata(pub(crate) *mut c_void);
 // SAFETY: by registering a callback the caller accepts (as the header says)
 // that it and its userdata are used from nhttps's threads; nhttps never
 // dereferences userdata itself.

@@ -40,7 +40,14 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
     let options = &shared.options;
     let _ = transport.set_read_timeout(Some(options.handshake_timeout));
     let _ = transport.set_write_timeout(Some(options.request_timeout));
-    let ssl = match shared.tls.acceptor().accept(transport) {
+    let session = match shared.tls.new_session() {
+        Ok(session) => session,
+        Err(e) => {
+            shared.report_client_error(&e, info);
+            return;
+        }
+    };
+    let ssl = match session.accept(transport) {
         Ok(ssl) => ssl,
         Err(e) => {
             if !shared.is_closing() {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::http::Limits;
-use crate::tls::{ServerTls, TlsOptions};
+use crate::tls::{SecureContext, ServerTls, SniCallback, TlsOptions};
 use listener::Listener;
 use transport::Transport;
 
@@ -60,9 +60,12 @@ pub struct Handlers {
 }
 
 /// Everything `https.createServer` takes, and a few limits of our own.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerOptions {
     pub tls: TlsOptions,
+    /// Node's `SNICallback`: picks the context for a server name (`None`:
+    /// the default). Without it, the `add_context` table is used.
+    pub sni_callback: Option<SniCallback>,
     pub limits: Limits,
     /// Node's `maxConnections`: past it, new connections are closed at once,
     /// before the handshake. 0 = no limit.
@@ -84,6 +87,7 @@ impl Default for ServerOptions {
     fn default() -> ServerOptions {
         ServerOptions {
             tls: TlsOptions::default(),
+            sni_callback: None,
             limits: Limits::default(),
             max_connections: 0,
             headers_timeout: Duration::from_secs(60),
@@ -227,6 +231,7 @@ impl Server {
     /// Builds the TLS configuration; fails on a bad key, certificate or passphrase.
     pub fn new(options: ServerOptions) -> Result<Server> {
         let tls = ServerTls::new(&options.tls)?;
+        tls.set_sni_callback(options.sni_callback.clone());
         let shared = Shared {
             options,
             tls,
@@ -301,6 +306,19 @@ impl Server {
     /// development certificate).
     pub fn certificate_pem(&self) -> &CStr {
         self.shared.tls.certificate_pem()
+    }
+
+    /// Node's `server.addContext(hostname, context)`: clients asking (by
+    /// SNI) for `hostname` — or, for `*.example.com`, any one-label
+    /// subdomain — get `context`. Later entries win.
+    pub fn add_context(&self, hostname: &str, context: &Arc<SecureContext>) -> Result<()> {
+        self.shared.tls.add_context(hostname, context)
+    }
+
+    /// Node's `server.setSecureContext`: swaps the default certificate.
+    /// Connections already open keep theirs.
+    pub fn set_secure_context(&self, context: &Arc<SecureContext>) -> Result<()> {
+        self.shared.tls.set_secure_context(context)
     }
 
     /// Node's `server.close()`: stops accepting, closes idle connections,

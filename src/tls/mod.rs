@@ -1,12 +1,15 @@
-//! TLS over OpenSSL: a server configuration built from Node's options, the
+//! TLS over OpenSSL: Node's secure contexts, a server's TLS (SNI, client
+//! certificates, hot swap), the policy (versions, ciphers, ALPN), the
 //! development certificate, and Node's names for verification errors.
 
 mod dev_certificate;
 mod policy;
+mod secure_context;
 mod server_config;
 mod verify;
 
 pub use dev_certificate::DevCertificate;
 pub use policy::{Policy, TlsVersion, alpn_wire_format};
-pub use server_config::{KeylogHandler, ServerTls, TlsOptions, read_pem_file};
+pub use secure_context::{ContextOptions, SecureContext, read_file};
+pub use server_config::{KeylogHandler, ServerTls, SniCallback, TlsOptions};
 pub use verify::node_verify_error_name;

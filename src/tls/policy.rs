@@ -3,7 +3,7 @@
 //! OpenSSL's own default group list does not (it offers more than
 //! X25519, P-256 and P-384), so we set ours.
 
-use openssl::ssl::{AlpnError, SslAcceptorBuilder, SslOptions, SslVersion};
+use openssl::ssl::{AlpnError, SslContextBuilder, SslOptions, SslVersion};
 
 use crate::error::{Error, Result};
 
@@ -86,7 +86,7 @@ impl Default for Policy {
 }
 
 impl Policy {
-    pub(crate) fn apply(&self, builder: &mut SslAcceptorBuilder) -> Result<()> {
+    pub(crate) fn apply(&self, builder: &mut SslContextBuilder) -> Result<()> {
         if self.min_version > self.max_version {
             return Err(Error::invalid(
                 "the minimum TLS version is above the maximum",

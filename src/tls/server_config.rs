@@ -1,220 +1,263 @@
-//! A server's TLS configuration, built once from Node's options and shared
-//! by every connection.
+//! A server's TLS: its default `SecureContext`, the contexts chosen by SNI,
+//! and the settings only a server has (client certificates, session id
+//! context, hooks for SNI and key logging). Each context a server presents
+//! is built into an OpenSSL context of the server's own, with the server's
+//! hooks installed, so that switching context during SNI keeps ALPN, key
+//! logging and client verification.
 
-use std::ffi::{CStr, CString};
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::sync::{Arc, Mutex, RwLock};
 
 use openssl::hash::{MessageDigest, hash};
-use openssl::pkey::{PKey, Private};
-use openssl::ssl::{SslAcceptor, SslMethod, SslVerifyMode};
-use openssl::x509::X509;
+use openssl::ssl::{NameType, SniError, Ssl, SslAcceptor, SslContext, SslMethod, SslVerifyMode};
 
-use super::dev_certificate::DevCertificate;
-use super::policy::Policy;
+use super::secure_context::{ContextOptions, SecureContext};
 use crate::error::{Error, Result};
 
 /// Node's TLS options of `https.createServer`.
 #[derive(Clone, Debug)]
 pub struct TlsOptions {
-    /// The private key, PEM.
-    pub key_pem: Option<Vec<u8>>,
-    /// The certificate chain, PEM: the leaf first, then intermediates.
-    pub cert_pem: Option<Vec<u8>>,
-    /// The passphrase of an encrypted private key.
-    pub passphrase: Option<String>,
-    /// Trusted CA certificates for client certificates, PEM (each may hold several).
-    pub ca_pem: Vec<Vec<u8>>,
+    /// The default identity, CAs and policy (Node's key, cert, pfx, ca, ciphers, ...).
+    pub context: ContextOptions,
     /// Ask clients for a certificate (Node's `requestCert`, default false).
     pub request_cert: bool,
     /// Refuse clients whose certificate does not verify (Node's
     /// `rejectUnauthorized`). Only has an effect with `request_cert`.
     /// Default true, as in modern Node's `tls.createServer`.
     pub reject_unauthorized: bool,
-    /// Use a generated self-signed certificate for localhost (development only).
-    pub dev_certificate: bool,
     /// Node's `sessionIdContext`.
     pub session_id_context: Option<Vec<u8>>,
-    /// Versions, ciphers, groups, ALPN.
-    pub policy: Policy,
 }
 
 impl Default for TlsOptions {
     fn default() -> TlsOptions {
         TlsOptions {
-            key_pem: None,
-            cert_pem: None,
-            passphrase: None,
-            ca_pem: Vec::new(),
+            context: ContextOptions::default(),
             request_cert: false,
             reject_unauthorized: true,
-            dev_certificate: false,
             session_id_context: None,
-            policy: Policy::default(),
         }
     }
 }
 
 /// Receives NSS key-log lines (Node's `keylog` event), one line without its newline.
 pub type KeylogHandler = Arc<dyn Fn(&str) + Send + Sync>;
+/// Node's `SNICallback`: the context for a server name, or `None` for the default.
+pub type SniCallback = Arc<dyn Fn(&str) -> Option<Arc<SecureContext>> + Send + Sync>;
 
-/// The built configuration: an OpenSSL acceptor and the certificate it presents.
-pub struct ServerTls {
-    acceptor: SslAcceptor,
-    keylog: Arc<RwLock<Option<KeylogHandler>>>,
-    certificate_pem: CString,
+/// What the server's OpenSSL callbacks consult at handshake time.
+#[derive(Default)]
+struct Hooks {
+    keylog: RwLock<Option<KeylogHandler>>,
+    sni_callback: RwLock<Option<SniCallback>>,
+    /// `addContext` entries: later ones win, as in Node.
+    by_name: RwLock<Vec<(String, Arc<SecureContext>)>>,
+    /// The OpenSSL contexts built for contexts an SNI callback returned,
+    /// by the `SecureContext`'s address (the Arc keeps it alive).
+    built: Mutex<HashMap<usize, (Arc<SecureContext>, SslContext)>>,
+}
+
+/// Client-certificate and session settings, applied to every context.
+#[derive(Clone)]
+struct Settings {
     request_cert: bool,
+    reject_unauthorized: bool,
+    session_id_context: Option<Vec<u8>>,
+}
+
+/// The built TLS side of a server.
+pub struct ServerTls {
+    settings: Settings,
+    hooks: Arc<Hooks>,
+    /// The default context, as built for this server; swapped by `set_secure_context`.
+    current: RwLock<SslContext>,
+    initial_certificate_pem: CString,
 }
 
 impl ServerTls {
     pub fn new(options: &TlsOptions) -> Result<ServerTls> {
-        let (key, chain) = load_identity(options)?;
-        let tls = |e: openssl::error::ErrorStack| Error::Tls(e.to_string());
-
-        let mut builder =
-            SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(tls)?;
-        options.policy.apply(&mut builder)?;
-        let keylog: Arc<RwLock<Option<KeylogHandler>>> = Arc::default();
-        let sink = keylog.clone();
-        builder.set_keylog_callback(move |_, line| {
-            let handler = sink.read().ok().and_then(|h| h.clone());
-            if let Some(handler) = handler {
-                handler(line);
-            }
-        });
-        let leaf = &chain[0];
-        builder
-            .set_certificate(leaf)
-            .map_err(|e| Error::Certificate(e.to_string()))?;
-        for intermediate in &chain[1..] {
-            builder
-                .add_extra_chain_cert(intermediate.clone())
-                .map_err(|e| Error::Certificate(e.to_string()))?;
-        }
-        builder
-            .set_private_key(&key)
-            .map_err(|e| Error::Key(e.to_string()))?;
-        builder.check_private_key().map_err(|_| {
-            Error::Certificate("the private key does not match the certificate".into())
-        })?;
-
-        if options.ca_pem.is_empty() {
-            if options.request_cert {
-                builder.set_default_verify_paths().map_err(tls)?;
-            }
-        } else {
-            for pem in &options.ca_pem {
-                for ca in parse_certificates(pem, "ca")? {
-                    builder.add_client_ca(&ca).map_err(tls)?;
-                    builder.cert_store_mut().add_cert(ca).map_err(tls)?;
-                }
-            }
-        }
-
-        if options.request_cert {
-            if options.reject_unauthorized {
-                builder.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
-            } else {
-                // Continue the handshake whatever the verdict; the verdict is
-                // read afterwards and reported as `authorized`.
-                builder.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
-            }
-        }
-        let context = match &options.session_id_context {
-            Some(context) => Some(context.clone()),
+        let context = SecureContext::new(&options.context)?;
+        let session_id_context = match &options.session_id_context {
+            Some(id) => Some(id.clone()),
             None if options.request_cert => Some(command_line_digest()),
             None => None,
         };
-        if let Some(context) = context {
-            builder.set_session_id_context(&context).map_err(tls)?;
-        }
-
-        let certificate_pem =
-            CString::new(leaf.to_pem().map_err(tls)?).map_err(|e| Error::Tls(e.to_string()))?;
-        Ok(ServerTls {
-            acceptor: builder.build(),
-            keylog,
-            certificate_pem,
+        let settings = Settings {
             request_cert: options.request_cert,
+            reject_unauthorized: options.reject_unauthorized,
+            session_id_context,
+        };
+        let hooks = Arc::new(Hooks::default());
+        let current = build(&settings, &hooks, &context)?;
+        Ok(ServerTls {
+            settings,
+            hooks,
+            current: RwLock::new(current),
+            initial_certificate_pem: context.certificate_pem().to_owned(),
         })
+    }
+
+    /// A new OpenSSL session for an accepted connection, on the current default context.
+    pub fn new_session(&self) -> Result<Ssl> {
+        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+        Ssl::new(&current).map_err(|e| Error::Tls(e.to_string()))
+    }
+
+    /// Node's `server.setSecureContext`: new connections present `context`;
+    /// connections already open keep theirs.
+    pub fn set_secure_context(&self, context: &Arc<SecureContext>) -> Result<()> {
+        let built = build(&self.settings, &self.hooks, context)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = built;
+        Ok(())
+    }
+
+    /// Node's `server.addContext(hostname, context)`: `pattern` is a host
+    /// name or `*.` followed by one, where `*` stands for exactly one label.
+    pub fn add_context(&self, pattern: &str, context: &Arc<SecureContext>) -> Result<()> {
+        let pattern = pattern.to_ascii_lowercase();
+        let name = pattern.strip_prefix("*.").unwrap_or(&pattern);
+        if name.is_empty()
+            || name.contains('*')
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        {
+            return Err(Error::invalid(format!(
+                "{pattern:?} is not a host name or *.host.name pattern"
+            )));
+        }
+        // Build once now, to fail early on a context this server cannot use.
+        let built = build(&self.settings, &self.hooks, context)?;
+        lock(&self.hooks.built).insert(Arc::as_ptr(context) as usize, (context.clone(), built));
+        self.hooks
+            .by_name
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((pattern, context.clone()));
+        Ok(())
+    }
+
+    /// Node's `SNICallback`; when set, it replaces the `addContext` table.
+    pub fn set_sni_callback(&self, callback: Option<SniCallback>) {
+        *self
+            .hooks
+            .sni_callback
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = callback;
     }
 
     /// Sets (or with `None` removes) the receiver of key-log lines.
     pub fn set_keylog_handler(&self, handler: Option<KeylogHandler>) {
-        *self.keylog.write().unwrap_or_else(|p| p.into_inner()) = handler;
+        *self.hooks.keylog.write().unwrap_or_else(|p| p.into_inner()) = handler;
     }
 
-    pub fn acceptor(&self) -> &SslAcceptor {
-        &self.acceptor
-    }
-
-    /// The leaf certificate the server presents, PEM.
-    pub fn certificate_pem(&self) -> &CStr {
-        &self.certificate_pem
+    /// The leaf certificate the server was created with, PEM.
+    pub fn certificate_pem(&self) -> &std::ffi::CStr {
+        &self.initial_certificate_pem
     }
 
     pub fn requests_client_certificate(&self) -> bool {
-        self.request_cert
+        self.settings.request_cert
     }
 }
 
-fn load_identity(options: &TlsOptions) -> Result<(PKey<Private>, Vec<X509>)> {
-    match (&options.key_pem, &options.cert_pem) {
-        (Some(key), Some(cert)) => {
-            let key = load_private_key(key, options.passphrase.as_deref())?;
-            let chain = parse_certificates(cert, "cert")?;
-            Ok((key, chain))
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Hooks {
+    /// The OpenSSL context to switch to for `name`, if any.
+    fn choose(self: &Arc<Hooks>, settings: &Settings, name: &str) -> Result<Option<SslContext>> {
+        let callback = self
+            .sni_callback
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let context = match callback {
+            Some(callback) => callback(name),
+            None => self
+                .by_name
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .rev()
+                .find(|(pattern, _)| host_matches(pattern, name))
+                .map(|(_, context)| context.clone()),
+        };
+        let Some(context) = context else {
+            return Ok(None);
+        };
+        let key = Arc::as_ptr(&context) as usize;
+        if let Some((_, built)) = lock(&self.built).get(&key) {
+            return Ok(Some(built.clone()));
         }
-        (None, None) if options.dev_certificate => {
-            let dev = DevCertificate::generate()?;
-            Ok((dev.key, vec![dev.cert]))
-        }
-        (Some(_), None) => Err(Error::Certificate(
-            "a key was given without a certificate".into(),
-        )),
-        (None, Some(_)) => Err(Error::Key(
-            "a certificate was given without a private key".into(),
-        )),
-        (None, None) => Err(Error::Certificate(
-            "no certificate: set a key and a certificate, or use the development certificate"
-                .into(),
-        )),
+        let built = build(settings, self, &context)?;
+        lock(&self.built).insert(key, (context, built.clone()));
+        Ok(Some(built))
     }
 }
 
-/// Reads a PEM private key without ever letting OpenSSL prompt on the terminal.
-fn load_private_key(pem: &[u8], passphrase: Option<&str>) -> Result<PKey<Private>> {
-    let encrypted = pem.windows(9).any(|w| w == b"ENCRYPTED");
-    let mut asked = false;
-    let result = PKey::private_key_from_pem_callback(pem, |buf| {
-        asked = true;
-        let pass = passphrase.unwrap_or("").as_bytes();
-        if pass.len() > buf.len() {
-            return Ok(0);
+/// Whether `name` matches `pattern` (both lower case): exactly, or for
+/// `*.rest`, one non-empty label followed by `.rest`.
+fn host_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(rest) => name
+            .strip_suffix(rest)
+            .and_then(|label| label.strip_suffix('.'))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+        None => pattern == name,
+    }
+}
+
+/// Builds this server's OpenSSL context for `context`, with the server's
+/// settings and hooks.
+fn build(
+    settings: &Settings,
+    hooks: &Arc<Hooks>,
+    context: &Arc<SecureContext>,
+) -> Result<SslContext> {
+    let tls = |e: openssl::error::ErrorStack| Error::Tls(e.to_string());
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(tls)?;
+    context.install(&mut builder)?;
+    if settings.request_cert {
+        if !context.has_ca() {
+            builder.set_default_verify_paths().map_err(tls)?;
         }
-        buf[..pass.len()].copy_from_slice(pass);
-        Ok(pass.len())
+        if settings.reject_unauthorized {
+            builder.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+        } else {
+            // Continue the handshake whatever the verdict; the verdict is
+            // read afterwards and reported as `authorized`.
+            builder.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
+        }
+    }
+    if let Some(id) = &settings.session_id_context {
+        builder.set_session_id_context(id).map_err(tls)?;
+    }
+    let keylog_hooks = hooks.clone();
+    builder.set_keylog_callback(move |_, line| {
+        let handler = keylog_hooks.keylog.read().ok().and_then(|h| h.clone());
+        if let Some(handler) = handler {
+            handler(line);
+        }
     });
-    match result {
-        Ok(key) => Ok(key),
-        Err(_) if (encrypted || asked) && passphrase.is_none() => Err(Error::Passphrase(
-            "the private key is encrypted and no passphrase was given".into(),
-        )),
-        Err(_) if encrypted || asked => Err(Error::Passphrase(
-            "wrong passphrase for the private key".into(),
-        )),
-        Err(e) => Err(Error::Key(format!("not a usable PEM private key ({e})"))),
-    }
-}
-
-fn parse_certificates(pem: &[u8], what: &str) -> Result<Vec<X509>> {
-    let certs = X509::stack_from_pem(pem)
-        .map_err(|e| Error::Certificate(format!("{what}: not PEM certificates ({e})")))?;
-    if certs.is_empty() {
-        return Err(Error::Certificate(format!(
-            "{what}: no certificate found in the PEM data"
-        )));
-    }
-    Ok(certs)
+    let sni_hooks = Arc::downgrade(hooks);
+    let sni_settings = settings.clone();
+    builder.set_servername_callback(move |ssl, _alert| {
+        let (Some(hooks), Some(name)) = (sni_hooks.upgrade(), ssl.servername(NameType::HOST_NAME))
+        else {
+            return Ok(());
+        };
+        match hooks.choose(&sni_settings, &name.to_ascii_lowercase()) {
+            Ok(Some(chosen)) => ssl
+                .set_ssl_context(&chosen)
+                .map_err(|_| SniError::ALERT_FATAL),
+            Ok(None) => Ok(()),
+            Err(_) => Err(SniError::ALERT_FATAL),
+        }
+    });
+    Ok(builder.build().into_context())
 }
 
 /// Node's default `sessionIdContext` when `requestCert` is on: an MD5 of the
@@ -230,8 +273,17 @@ fn command_line_digest() -> Vec<u8> {
         .unwrap_or_else(|_| b"nhttps".to_vec())
 }
 
-/// Reads a whole PEM file, with the path in the error.
-pub fn read_pem_file(path: &str) -> Result<Vec<u8>> {
-    std::fs::read(path)
-        .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{path}: {e}"))))
+#[cfg(test)]
+mod tests {
+    use super::host_matches;
+
+    #[test]
+    fn a_wildcard_stands_for_exactly_one_label() {
+        assert!(host_matches("*.example.test", "a.example.test"));
+        assert!(!host_matches("*.example.test", "example.test"));
+        assert!(!host_matches("*.example.test", "a.b.example.test"));
+        assert!(!host_matches("*.example.test", "aexample.test"));
+        assert!(host_matches("www.example.test", "www.example.test"));
+        assert!(!host_matches("www.example.test", "x.www.example.test"));
+    }
 }

@@ -1,0 +1,165 @@
+//! `nhttps_secure_context` (Node's `tls.createSecureContext`), SNI and
+//! certificate hot swap.
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+use super::error::nhttps_result;
+use super::handle::{arc_clone, arc_into_raw, arc_release, castable};
+use super::macros::{ffi_boundary, try_core, try_mut, try_ref, try_str};
+use super::options::nhttps_server_options;
+use super::server::nhttps_server;
+use crate::tls::SecureContext;
+
+/// A TLS identity — key and certificate chain — with its trusted CAs and
+/// policy (Node's `SecureContext`). Reference-counted and immutable: share
+/// it between servers and threads freely. `nhttps_secure_context_new`
+/// gives the caller one reference, released by `nhttps_secure_context_free`;
+/// a server that uses a context holds its own reference, so the caller may
+/// free it right after handing it over.
+pub struct nhttps_secure_context {
+    _private: [u8; 0],
+}
+castable!(nhttps_secure_context => SecureContext);
+
+/// Node's `tls.createSecureContext(options)`: builds a context from the
+/// key, certificate (or PKCS#12), passphrase, CAs and policy set on
+/// `options` (the server-only options — requestCert and the like — are
+/// ignored). Fails like `nhttps_server_new` on a bad key, certificate or
+/// passphrase. On success `*context_out` is a new reference the caller
+/// releases with `nhttps_secure_context_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_secure_context_new(
+    options: *const nhttps_server_options,
+    context_out: *mut *const nhttps_secure_context,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_ref!(options);
+        if context_out.is_null() {
+            return super::macros::null_argument("context_out");
+        }
+        let context = try_core!(SecureContext::new(&options.tls.context));
+        unsafe { *context_out = arc_into_raw::<nhttps_secure_context>(context) };
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Releases the caller's reference. The context lives on while a server
+/// uses it. NULL is a no-op.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_secure_context_free(context: *const nhttps_secure_context) {
+    ffi_boundary! { unsafe { arc_release(context) } }
+}
+
+/// The context's leaf certificate, PEM. Borrowed: valid while the caller
+/// holds its reference.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_secure_context_certificate_pem(
+    context: *const nhttps_secure_context,
+) -> *const c_char {
+    ffi_boundary! { try_ref!(context).certificate_pem().as_ptr() }
+}
+
+/// Node's `server.addContext(hostname, context)`: a client that asks by
+/// SNI for `hostname` gets `context`. `hostname` may be a pattern like
+/// `*.example.test`, where `*` stands for exactly one label. Later entries
+/// win; unknown names get the default certificate. Not consulted when an
+/// SNI callback is set.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_add_context(
+    server: *mut nhttps_server,
+    hostname: *const c_char,
+    context: *const nhttps_secure_context,
+) -> nhttps_result {
+    ffi_boundary! {
+        let server = try_ref!(server);
+        let hostname = try_str!(hostname);
+        let Some(context) = (unsafe { arc_clone(context) }) else {
+            return super::macros::null_argument("context");
+        };
+        try_core!(server.add_context(hostname, &context));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `server.setSecureContext`: new connections present `context`
+/// from now on; connections already open keep their certificate.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_set_secure_context(
+    server: *mut nhttps_server,
+    context: *const nhttps_secure_context,
+) -> nhttps_result {
+    ffi_boundary! {
+        let server = try_ref!(server);
+        let Some(context) = (unsafe { arc_clone(context) }) else {
+            return super::macros::null_argument("context");
+        };
+        try_core!(server.set_secure_context(&context));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `SNICallback`: called on the connection's thread during the
+/// handshake with the server name the client asked for (valid during the
+/// call). Return the context to present, or NULL for the default. The
+/// returned context is borrowed: nhttps takes its own reference, so the
+/// caller keeps (and later frees) its own.
+pub type nhttps_sni_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        servername: *const c_char,
+    ) -> *const nhttps_secure_context,
+>;
+
+/// Sets the SNI callback (NULL removes it). Like every callback it must be
+/// thread-safe. When set, `nhttps_server_add_context` entries are not used.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_sni_callback(
+    options: *mut nhttps_server_options,
+    callback: nhttps_sni_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        let userdata = super::server::Userdata(userdata);
+        options.sni_callback = callback.map(|cb| -> crate::tls::SniCallback {
+            Arc::new(move |name| {
+                let userdata = userdata;
+                let name = std::ffi::CString::new(name).ok()?;
+                // SAFETY: user callback; `name` outlives the call, and the
+                // returned pointer is a context the caller holds a reference to.
+                unsafe { arc_clone(cb(userdata.0, name.as_ptr())) }
+            })
+        });
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `pfx`: the key and certificate chain as a PKCS#12 bundle (DER,
+/// `len` bytes, copied), decrypted with the passphrase. Takes precedence
+/// over key and cert.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_pfx(
+    options: *mut nhttps_server_options,
+    der: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        options.tls.context.pfx = Some(super::macros::try_slice!(der, len).to_vec());
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Reads a PKCS#12 bundle from a file now.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_pfx_file(
+    options: *mut nhttps_server_options,
+    path: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        options.tls.context.pfx = Some(try_core!(crate::tls::read_file(try_str!(path))));
+        nhttps_result::NHTTPS_OK
+    }
+}
