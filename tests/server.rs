@@ -274,7 +274,7 @@ fn presented_name(server: &Server, servername: Option<&str>) -> String {
         .entries_by_nid(openssl::nid::Nid::COMMONNAME)
         .next()
         .unwrap();
-    cn.data().to_string()
+    cn.data().to_string().unwrap()
 }
 
 fn server_for(cn: &str, sni_callback: Option<nhttps::tls::SniCallback>) -> Server {
@@ -358,7 +358,8 @@ fn set_secure_context_swaps_the_certificate_for_new_connections_only() {
         .next()
         .unwrap()
         .data()
-        .to_string();
+        .to_string()
+        .unwrap();
     assert_eq!(cn, "before.test");
     open.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
