@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The length of session-ticket keys (OpenSSL's layout).
+#define NHTTPS_TICKET_KEYS_LEN 80
+
 // The result of every fallible nhttps call. `NHTTPS_OK` is 0; on any other
 // value, `nhttps_last_error_message()` tells the detail.
 typedef enum {
@@ -265,6 +268,13 @@ const char *nhttps_socket_info_authorization_error(const nhttps_socket_info *inf
 // The common name (CN) of the client certificate's subject, or NULL when
 // there is none.
 const char *nhttps_socket_info_peer_common_name(const nhttps_socket_info *info);
+
+// The NPN protocol agreed on, or NULL.
+const char *nhttps_socket_info_npn_protocol(const nhttps_socket_info *info);
+
+// Node's `isSessionReused()`: whether the TLS session was resumed (by
+// session id or ticket) rather than fully negotiated.
+bool nhttps_socket_info_session_reused(const nhttps_socket_info *info);
 
 // Creates options with Node's defaults: no certificate yet, `requestCert`
 // false, `rejectUnauthorized` true. The caller owns the result and frees it
@@ -640,6 +650,49 @@ nhttps_result nhttps_server_options_set_pfx(nhttps_server_options *options,
 // Reads a PKCS#12 bundle from a file now.
 nhttps_result nhttps_server_options_set_pfx_file(nhttps_server_options *options,
                                                  const char *path);
+
+// Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
+// predecessor of ALPN, for old clients only — prefer ALPN. The agreed
+// protocol is in `nhttps_socket_info_npn_protocol`.
+nhttps_result nhttps_server_options_set_npn_protocols(nhttps_server_options *options,
+                                                      const char *const *protocols,
+                                                      size_t count);
+
+// How many sessions the server remembers for resumption by session id
+// (default 20,480; 0 means no limit).
+nhttps_result nhttps_server_options_set_session_cache_size(nhttps_server_options *options,
+                                                           uint32_t size);
+
+// Node's `sessionTimeout`: seconds a session stays resumable (default 300).
+nhttps_result nhttps_server_options_set_session_timeout(nhttps_server_options *options,
+                                                        uint32_t seconds);
+
+// Whether to issue session tickets (default true). Without them, clients
+// resume by session id from the server's cache only.
+nhttps_result nhttps_server_options_set_tickets(nhttps_server_options *options,
+                                                bool enabled);
+
+// Node's `ticketKeys`: the keys that encrypt session tickets, copied;
+// `len` must be `NHTTPS_TICKET_KEYS_LEN` (80: 16 bytes of key name, 32 of
+// HMAC secret, 32 of AES secret — OpenSSL's layout, unlike Node's 48
+// bytes). Servers given the same keys resume each other's sessions.
+// Default: random at start. Keep them secret.
+nhttps_result nhttps_server_options_set_ticket_keys(nhttps_server_options *options,
+                                                    const uint8_t *keys,
+                                                    size_t len);
+
+// Node's `server.getTicketKeys()`: copies the current ticket keys
+// (`NHTTPS_TICKET_KEYS_LEN` bytes) into `keys_out`, of `capacity` bytes.
+nhttps_result nhttps_server_get_ticket_keys(const nhttps_server *server,
+                                            uint8_t *keys_out,
+                                            size_t capacity);
+
+// Node's `server.setTicketKeys(keys)`: `len` must be `NHTTPS_TICKET_KEYS_LEN`. Tickets issued
+// from now on use these keys, and tickets under other keys are no longer
+// accepted (those clients do a full handshake).
+nhttps_result nhttps_server_set_ticket_keys(nhttps_server *server,
+                                            const uint8_t *keys,
+                                            size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -393,3 +393,80 @@ fn a_pkcs12_bundle_with_its_passphrase_makes_a_context() {
     assert!(with("secret").is_ok());
     assert!(matches!(with("wrong"), Err(nhttps::Error::Passphrase(_))));
 }
+
+/// Connects twice, offering the first connection's session on the second;
+/// returns whether the second resumed.
+fn resumes(first: &Server, second: &Server, max: openssl::ssl::SslVersion) -> bool {
+    let mut connector = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    connector.set_verify(SslVerifyMode::NONE);
+    connector.set_max_proto_version(Some(max)).unwrap();
+    let connector = connector.build();
+    let tcp = TcpStream::connect(("127.0.0.1", first.port())).unwrap();
+    let mut stream = connector.connect("localhost", tcp).unwrap();
+    // TLS 1.3 tickets arrive after the handshake: exchange a request first.
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let _ = read_to_end(&mut stream);
+    let session = stream.ssl().session().unwrap().to_owned();
+    let tcp = TcpStream::connect(("127.0.0.1", second.port())).unwrap();
+    let mut config = connector.configure().unwrap();
+    unsafe { config.set_session(&session).unwrap() };
+    let stream = config.connect("localhost", tcp).unwrap();
+    stream.ssl().session_reused()
+}
+
+fn resumable_server(configure: impl FnOnce(&mut ServerOptions)) -> Server {
+    let mut options = ServerOptions::default();
+    options.tls.context.dev_certificate = true;
+    configure(&mut options);
+    let server = Server::new(options).unwrap();
+    server.set_handlers(|h| h.request = Some(Arc::new(|_req, res| res.end(b"ok").unwrap())));
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    server
+}
+
+#[test]
+fn tls12_sessions_resume_by_session_id_without_tickets() {
+    let server = resumable_server(|o| o.tls.tickets = false);
+    assert!(resumes(&server, &server, openssl::ssl::SslVersion::TLS1_2));
+}
+
+#[test]
+fn tls13_sessions_resume_by_ticket() {
+    let server = resumable_server(|_| {});
+    assert!(resumes(&server, &server, openssl::ssl::SslVersion::TLS1_3));
+}
+
+#[test]
+fn servers_sharing_ticket_keys_resume_each_others_sessions() {
+    let keys = [7u8; nhttps::tls::TICKET_KEYS_LEN];
+    let a = resumable_server(|o| o.tls.ticket_keys = Some(keys));
+    let b = resumable_server(|o| o.tls.ticket_keys = Some(keys));
+    let stranger = resumable_server(|_| {});
+    assert_eq!(a.ticket_keys(), keys);
+    assert!(resumes(&a, &b, openssl::ssl::SslVersion::TLS1_2));
+    assert!(!resumes(&a, &stranger, openssl::ssl::SslVersion::TLS1_2));
+    stranger.set_ticket_keys(&keys).unwrap();
+    assert!(resumes(&a, &stranger, openssl::ssl::SslVersion::TLS1_2));
+}
+
+#[test]
+fn npn_is_advertised_to_clients_that_ask() {
+    let server =
+        resumable_server(|o| o.tls.npn_protocols = vec!["spdy/1".into(), "http/1.1".into()]);
+    let output = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", server.port()),
+            "-tls1_2",
+            "-nextprotoneg",
+            "http/1.1",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("Next protocol: (1) http/1.1"), "{text}");
+}

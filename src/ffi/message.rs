@@ -225,3 +225,18 @@ pub extern "C" fn nhttps_socket_info_peer_common_name(
 ) -> *const c_char {
     ffi_boundary! { opt_ptr(&try_ref!(info).peer_common_name) }
 }
+
+/// The NPN protocol agreed on, or NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_npn_protocol(
+    info: *const nhttps_socket_info,
+) -> *const c_char {
+    ffi_boundary! { opt_ptr(&try_ref!(info).npn_protocol) }
+}
+
+/// Node's `isSessionReused()`: whether the TLS session was resumed (by
+/// session id or ticket) rather than fully negotiated.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_session_reused(info: *const nhttps_socket_info) -> bool {
+    ffi_boundary! { try_ref!(info).session_reused }
+}

@@ -163,3 +163,131 @@ pub extern "C" fn nhttps_server_options_set_pfx_file(
         nhttps_result::NHTTPS_OK
     }
 }
+
+/// Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
+/// predecessor of ALPN, for old clients only — prefer ALPN. The agreed
+/// protocol is in `nhttps_socket_info_npn_protocol`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_npn_protocols(
+    options: *mut nhttps_server_options,
+    protocols: *const *const c_char,
+    count: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        let pointers = super::macros::try_slice!(protocols, count);
+        let mut names = Vec::with_capacity(count);
+        for &protocol in pointers {
+            names.push(try_str!(protocol).to_string());
+        }
+        try_core!(crate::tls::alpn_wire_format(&names));
+        options.tls.npn_protocols = names;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// How many sessions the server remembers for resumption by session id
+/// (default 20,480; 0 means no limit).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_session_cache_size(
+    options: *mut nhttps_server_options,
+    size: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.session_cache_size = Some(size);
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `sessionTimeout`: seconds a session stays resumable (default 300).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_session_timeout(
+    options: *mut nhttps_server_options,
+    seconds: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.session_timeout = seconds;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Whether to issue session tickets (default true). Without them, clients
+/// resume by session id from the server's cache only.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_tickets(
+    options: *mut nhttps_server_options,
+    enabled: bool,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.tickets = enabled;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `ticketKeys`: the keys that encrypt session tickets, copied;
+/// `len` must be `NHTTPS_TICKET_KEYS_LEN` (80: 16 bytes of key name, 32 of
+/// HMAC secret, 32 of AES secret — OpenSSL's layout, unlike Node's 48
+/// bytes). Servers given the same keys resume each other's sessions.
+/// Default: random at start. Keep them secret.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_ticket_keys(
+    options: *mut nhttps_server_options,
+    keys: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        let keys = super::macros::try_slice!(keys, len);
+        let Ok(keys) = <crate::tls::TicketKeys>::try_from(keys) else {
+            return super::error::fail(crate::Error::invalid("ticket keys must be exactly NHTTPS_TICKET_KEYS_LEN (80) bytes"));
+        };
+        options.tls.ticket_keys = Some(keys);
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `server.getTicketKeys()`: copies the current ticket keys
+/// (`NHTTPS_TICKET_KEYS_LEN` bytes) into `keys_out`, of `capacity` bytes.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_get_ticket_keys(
+    server: *const nhttps_server,
+    keys_out: *mut u8,
+    capacity: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let server = try_ref!(server);
+        if keys_out.is_null() {
+            return super::macros::null_argument("keys_out");
+        }
+        let keys = server.ticket_keys();
+        if capacity < keys.len() {
+            return super::error::fail(crate::Error::invalid("the buffer must hold NHTTPS_TICKET_KEYS_LEN (80) bytes"));
+        }
+        unsafe { std::ptr::copy_nonoverlapping(keys.as_ptr(), keys_out, keys.len()) };
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `server.setTicketKeys(keys)`: `len` must be `NHTTPS_TICKET_KEYS_LEN`. Tickets issued
+/// from now on use these keys, and tickets under other keys are no longer
+/// accepted (those clients do a full handshake).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_set_ticket_keys(
+    server: *mut nhttps_server,
+    keys: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let server = try_ref!(server);
+        let keys = super::macros::try_slice!(keys, len);
+        let Ok(keys) = <crate::tls::TicketKeys>::try_from(keys) else {
+            return super::error::fail(crate::Error::invalid("ticket keys must be exactly NHTTPS_TICKET_KEYS_LEN (80) bytes"));
+        };
+        try_core!(server.set_ticket_keys(&keys));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// The length of session-ticket keys (OpenSSL's layout).
+pub const NHTTPS_TICKET_KEYS_LEN: usize = 80;
+const _: () = assert!(NHTTPS_TICKET_KEYS_LEN == crate::tls::TICKET_KEYS_LEN);

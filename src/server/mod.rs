@@ -321,6 +321,16 @@ impl Server {
         self.shared.tls.set_secure_context(context)
     }
 
+    /// Node's `server.getTicketKeys()`: the keys that encrypt session tickets.
+    pub fn ticket_keys(&self) -> crate::tls::TicketKeys {
+        self.shared.tls.ticket_keys()
+    }
+
+    /// Node's `server.setTicketKeys(keys)`.
+    pub fn set_ticket_keys(&self, keys: &crate::tls::TicketKeys) -> Result<()> {
+        self.shared.tls.set_ticket_keys(keys)
+    }
+
     /// Node's `server.close()`: stops accepting, closes idle connections,
     /// lets requests in flight finish, then emits `close`. Returns when every
     /// connection thread has ended — except when called from one of this

@@ -11,7 +11,7 @@ use openssl::ssl::{NameType, SslRef, SslStream};
 
 use super::transport::Transport;
 use crate::error::{Error, Result};
-use crate::tls::node_verify_error_name;
+use crate::tls::{negotiated_npn, node_verify_error_name};
 
 /// Addresses and TLS facts of one connection. Strings are NUL-terminated so
 /// that C can borrow them.
@@ -28,6 +28,10 @@ pub struct SocketInfo {
     pub servername: Option<CString>,
     /// The ALPN protocol agreed on.
     pub alpn_protocol: Option<CString>,
+    /// The NPN protocol agreed on (Node's `npnProtocol`).
+    pub npn_protocol: Option<CString>,
+    /// Whether the session was resumed (Node's `isSessionReused()`).
+    pub session_reused: bool,
     /// Whether a client certificate was asked for.
     pub client_certificate_requested: bool,
     /// Node's `socket.authorized`.
@@ -70,6 +74,8 @@ impl SocketInfo {
         self.alpn_protocol = ssl
             .selected_alpn_protocol()
             .and_then(|p| CString::new(p).ok());
+        self.npn_protocol = negotiated_npn(ssl).and_then(|p| CString::new(p).ok());
+        self.session_reused = ssl.session_reused();
         self.client_certificate_requested = client_certificate_requested;
         if client_certificate_requested {
             let peer = ssl.peer_certificate();

@@ -3,12 +3,14 @@
 //! development certificate, and Node's names for verification errors.
 
 mod dev_certificate;
+mod openssl_ext;
 mod policy;
 mod secure_context;
 mod server_config;
 mod verify;
 
 pub use dev_certificate::DevCertificate;
+pub use openssl_ext::{TICKET_KEYS_LEN, TicketKeys, negotiated_npn};
 pub use policy::{Policy, TlsVersion, alpn_wire_format};
 pub use secure_context::{ContextOptions, SecureContext, read_file};
 pub use server_config::{KeylogHandler, ServerTls, SniCallback, TlsOptions};

@@ -10,8 +10,14 @@ use std::ffi::CString;
 use std::sync::{Arc, Mutex, RwLock};
 
 use openssl::hash::{MessageDigest, hash};
-use openssl::ssl::{NameType, SniError, Ssl, SslAcceptor, SslContext, SslMethod, SslVerifyMode};
+use openssl::ssl::{
+    NameType, SniError, Ssl, SslAcceptor, SslContext, SslMethod, SslOptions, SslVerifyMode,
+};
 
+use super::openssl_ext::{
+    TicketKeys, set_npn_protocols, set_session_timeout, set_ticket_keys, ticket_keys,
+};
+use super::policy::alpn_wire_format;
 use super::secure_context::{ContextOptions, SecureContext};
 use crate::error::{Error, Result};
 
@@ -28,6 +34,19 @@ pub struct TlsOptions {
     pub reject_unauthorized: bool,
     /// Node's `sessionIdContext`.
     pub session_id_context: Option<Vec<u8>>,
+    /// Node's `NPNProtocols`: advertised by NPN, ALPN's obsolete predecessor.
+    pub npn_protocols: Vec<String>,
+    /// How many sessions the server remembers for resumption by session id
+    /// (OpenSSL's default: 20,480).
+    pub session_cache_size: Option<u32>,
+    /// Node's `sessionTimeout`: how long a session stays resumable, seconds
+    /// (default 300, as in Node).
+    pub session_timeout: u32,
+    /// Issue session tickets (default true); off, resumption uses the
+    /// server's session cache only.
+    pub tickets: bool,
+    /// Node's `ticketKeys`, in OpenSSL's 80-byte layout; random at start when not given.
+    pub ticket_keys: Option<TicketKeys>,
 }
 
 impl Default for TlsOptions {
@@ -37,6 +56,11 @@ impl Default for TlsOptions {
             request_cert: false,
             reject_unauthorized: true,
             session_id_context: None,
+            npn_protocols: Vec::new(),
+            session_cache_size: None,
+            session_timeout: 300,
+            tickets: true,
+            ticket_keys: None,
         }
     }
 }
@@ -58,12 +82,16 @@ struct Hooks {
     built: Mutex<HashMap<usize, (Arc<SecureContext>, SslContext)>>,
 }
 
-/// Client-certificate and session settings, applied to every context.
+/// Client-certificate, session and NPN settings, applied to every context.
 #[derive(Clone)]
 struct Settings {
     request_cert: bool,
     reject_unauthorized: bool,
     session_id_context: Option<Vec<u8>>,
+    npn_wire: Option<Vec<u8>>,
+    session_cache_size: Option<u32>,
+    session_timeout: u32,
+    tickets: bool,
 }
 
 /// The built TLS side of a server.
@@ -72,6 +100,9 @@ pub struct ServerTls {
     hooks: Arc<Hooks>,
     /// The default context, as built for this server; swapped by `set_secure_context`.
     current: RwLock<SslContext>,
+    /// The keys of every default context this server builds, so that
+    /// tickets survive a certificate swap.
+    ticket_keys: Mutex<TicketKeys>,
     initial_certificate_pem: CString,
 }
 
@@ -83,19 +114,53 @@ impl ServerTls {
             None if options.request_cert => Some(command_line_digest()),
             None => None,
         };
+        let npn_wire = match options.npn_protocols.as_slice() {
+            [] => None,
+            protocols => Some(alpn_wire_format(protocols)?),
+        };
         let settings = Settings {
             request_cert: options.request_cert,
             reject_unauthorized: options.reject_unauthorized,
             session_id_context,
+            npn_wire,
+            session_cache_size: options.session_cache_size,
+            session_timeout: options.session_timeout,
+            tickets: options.tickets,
         };
         let hooks = Arc::new(Hooks::default());
         let current = build(&settings, &hooks, &context)?;
+        let ticket_keys = match options.ticket_keys {
+            Some(keys) => {
+                set_ticket_keys(&current, &keys)?;
+                keys
+            }
+            None => ticket_keys(&current)?,
+        };
         Ok(ServerTls {
             settings,
             hooks,
             current: RwLock::new(current),
+            ticket_keys: Mutex::new(ticket_keys),
             initial_certificate_pem: context.certificate_pem().to_owned(),
         })
+    }
+
+    /// Node's `server.getTicketKeys()`.
+    pub fn ticket_keys(&self) -> TicketKeys {
+        *lock(&self.ticket_keys)
+    }
+
+    /// Node's `server.setTicketKeys(keys)`: tickets issued from now on are
+    /// encrypted with `keys`, and only tickets under `keys` are accepted —
+    /// share them between processes, rotate them across restarts.
+    pub fn set_ticket_keys(&self, keys: &TicketKeys) -> Result<()> {
+        let mut stored = lock(&self.ticket_keys);
+        set_ticket_keys(
+            &self.current.read().unwrap_or_else(|p| p.into_inner()),
+            keys,
+        )?;
+        *stored = *keys;
+        Ok(())
     }
 
     /// A new OpenSSL session for an accepted connection, on the current default context.
@@ -108,6 +173,8 @@ impl ServerTls {
     /// connections already open keep theirs.
     pub fn set_secure_context(&self, context: &Arc<SecureContext>) -> Result<()> {
         let built = build(&self.settings, &self.hooks, context)?;
+        let keys = lock(&self.ticket_keys);
+        set_ticket_keys(&built, &keys)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = built;
         Ok(())
     }
@@ -234,6 +301,16 @@ fn build(
     }
     if let Some(id) = &settings.session_id_context {
         builder.set_session_id_context(id).map_err(tls)?;
+    }
+    if let Some(size) = settings.session_cache_size {
+        builder.set_session_cache_size(i32::try_from(size).unwrap_or(i32::MAX));
+    }
+    set_session_timeout(&mut builder, settings.session_timeout);
+    if !settings.tickets {
+        builder.set_options(SslOptions::NO_TICKET);
+    }
+    if let Some(wire) = &settings.npn_wire {
+        set_npn_protocols(&mut builder, wire.clone())?;
     }
     let keylog_hooks = hooks.clone();
     builder.set_keylog_callback(move |_, line| {

@@ -1,0 +1,130 @@
+//! The few OpenSSL calls the `openssl` crate has no binding for, made
+//! through `openssl-sys`: session-ticket keys, the session timeout, and the
+//! NPN advertisement. Each function states what it requires.
+
+use std::ffi::{c_int, c_long, c_uchar, c_uint, c_void};
+use std::sync::OnceLock;
+
+use foreign_types::ForeignTypeRef;
+use openssl::ex_data::Index;
+use openssl::ssl::{SslContext, SslContextBuilder, SslContextRef};
+use openssl_sys as ffi;
+
+use crate::error::{Error, Result};
+
+/// The length of session-ticket keys in OpenSSL 1.1.1 and 3: 16 bytes of
+/// key name, 32 of HMAC secret, 32 of AES secret. (Node's own `ticketKeys`
+/// are 48 bytes because Node encrypts tickets itself; we let OpenSSL do it.)
+pub const TICKET_KEYS_LEN: usize = 80;
+/// Session-ticket keys, in OpenSSL's layout.
+pub type TicketKeys = [u8; TICKET_KEYS_LEN];
+
+const SSL_CTRL_GET_TLSEXT_TICKET_KEYS: c_int = 58;
+const SSL_CTRL_SET_TLSEXT_TICKET_KEYS: c_int = 59;
+const SSL_TLSEXT_ERR_OK: c_int = 0;
+
+unsafe extern "C" {
+    // Part of libssl's public API (ssl.h); openssl-sys does not declare it.
+    fn SSL_CTX_set_timeout(ctx: *mut ffi::SSL_CTX, seconds: c_long) -> c_long;
+}
+
+/// The keys that encrypt session tickets issued by `context`.
+pub fn ticket_keys(context: &SslContextRef) -> Result<TicketKeys> {
+    let mut keys = [0u8; TICKET_KEYS_LEN];
+    // SAFETY: the context is valid for the borrow; OpenSSL writes exactly
+    // the length we pass (it refuses any other) into the buffer.
+    let ok = unsafe {
+        ffi::SSL_CTX_ctrl(
+            context.as_ptr(),
+            SSL_CTRL_GET_TLSEXT_TICKET_KEYS,
+            TICKET_KEYS_LEN as c_long,
+            keys.as_mut_ptr().cast(),
+        )
+    };
+    if ok != 1 {
+        return Err(Error::Tls("OpenSSL would not tell the ticket keys".into()));
+    }
+    Ok(keys)
+}
+
+/// Replaces the keys that encrypt and decrypt session tickets of `context`.
+pub fn set_ticket_keys(context: &SslContextRef, keys: &TicketKeys) -> Result<()> {
+    // SAFETY: the context is valid for the borrow; OpenSSL copies the keys
+    // out of the buffer and keeps no pointer to it.
+    let ok = unsafe {
+        ffi::SSL_CTX_ctrl(
+            context.as_ptr(),
+            SSL_CTRL_SET_TLSEXT_TICKET_KEYS,
+            TICKET_KEYS_LEN as c_long,
+            keys.as_ptr() as *mut c_void,
+        )
+    };
+    if ok != 1 {
+        return Err(Error::Tls("OpenSSL refused the ticket keys".into()));
+    }
+    Ok(())
+}
+
+/// How long sessions stay resumable, in seconds (OpenSSL's default: 300).
+pub fn set_session_timeout(builder: &mut SslContextBuilder, seconds: u32) {
+    // SAFETY: the builder's context is valid and exclusively ours.
+    unsafe { SSL_CTX_set_timeout(builder.as_ptr(), c_long::from(seconds)) };
+}
+
+/// An NPN list, boxed on purpose: OpenSSL gets the address of the `Vec`
+/// itself, which must not move when the context's ex_data takes it over.
+#[allow(clippy::box_collection)]
+type NpnList = Box<Vec<u8>>;
+
+/// Where a context keeps its NPN list (length-prefixed names): on the heap,
+/// owned by the context, so the pointer handed to OpenSSL stays valid for
+/// the context's life.
+fn npn_index() -> Result<Index<SslContext, NpnList>> {
+    static INDEX: OnceLock<std::result::Result<Index<SslContext, NpnList>, String>> =
+        OnceLock::new();
+    INDEX
+        .get_or_init(|| SslContext::new_ex_index().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(Error::Tls)
+}
+
+/// Advertises `wire` (length-prefixed protocol names) by NPN, the
+/// predecessor of ALPN (Node's `NPNProtocols`).
+pub fn set_npn_protocols(builder: &mut SslContextBuilder, wire: Vec<u8>) -> Result<()> {
+    let list = Box::new(wire);
+    let arg = &*list as *const Vec<u8> as *mut c_void;
+    builder.set_ex_data(npn_index()?, list);
+    // SAFETY: `arg` points to the Vec now owned by the context's ex_data; it
+    // neither moves nor is freed before the context is.
+    unsafe { ffi::SSL_CTX_set_next_protos_advertised_cb(builder.as_ptr(), advertise_npn, arg) };
+    Ok(())
+}
+
+extern "C" fn advertise_npn(
+    _ssl: *mut ffi::SSL,
+    out: *mut *const c_uchar,
+    out_len: *mut c_uint,
+    arg: *mut c_void,
+) -> c_int {
+    // SAFETY: `arg` is the Vec registered by `set_npn_protocols`, alive as
+    // long as the context that calls us; `out` and `out_len` are OpenSSL's.
+    unsafe {
+        let list = &*(arg as *const Vec<u8>);
+        *out = list.as_ptr();
+        *out_len = list.len() as c_uint;
+    }
+    SSL_TLSEXT_ERR_OK
+}
+
+/// The protocol agreed on by NPN, if any.
+pub fn negotiated_npn(ssl: &openssl::ssl::SslRef) -> Option<Vec<u8>> {
+    let mut data: *const c_uchar = std::ptr::null();
+    let mut len: c_uint = 0;
+    // SAFETY: the session is valid for the borrow; OpenSSL points `data` at
+    // `len` bytes it owns, which we copy before the borrow ends.
+    unsafe {
+        ffi::SSL_get0_next_proto_negotiated(ssl.as_ptr(), &mut data, &mut len);
+        (!data.is_null() && len > 0)
+            .then(|| std::slice::from_raw_parts(data, len as usize).to_vec())
+    }
+}
