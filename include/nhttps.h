@@ -59,6 +59,11 @@ typedef enum {
   NHTTPS_ERR_PANIC = 15,
 } nhttps_result;
 
+// A certificate's facts (Node's `getPeerCertificate()`), borrowed from the
+// `nhttps_socket_info` that gave it and valid as long as it is; so are the
+// strings it returns.
+typedef struct nhttps_certificate nhttps_certificate;
+
 // An error on a connection, lent to a `clientError` listener: a result
 // code, a message and the HTTP status the server answers with (0 when
 // it answers nothing, e.g. for a failed TLS handshake). It lives only
@@ -693,6 +698,35 @@ nhttps_result nhttps_server_get_ticket_keys(const nhttps_server *server,
 nhttps_result nhttps_server_set_ticket_keys(nhttps_server *server,
                                             const uint8_t *keys,
                                             size_t len);
+
+// The client certificate, when one was asked for (`requestCert`) and sent;
+// NULL otherwise.
+const nhttps_certificate *nhttps_socket_info_peer_certificate(const nhttps_socket_info *info);
+
+// The subject, e.g. "CN=client, O=Example".
+const char *nhttps_certificate_subject(const nhttps_certificate *certificate);
+
+// The issuer, in the same form as the subject.
+const char *nhttps_certificate_issuer(const nhttps_certificate *certificate);
+
+// The serial number in upper-case hex (Node's `serialNumber`).
+const char *nhttps_certificate_serial_number(const nhttps_certificate *certificate);
+
+// Node's `valid_from`, e.g. "Nov 25 07:12:36 2026 GMT".
+const char *nhttps_certificate_valid_from(const nhttps_certificate *certificate);
+
+// Node's `valid_to`.
+const char *nhttps_certificate_valid_to(const nhttps_certificate *certificate);
+
+// Node's `fingerprint256`: SHA-256 of the DER as "AB:CD:...".
+const char *nhttps_certificate_fingerprint256(const nhttps_certificate *certificate);
+
+// Node's `subjectaltname`, e.g. "DNS:localhost, IP Address:127.0.0.1", or
+// NULL when the certificate has none.
+const char *nhttps_certificate_subject_alt_names(const nhttps_certificate *certificate);
+
+// The certificate, PEM.
+const char *nhttps_certificate_pem(const nhttps_certificate *certificate);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -470,3 +470,127 @@ fn npn_is_advertised_to_clients_that_ask() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("Next protocol: (1) http/1.1"), "{text}");
 }
+
+/// A key and a certificate for `cn`, signed by `issuer` (self-signed when None).
+fn signed_certificate(
+    cn: &str,
+    issuer: Option<(
+        &openssl::x509::X509,
+        &openssl::pkey::PKey<openssl::pkey::Private>,
+    )>,
+    is_ca: bool,
+) -> (
+    openssl::x509::X509,
+    openssl::pkey::PKey<openssl::pkey::Private>,
+) {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::BasicConstraints;
+    use openssl::x509::{X509, X509NameBuilder};
+    let key = PKey::from_ec_key(
+        EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+    let name = name.build();
+    let mut cert = X509::builder().unwrap();
+    cert.set_version(2).unwrap();
+    cert.set_serial_number(&BigNum::from_u32(0x1234).unwrap().to_asn1_integer().unwrap())
+        .unwrap();
+    cert.set_subject_name(&name).unwrap();
+    cert.set_issuer_name(issuer.map_or(&name, |(c, _)| c.subject_name()))
+        .unwrap();
+    cert.set_pubkey(&key).unwrap();
+    cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    cert.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    if is_ca {
+        cert.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+            .unwrap();
+    }
+    cert.sign(issuer.map_or(&key, |(_, k)| k), MessageDigest::sha256())
+        .unwrap();
+    (cert.build(), key)
+}
+
+#[test]
+fn client_certificates_follow_node_for_every_row_of_the_matrix() {
+    let (ca, ca_key) = signed_certificate("Test CA", None, true);
+    let trusted = signed_certificate("trusted client", Some((&ca, &ca_key)), false);
+    let untrusted = signed_certificate("stranger", None, false);
+
+    for reject in [true, false] {
+        let mut options = ServerOptions::default();
+        options.tls.context.dev_certificate = true;
+        options.tls.context.ca_pem = vec![ca.to_pem().unwrap()];
+        options.tls.request_cert = true;
+        options.tls.reject_unauthorized = reject;
+        let server = Server::new(options).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        server.set_handlers(|h| {
+            h.request = Some(Arc::new(move |req, res| {
+                let info = req.socket();
+                let text = |s: &Option<std::ffi::CString>| {
+                    s.as_ref()
+                        .map_or("-".to_string(), |s| s.to_str().unwrap().to_string())
+                };
+                let fingerprint_ok = info
+                    .peer_certificate
+                    .as_ref()
+                    .is_none_or(|c| c.fingerprint256.to_bytes().len() == 95);
+                log.lock().unwrap().push(format!(
+                    "{} {} {} {}",
+                    info.authorized,
+                    text(&info.authorization_error),
+                    text(&info.peer_common_name),
+                    fingerprint_ok
+                ));
+                res.end(b"ok").unwrap();
+            }))
+        });
+        server.listen(Some("127.0.0.1"), 0).unwrap();
+        let request = |identity: Option<&(
+            openssl::x509::X509,
+            openssl::pkey::PKey<openssl::pkey::Private>,
+        )>| {
+            let stream = connect_with(&server, |c| {
+                if let Some((cert, key)) = identity {
+                    c.set_certificate(cert).unwrap();
+                    c.set_private_key(key).unwrap();
+                }
+            });
+            // With TLS 1.3 the server's verdict arrives after the handshake.
+            let mut stream = stream.ok()?;
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .ok()?;
+            let text = read_to_end(&mut stream);
+            text.ends_with("ok").then_some(())
+        };
+        assert!(request(Some(&trusted)).is_some());
+        assert_eq!(request(Some(&untrusted)).is_some(), !reject);
+        assert_eq!(request(None).is_some(), !reject);
+        server.close();
+        let expected: &[&str] = if reject {
+            &["true - trusted client true"]
+        } else {
+            &[
+                "true - trusted client true",
+                "false DEPTH_ZERO_SELF_SIGNED_CERT stranger true",
+                "false UNABLE_TO_GET_ISSUER_CERT - true",
+            ]
+        };
+        assert_eq!(
+            *seen.lock().unwrap(),
+            expected,
+            "rejectUnauthorized={reject}"
+        );
+    }
+}

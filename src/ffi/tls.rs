@@ -5,11 +5,12 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use super::error::nhttps_result;
-use super::handle::{arc_clone, arc_into_raw, arc_release, castable};
+use super::handle::{arc_clone, arc_into_raw, arc_release, castable, lend};
 use super::macros::{ffi_boundary, try_core, try_mut, try_ref, try_str};
+use super::message::nhttps_socket_info;
 use super::options::nhttps_server_options;
 use super::server::nhttps_server;
-use crate::tls::SecureContext;
+use crate::tls::{CertificateInfo, SecureContext};
 
 /// A TLS identity — key and certificate chain — with its trusted CAs and
 /// policy (Node's `SecureContext`). Reference-counted and immutable: share
@@ -291,3 +292,87 @@ pub extern "C" fn nhttps_server_set_ticket_keys(
 /// The length of session-ticket keys (OpenSSL's layout).
 pub const NHTTPS_TICKET_KEYS_LEN: usize = 80;
 const _: () = assert!(NHTTPS_TICKET_KEYS_LEN == crate::tls::TICKET_KEYS_LEN);
+
+/// A certificate's facts (Node's `getPeerCertificate()`), borrowed from the
+/// `nhttps_socket_info` that gave it and valid as long as it is; so are the
+/// strings it returns.
+pub struct nhttps_certificate {
+    _private: [u8; 0],
+}
+castable!(nhttps_certificate => CertificateInfo);
+
+/// The client certificate, when one was asked for (`requestCert`) and sent;
+/// NULL otherwise.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_peer_certificate(
+    info: *const nhttps_socket_info,
+) -> *const nhttps_certificate {
+    ffi_boundary! {
+        try_ref!(info).peer_certificate.as_ref().map_or(std::ptr::null(), lend::<nhttps_certificate>)
+    }
+}
+
+/// The subject, e.g. "CN=client, O=Example".
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_certificate_subject(
+    certificate: *const nhttps_certificate,
+) -> *const c_char {
+    ffi_boundary! { try_ref!(certificate).subject.as_ptr() }
+}
+
+/// The issuer, in the same form as the subject.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_certificate_issuer(
+    certificate: *const nhttps_certificate,
+) -> *const c_char {
+    ffi_boundary! { try_ref!(certificate).issuer.as_ptr() }
+}
+
+/// The serial number in upper-case hex (Node's `serialNumber`).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_certificate_serial_number(
+    certificate: *const nhttps_certificate,
+) -> *const c_char {
+    ffi_boundary! { try_ref!(certificate).serial_number.as_ptr() }
+}
+
+/// Node's `valid_from`, e.g. "Nov 25 07:12:36 2026 GMT".
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_certificate_valid_from(
+    certificate: *const nhttps_certificate,
+) -> *const c_char {
+    ffi_boundary! { try_ref!(certificate).valid_from.as_ptr() }
+}
+
+/// Node's `valid_to`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_certificate_valid_to(
+    certificate: *const nhttps_certificate,
+) -> *const c_char {
+    ffi_boundary! { try_ref!(certificate).valid_to.as_ptr() }
+}
+
+/// Node's `fingerprint256`: SHA-256 of the DER as "AB:CD:...".
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_certificate_fingerprint256(
+    certificate: *const nhttps_certificate,
+) -> *const c_char {
+    ffi_boundary! { try_ref!(certificate).fingerprint256.as_ptr() }
+}
+
+/// Node's `subjectaltname`, e.g. "DNS:localhost, IP Address:127.0.0.1", or
+/// NULL when the certificate has none.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_certificate_subject_alt_names(
+    certificate: *const nhttps_certificate,
+) -> *const c_char {
+    ffi_boundary! {
+        try_ref!(certificate).subject_alt_names.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())
+    }
+}
+
+/// The certificate, PEM.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_certificate_pem(certificate: *const nhttps_certificate) -> *const c_char {
+    ffi_boundary! { try_ref!(certificate).pem.as_ptr() }
+}

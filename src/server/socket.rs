@@ -6,12 +6,11 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::sync::Mutex;
 
-use openssl::nid::Nid;
 use openssl::ssl::{NameType, SslRef, SslStream};
 
 use super::transport::Transport;
 use crate::error::{Error, Result};
-use crate::tls::{negotiated_npn, node_verify_error_name};
+use crate::tls::{CertificateInfo, negotiated_npn, node_verify_error_name};
 
 /// Addresses and TLS facts of one connection. Strings are NUL-terminated so
 /// that C can borrow them.
@@ -40,6 +39,8 @@ pub struct SocketInfo {
     pub authorization_error: Option<CString>,
     /// The common name of the client certificate's subject.
     pub peer_common_name: Option<CString>,
+    /// The client certificate (Node's `getPeerCertificate()`).
+    pub peer_certificate: Option<CertificateInfo>,
 }
 
 fn cstring(s: &str) -> Option<CString> {
@@ -79,10 +80,11 @@ impl SocketInfo {
         self.client_certificate_requested = client_certificate_requested;
         if client_certificate_requested {
             let peer = ssl.peer_certificate();
-            self.peer_common_name = peer.as_ref().and_then(|cert| {
-                let entry = cert.subject_name().entries_by_nid(Nid::COMMONNAME).next()?;
-                CString::new(entry.data().as_slice()).ok()
-            });
+            self.peer_certificate = peer.as_ref().map(CertificateInfo::new);
+            self.peer_common_name = self
+                .peer_certificate
+                .as_ref()
+                .and_then(|c| c.common_name.clone());
             self.authorization_error = match peer {
                 None => cstring("UNABLE_TO_GET_ISSUER_CERT"),
                 Some(_) => node_verify_error_name(ssl.verify_result()).and_then(cstring),

@@ -2,6 +2,7 @@
 //! certificates, hot swap), the policy (versions, ciphers, ALPN), the
 //! development certificate, and Node's names for verification errors.
 
+mod certificate;
 mod dev_certificate;
 mod openssl_ext;
 mod policy;
@@ -9,6 +10,7 @@ mod secure_context;
 mod server_config;
 mod verify;
 
+pub use certificate::CertificateInfo;
 pub use dev_certificate::DevCertificate;
 pub use openssl_ext::{TICKET_KEYS_LEN, TicketKeys, negotiated_npn};
 pub use policy::{Policy, TlsVersion, alpn_wire_format};
