@@ -197,11 +197,17 @@ const char *nhttps_error_message(const nhttps_error *error);
 // ...), or 0 when it answers nothing.
 uint16_t nhttps_error_http_status(const nhttps_error *error);
 
-// The request method, e.g. "GET". NULL if `message` is NULL.
+// The request method, e.g. "GET" ("" for a response). NULL if `message` is NULL.
 const char *nhttps_incoming_message_method(const nhttps_incoming_message *message);
 
-// The request target as sent, e.g. "/index.html?page=12".
+// The request target as sent, e.g. "/index.html?page=12" ("" for a response).
 const char *nhttps_incoming_message_url(const nhttps_incoming_message *message);
+
+// A response's status code (Node's `statusCode`); 0 for a request.
+uint16_t nhttps_incoming_message_status_code(const nhttps_incoming_message *message);
+
+// A response's reason phrase (Node's `statusMessage`); "" for a request.
+const char *nhttps_incoming_message_status_message(const nhttps_incoming_message *message);
 
 // Node's `httpVersion`: "1.1" or "1.0".
 const char *nhttps_incoming_message_http_version(const nhttps_incoming_message *message);

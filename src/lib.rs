@@ -5,6 +5,8 @@
 
 pub mod error;
 pub mod http;
+pub mod message;
+pub mod net;
 pub mod server;
 pub mod tls;
 

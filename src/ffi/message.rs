@@ -25,20 +25,36 @@ pub struct nhttps_socket_info {
 }
 castable!(nhttps_socket_info => SocketInfo);
 
-/// The request method, e.g. "GET". NULL if `message` is NULL.
+/// The request method, e.g. "GET" ("" for a response). NULL if `message` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_incoming_message_method(
     message: *const nhttps_incoming_message,
 ) -> *const c_char {
-    ffi_boundary! { try_ref!(message).head().method_cstr().as_ptr() }
+    ffi_boundary! { try_ref!(message).method_cstr().as_ptr() }
 }
 
-/// The request target as sent, e.g. "/index.html?page=12".
+/// The request target as sent, e.g. "/index.html?page=12" ("" for a response).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_incoming_message_url(
     message: *const nhttps_incoming_message,
 ) -> *const c_char {
-    ffi_boundary! { try_ref!(message).head().url_cstr().as_ptr() }
+    ffi_boundary! { try_ref!(message).url_cstr().as_ptr() }
+}
+
+/// A response's status code (Node's `statusCode`); 0 for a request.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_status_code(
+    message: *const nhttps_incoming_message,
+) -> u16 {
+    ffi_boundary! { try_ref!(message).status() }
+}
+
+/// A response's reason phrase (Node's `statusMessage`); "" for a request.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_status_message(
+    message: *const nhttps_incoming_message,
+) -> *const c_char {
+    ffi_boundary! { try_ref!(message).status_message().as_ptr() }
 }
 
 /// Node's `httpVersion`: "1.1" or "1.0".

@@ -7,9 +7,11 @@ mod buffered;
 mod date;
 mod head;
 mod response_head;
+mod status_head;
 
 pub use body::{BodyKind, BodyReader};
 pub use buffered::BufferedStream;
 pub use date::http_date;
 pub use head::{HeaderField, Limits, RequestHead, Version, read_request_head};
 pub use response_head::{ResponseHead, is_token, is_valid_header_value, reason_phrase};
+pub use status_head::{StatusHead, read_status_head};

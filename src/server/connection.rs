@@ -6,12 +6,12 @@ use std::net::Shutdown;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use super::exchange::{Exchange, IncomingMessage, ServerResponse, Stream};
-use super::socket::{SocketInfo, UpgradedSocket};
-use super::transport::Transport;
+use super::exchange::{Exchange, ServerResponse, Stream};
 use super::{Handlers, Shared};
 use crate::error::Error;
 use crate::http::{BufferedStream, RequestHead, read_request_head, reason_phrase};
+use crate::message::IncomingMessage;
+use crate::net::{SocketInfo, Transport, UpgradedSocket};
 
 /// The most of an unread request body we read and discard to keep a
 /// connection alive; past it, the connection is closed instead.
@@ -118,7 +118,7 @@ fn serve_request(
                     shared.closing.clone(),
                     shared.options.keep_alive_timeout,
                 ));
-                let message = Arc::new(IncomingMessage::new(head, info.clone(), exchange));
+                let message = Arc::new(IncomingMessage::request(head, info.clone(), exchange));
                 on_upgrade(
                     message,
                     UpgradedSocket::new(ssl, (**info).clone()),
@@ -137,7 +137,11 @@ fn serve_request(
         shared.closing.clone(),
         shared.options.keep_alive_timeout,
     ));
-    let message = Arc::new(IncomingMessage::new(head, info.clone(), exchange.clone()));
+    let message = Arc::new(IncomingMessage::request(
+        head,
+        info.clone(),
+        exchange.clone(),
+    ));
     let response = ServerResponse::new(exchange.clone());
     let handler = match (&handlers.check_continue, expects_continue) {
         (Some(on_check_continue), true) => Some(on_check_continue.clone()),

@@ -3,7 +3,6 @@
 //! exchange, so the body can be read and the response written from any
 //! thread; the connection thread waits until the response has ended.
 
-use std::ffi::CStr;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -11,13 +10,13 @@ use std::time::{Duration, SystemTime};
 
 use openssl::ssl::SslStream;
 
-use super::socket::SocketInfo;
-use super::transport::Transport;
 use crate::error::{Error, Result};
 use crate::http::{
     BodyKind, BodyReader, BufferedStream, HeaderField, RequestHead, ResponseHead, Version,
     http_date, is_token, is_valid_header_value,
 };
+use crate::message::BodySource;
+use crate::net::Transport;
 
 /// A connection's stream: TLS over a socket, with a read-ahead buffer.
 pub(crate) type Stream = BufferedStream<SslStream<Transport>>;
@@ -287,56 +286,12 @@ pub(crate) struct Outcome {
     pub body_not_requested: bool,
 }
 
-/// Node's `IncomingMessage` on the server: the request head, the socket's
-/// details, and the body, pulled with a blocking `read`.
-pub struct IncomingMessage {
-    head: RequestHead,
-    socket: Arc<SocketInfo>,
-    exchange: Arc<Exchange>,
-}
-
-impl IncomingMessage {
-    pub(crate) fn new(
-        head: RequestHead,
-        socket: Arc<SocketInfo>,
-        exchange: Arc<Exchange>,
-    ) -> IncomingMessage {
-        IncomingMessage {
-            head,
-            socket,
-            exchange,
-        }
-    }
-
-    pub fn head(&self) -> &RequestHead {
-        &self.head
-    }
-    pub fn method(&self) -> &str {
-        self.head.method()
-    }
-    pub fn url(&self) -> &str {
-        self.head.url()
-    }
-    pub fn version(&self) -> Version {
-        self.head.version()
-    }
-    /// The first value of header `name`, any case.
-    pub fn header(&self, name: &str) -> Option<&CStr> {
-        self.head.header(name)
-    }
-    /// Every header field in the order received, duplicates kept.
-    pub fn headers(&self) -> &[HeaderField] {
-        self.head.headers()
-    }
-    pub fn socket(&self) -> &SocketInfo {
-        &self.socket
-    }
-
-    /// Reads body bytes into `out`; 0 at the end of the body. With
-    /// `Expect: 100-continue`, the first read sends `100 Continue` if the
-    /// handler has not.
-    pub fn read(&self, out: &mut [u8]) -> Result<usize> {
-        let mut io = self.exchange.io();
+/// The request body, pulled from the connection by `IncomingMessage::read`.
+impl BodySource for Exchange {
+    /// With `Expect: 100-continue`, the first read sends `100 Continue` if
+    /// the handler has not.
+    fn read(&self, out: &mut [u8]) -> Result<usize> {
+        let mut io = self.io();
         if io.expects_continue && !io.continue_sent && !io.head_sent {
             io.continue_sent = true;
             io.send(&[b"HTTP/1.1 100 Continue\r\n\r\n"])?;
@@ -362,9 +317,8 @@ impl IncomingMessage {
         }
     }
 
-    /// The trailer fields of a chunked body, once it has been read to the end.
-    pub fn trailers(&self) -> Vec<HeaderField> {
-        self.exchange.io().body.trailers().to_vec()
+    fn trailers(&self) -> Vec<HeaderField> {
+        self.io().body.trailers().to_vec()
     }
 }
 

@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, T
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 
-use super::transport::Transport;
 use crate::error::{Error, Result};
+use crate::net::Transport;
 
 pub(crate) enum Listener {
     Tcp(TcpListener),

@@ -4,11 +4,10 @@
 mod connection;
 mod exchange;
 mod listener;
-mod socket;
-mod transport;
 
-pub use exchange::{IncomingMessage, ServerResponse};
-pub use socket::{SocketInfo, UpgradedSocket};
+pub use crate::message::IncomingMessage;
+pub use crate::net::{SocketInfo, UpgradedSocket};
+pub use exchange::ServerResponse;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -22,9 +21,9 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::http::Limits;
+use crate::net::Transport;
 use crate::tls::{SecureContext, ServerTls, SniCallback, TlsOptions};
 use listener::Listener;
-use transport::Transport;
 
 /// Node's `request` and `checkContinue` listener.
 pub type RequestHandler = Arc<dyn Fn(Arc<IncomingMessage>, ServerResponse) + Send + Sync>;

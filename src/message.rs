@@ -1,0 +1,146 @@
+//! Node's `IncomingMessage`: a request as the server receives it, or a
+//! response as the client receives it — a head, the connection's details,
+//! and a body pulled with a blocking `read`.
+
+use std::ffi::CStr;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::http::{HeaderField, RequestHead, StatusHead, Version};
+use crate::net::SocketInfo;
+
+/// Where a message's body comes from.
+pub(crate) trait BodySource: Send + Sync {
+    /// Reads body bytes into `out`; 0 at the end of the body.
+    fn read(&self, out: &mut [u8]) -> Result<usize>;
+    /// The trailer fields of a chunked body, once read to the end.
+    fn trailers(&self) -> Vec<HeaderField>;
+}
+
+/// A request line or a status line, with the headers after it.
+pub enum Head {
+    Request(RequestHead),
+    Response(StatusHead),
+}
+
+/// Node's `IncomingMessage`.
+pub struct IncomingMessage {
+    head: Head,
+    socket: Arc<SocketInfo>,
+    body: Arc<dyn BodySource>,
+}
+
+impl IncomingMessage {
+    pub(crate) fn request(
+        head: RequestHead,
+        socket: Arc<SocketInfo>,
+        body: Arc<dyn BodySource>,
+    ) -> IncomingMessage {
+        IncomingMessage {
+            head: Head::Request(head),
+            socket,
+            body,
+        }
+    }
+
+    pub(crate) fn response(
+        head: StatusHead,
+        socket: Arc<SocketInfo>,
+        body: Arc<dyn BodySource>,
+    ) -> IncomingMessage {
+        IncomingMessage {
+            head: Head::Response(head),
+            socket,
+            body,
+        }
+    }
+
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// The request method ("" for a response).
+    pub fn method(&self) -> &str {
+        match &self.head {
+            Head::Request(h) => h.method(),
+            Head::Response(_) => "",
+        }
+    }
+
+    /// The request target ("" for a response).
+    pub fn url(&self) -> &str {
+        match &self.head {
+            Head::Request(h) => h.url(),
+            Head::Response(_) => "",
+        }
+    }
+
+    /// `method()` as a NUL-terminated string.
+    pub fn method_cstr(&self) -> &CStr {
+        match &self.head {
+            Head::Request(h) => h.method_cstr(),
+            Head::Response(_) => c"",
+        }
+    }
+
+    /// `url()` as a NUL-terminated string.
+    pub fn url_cstr(&self) -> &CStr {
+        match &self.head {
+            Head::Request(h) => h.url_cstr(),
+            Head::Response(_) => c"",
+        }
+    }
+
+    /// The response's reason phrase, e.g. "Not Found" ("" for a request).
+    pub fn status_message(&self) -> &CStr {
+        match &self.head {
+            Head::Request(_) => c"",
+            Head::Response(h) => h.reason(),
+        }
+    }
+
+    /// The response's status code (0 for a request).
+    pub fn status(&self) -> u16 {
+        match &self.head {
+            Head::Request(_) => 0,
+            Head::Response(h) => h.status(),
+        }
+    }
+
+    pub fn version(&self) -> Version {
+        match &self.head {
+            Head::Request(h) => h.version(),
+            Head::Response(h) => h.version(),
+        }
+    }
+
+    /// Every header field in the order received, duplicates kept.
+    pub fn headers(&self) -> &[HeaderField] {
+        match &self.head {
+            Head::Request(h) => h.headers(),
+            Head::Response(h) => h.headers(),
+        }
+    }
+
+    /// The first value of header `name`, any case.
+    pub fn header(&self, name: &str) -> Option<&CStr> {
+        self.headers()
+            .iter()
+            .find(|h| h.name_str().eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_c_str())
+    }
+
+    pub fn socket(&self) -> &SocketInfo {
+        &self.socket
+    }
+
+    /// Reads body bytes into `out`; 0 at the end of the body.
+    pub fn read(&self, out: &mut [u8]) -> Result<usize> {
+        self.body.read(out)
+    }
+
+    /// The trailer fields of a chunked body, once it has been read to the end.
+    pub fn trailers(&self) -> Vec<HeaderField> {
+        self.body.trailers()
+    }
+}
