@@ -57,6 +57,14 @@ typedef enum {
   NHTTPS_ERR_UNSUPPORTED = 14,
   // nhttps panicked (a bug): the operation was abandoned safely.
   NHTTPS_ERR_PANIC = 15,
+  // The host name could not be resolved.
+  NHTTPS_ERR_DNS = 16,
+  // The server refused the connection (nothing listens there).
+  NHTTPS_ERR_CONNECTION_REFUSED = 17,
+  // The server's certificate did not verify; the message starts with
+  // Node's code, e.g. `CERT_HAS_EXPIRED`, `DEPTH_ZERO_SELF_SIGNED_CERT`,
+  // `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `ERR_TLS_CERT_ALTNAME_INVALID`.
+  NHTTPS_ERR_CERTIFICATE_VERIFY = 18,
 } nhttps_result;
 
 // A certificate's facts (Node's `getPeerCertificate()`), borrowed from the

@@ -34,6 +34,13 @@ pub enum Error {
     Timeout(String),
     /// The feature is not available in this build or with this OpenSSL.
     Unsupported(String),
+    /// The host name could not be resolved.
+    Dns(String),
+    /// Nobody listens at the address (or a firewall refused).
+    ConnectionRefused(String),
+    /// The server's certificate did not verify; `code` is Node's name,
+    /// e.g. `DEPTH_ZERO_SELF_SIGNED_CERT` or `ERR_TLS_CERT_ALTNAME_INVALID`.
+    Verify { code: &'static str, message: String },
     /// Code panicked; the message is the panic's.
     Panic(String),
 }
@@ -89,6 +96,11 @@ impl fmt::Display for Error {
             Error::ConnectionClosed => write!(f, "connection closed"),
             Error::Timeout(m) => write!(f, "timed out: {m}"),
             Error::Unsupported(m) => write!(f, "not supported: {m}"),
+            Error::Dns(m) => write!(f, "DNS lookup failed: {m}"),
+            Error::ConnectionRefused(m) => write!(f, "connection refused: {m}"),
+            Error::Verify { code, message } => {
+                write!(f, "certificate verification failed: {code}: {message}")
+            }
             Error::Panic(m) => write!(f, "panic: {m}"),
         }
     }
@@ -100,6 +112,7 @@ impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         match e.kind() {
             io::ErrorKind::AddrInUse => Error::AddressInUse(e.to_string()),
+            io::ErrorKind::ConnectionRefused => Error::ConnectionRefused(e.to_string()),
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout(e.to_string()),
             io::ErrorKind::UnexpectedEof
             | io::ErrorKind::ConnectionReset

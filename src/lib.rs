@@ -3,6 +3,7 @@
 //! The core (`server`, `http`, `tls`) is safe Rust, usable on its own; `ffi`
 //! is the thin C skin over it, and the only place with `extern "C"`.
 
+pub mod client;
 pub mod error;
 pub mod http;
 pub mod message;

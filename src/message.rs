@@ -144,3 +144,12 @@ impl IncomingMessage {
         self.body.trailers()
     }
 }
+
+impl std::fmt::Debug for IncomingMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.head {
+            Head::Request(h) => write!(f, "IncomingMessage({} {})", h.method(), h.url()),
+            Head::Response(h) => write!(f, "IncomingMessage({})", h.status()),
+        }
+    }
+}

@@ -46,11 +46,19 @@ pub enum nhttps_result {
     NHTTPS_ERR_UNSUPPORTED = 14,
     /// nhttps panicked (a bug): the operation was abandoned safely.
     NHTTPS_ERR_PANIC = 15,
+    /// The host name could not be resolved.
+    NHTTPS_ERR_DNS = 16,
+    /// The server refused the connection (nothing listens there).
+    NHTTPS_ERR_CONNECTION_REFUSED = 17,
+    /// The server's certificate did not verify; the message starts with
+    /// Node's code, e.g. `CERT_HAS_EXPIRED`, `DEPTH_ZERO_SELF_SIGNED_CERT`,
+    /// `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `ERR_TLS_CERT_ALTNAME_INVALID`.
+    NHTTPS_ERR_CERTIFICATE_VERIFY = 18,
 }
 
 use nhttps_result::*;
 
-const RESULT_NAMES: [(nhttps_result, &str); 16] = [
+const RESULT_NAMES: [(nhttps_result, &str); 19] = [
     (NHTTPS_OK, "NHTTPS_OK\0"),
     (NHTTPS_ERR_NULL_ARGUMENT, "NHTTPS_ERR_NULL_ARGUMENT\0"),
     (NHTTPS_ERR_INVALID_ARGUMENT, "NHTTPS_ERR_INVALID_ARGUMENT\0"),
@@ -70,6 +78,15 @@ const RESULT_NAMES: [(nhttps_result, &str); 16] = [
     (NHTTPS_ERR_TIMEOUT, "NHTTPS_ERR_TIMEOUT\0"),
     (NHTTPS_ERR_UNSUPPORTED, "NHTTPS_ERR_UNSUPPORTED\0"),
     (NHTTPS_ERR_PANIC, "NHTTPS_ERR_PANIC\0"),
+    (NHTTPS_ERR_DNS, "NHTTPS_ERR_DNS\0"),
+    (
+        NHTTPS_ERR_CONNECTION_REFUSED,
+        "NHTTPS_ERR_CONNECTION_REFUSED\0",
+    ),
+    (
+        NHTTPS_ERR_CERTIFICATE_VERIFY,
+        "NHTTPS_ERR_CERTIFICATE_VERIFY\0",
+    ),
 ];
 
 impl From<&Error> for nhttps_result {
@@ -89,6 +106,9 @@ impl From<&Error> for nhttps_result {
             Error::Timeout(_) => NHTTPS_ERR_TIMEOUT,
             Error::Unsupported(_) => NHTTPS_ERR_UNSUPPORTED,
             Error::Panic(_) => NHTTPS_ERR_PANIC,
+            Error::Dns(_) => NHTTPS_ERR_DNS,
+            Error::ConnectionRefused(_) => NHTTPS_ERR_CONNECTION_REFUSED,
+            Error::Verify { .. } => NHTTPS_ERR_CERTIFICATE_VERIFY,
         }
     }
 }

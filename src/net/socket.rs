@@ -31,6 +31,8 @@ pub struct SocketInfo {
     pub npn_protocol: Option<CString>,
     /// Whether the session was resumed (Node's `isSessionReused()`).
     pub session_reused: bool,
+    /// On a client response: the connection came from the agent's pool.
+    pub reused_connection: bool,
     /// Whether a client certificate was asked for.
     pub client_certificate_requested: bool,
     /// Node's `socket.authorized`.

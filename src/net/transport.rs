@@ -109,3 +109,36 @@ fn send_no_signal(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
         }
     }
 }
+
+impl Transport {
+    fn raw_fd(&self) -> std::os::unix::io::RawFd {
+        match self {
+            Transport::Tcp(s) => s.as_raw_fd(),
+            Transport::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// Whether reading would not block: bytes are waiting or the peer has
+    /// closed. An idle pooled connection for which this is true is stale.
+    pub fn is_readable_now(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: a one-byte buffer we own; MSG_PEEK leaves the data in the
+        // socket and MSG_DONTWAIT keeps the call from blocking.
+        let n = unsafe {
+            libc::recv(
+                self.raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            return true;
+        }
+        let err = io::Error::last_os_error();
+        !matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        )
+    }
+}

@@ -18,7 +18,7 @@ pub const INTERMEDIATE_CIPHERSUITES: &str =
 pub const INTERMEDIATE_GROUPS: &str = "X25519:P-256:P-384";
 
 /// A TLS protocol version, by Node's names ("TLSv1.2", ...).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TlsVersion {
     Tls1_0,
     Tls1_1,
@@ -40,7 +40,7 @@ impl TlsVersion {
         }
     }
 
-    fn to_openssl(self) -> SslVersion {
+    pub(crate) fn to_openssl(self) -> SslVersion {
         match self {
             TlsVersion::Tls1_0 => SslVersion::TLS1,
             TlsVersion::Tls1_1 => SslVersion::TLS1_1,

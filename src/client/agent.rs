@@ -1,0 +1,302 @@
+//! Node's `https.Agent`: pools of kept-alive connections, one pool per
+//! server and set of TLS options, with `maxSockets` per pool, a queue for
+//! the requests beyond it, and TLS sessions kept for resumption.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use openssl::ssl::{SslConnector, SslSession};
+
+use super::connection::ClientConnection;
+use super::options::{ClientTlsOptions, RequestOptions};
+use crate::error::Result;
+
+/// Which free connection is reused first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheduling {
+    /// The most recently used (Node's default): fewer connections stay warm.
+    Lifo,
+    /// The least recently used: load spreads over every connection.
+    Fifo,
+}
+
+/// Node's `new https.Agent(options)`.
+#[derive(Clone, Debug)]
+pub struct AgentOptions {
+    /// Connections per pool (Node's `maxSockets`; 5, as in the manual).
+    pub max_sockets: usize,
+    /// Connections over all pools (0 = no limit).
+    pub max_total_sockets: usize,
+    /// Idle connections kept per pool (Node's `maxFreeSockets`, 256).
+    pub max_free_sockets: usize,
+    /// Keep connections for later requests (Node's `keepAlive`; on).
+    pub keep_alive: bool,
+    /// How long an idle connection is kept (default 15 s).
+    pub free_socket_timeout: Duration,
+    pub scheduling: Scheduling,
+}
+
+impl Default for AgentOptions {
+    fn default() -> AgentOptions {
+        AgentOptions {
+            max_sockets: 5,
+            max_total_sockets: 0,
+            max_free_sockets: 256,
+            keep_alive: true,
+            free_socket_timeout: Duration::from_secs(15),
+            scheduling: Scheduling::Lifo,
+        }
+    }
+}
+
+/// What identifies a pool: everything that changes the connection.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PoolKey {
+    host: String,
+    port: u16,
+    socket_path: Option<std::path::PathBuf>,
+    tls: ClientTlsOptions,
+}
+
+impl PoolKey {
+    pub fn new(options: &RequestOptions) -> PoolKey {
+        PoolKey {
+            host: options.target_host().to_ascii_lowercase(),
+            port: options.port,
+            socket_path: options.socket_path.clone(),
+            tls: options.tls.clone(),
+        }
+    }
+
+    /// "host:port" or the socket path, for stats.
+    fn name(&self) -> String {
+        match &self.socket_path {
+            Some(path) => path.display().to_string(),
+            None if self.host.contains(':') => format!("[{}]:{}", self.host, self.port),
+            None => format!("{}:{}", self.host, self.port),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Pool {
+    free: VecDeque<ClientConnection>,
+    active: usize,
+    /// Tickets of the requests waiting for a connection, in arrival order.
+    waiting: VecDeque<u64>,
+    session: Option<SslSession>,
+    connector: Option<SslConnector>,
+}
+
+#[derive(Default)]
+struct State {
+    pools: HashMap<PoolKey, Pool>,
+    next_ticket: u64,
+    closed: bool,
+}
+
+/// Connections in use, idle and requests waiting, for one pool or in all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// "host:port" (or the socket path); "" for the total.
+    pub name: String,
+    pub in_use: usize,
+    pub free: usize,
+    pub queued: usize,
+}
+
+/// A pool of connections, safe to use from many threads at once.
+pub struct Agent {
+    options: AgentOptions,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+/// What `acquire` hands out: a pooled connection, or the right to open one.
+pub(crate) enum Lease {
+    Reused(ClientConnection),
+    Open {
+        connector: SslConnector,
+        session: Option<SslSession>,
+    },
+}
+
+impl Agent {
+    pub fn new(options: AgentOptions) -> Agent {
+        Agent {
+            options,
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub fn options(&self) -> &AgentOptions {
+        &self.options
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for this request's turn in the pool of `key`, then lends a free
+    /// connection or the right to open a new one (counted as in use).
+    pub(crate) fn acquire(&self, key: &PoolKey) -> Result<Lease> {
+        let mut state = self.state();
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state
+            .pools
+            .entry(key.clone())
+            .or_default()
+            .waiting
+            .push_back(ticket);
+        loop {
+            let total_active: usize = state.pools.values().map(|p| p.active).sum();
+            let total_ok = self.options.max_total_sockets == 0
+                || total_active < self.options.max_total_sockets;
+            let pool = state.pools.get_mut(key).expect("the pool we queued in");
+            let my_turn = pool.waiting.front() == Some(&ticket);
+            if my_turn {
+                if let Some(connection) = self.take_free(pool) {
+                    pool.waiting.pop_front();
+                    pool.active += 1;
+                    self.changed.notify_all();
+                    return Ok(Lease::Reused(connection));
+                }
+                if pool.active < self.options.max_sockets.max(1) && total_ok {
+                    pool.waiting.pop_front();
+                    pool.active += 1;
+                    let connector = match &pool.connector {
+                        Some(c) => c.clone(),
+                        None => {
+                            let built = super::connection::build_connector(&key.tls);
+                            match built {
+                                Ok(c) => {
+                                    pool.connector = Some(c.clone());
+                                    c
+                                }
+                                Err(e) => {
+                                    pool.active -= 1;
+                                    self.changed.notify_all();
+                                    return Err(e);
+                                }
+                            }
+                        }
+                    };
+                    let session = pool.session.clone();
+                    self.changed.notify_all();
+                    return Ok(Lease::Open { connector, session });
+                }
+            }
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// A free connection that is still usable, dropping stale or expired ones.
+    fn take_free(&self, pool: &mut Pool) -> Option<ClientConnection> {
+        loop {
+            let connection = match self.options.scheduling {
+                Scheduling::Lifo => pool.free.pop_back(),
+                Scheduling::Fifo => pool.free.pop_front(),
+            }?;
+            if connection.idle_since.elapsed() < self.options.free_socket_timeout
+                && !connection.is_stale()
+            {
+                let mut connection = connection;
+                connection.reused = true;
+                return Some(connection);
+            }
+            connection.close();
+        }
+    }
+
+    /// Gives back a connection lent by `acquire` (or opened under its lease):
+    /// kept when `reusable`, closed otherwise. `None` when opening failed.
+    pub(crate) fn release(
+        &self,
+        key: &PoolKey,
+        connection: Option<ClientConnection>,
+        reusable: bool,
+    ) {
+        let mut state = self.state();
+        let closed = state.closed;
+        let pool = state.pools.entry(key.clone()).or_default();
+        pool.active = pool.active.saturating_sub(1);
+        if let Some(mut connection) = connection {
+            if let Some(session) = connection.session() {
+                pool.session = Some(session);
+            }
+            if reusable
+                && !closed
+                && self.options.keep_alive
+                && pool.free.len() < self.options.max_free_sockets
+            {
+                connection.idle_since = std::time::Instant::now();
+                pool.free.push_back(connection);
+            } else {
+                connection.close();
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    /// Remembers the session of a new connection for the next one.
+    pub(crate) fn remember_session(&self, key: &PoolKey, session: Option<SslSession>) {
+        if let Some(session) = session {
+            self.state().pools.entry(key.clone()).or_default().session = Some(session);
+        }
+    }
+
+    /// Node's `agent.sockets`, `freeSockets` and `requests`: one entry per
+    /// pool, then the total (with an empty name).
+    pub fn stats(&self) -> Vec<PoolStats> {
+        let state = self.state();
+        let mut all: Vec<PoolStats> = state
+            .pools
+            .iter()
+            .filter(|(_, p)| p.active + p.free.len() + p.waiting.len() > 0)
+            .map(|(key, p)| PoolStats {
+                name: key.name(),
+                in_use: p.active,
+                free: p.free.len(),
+                queued: p.waiting.len(),
+            })
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        let total = all.iter().fold(PoolStats::default(), |t, p| PoolStats {
+            name: String::new(),
+            in_use: t.in_use + p.in_use,
+            free: t.free + p.free,
+            queued: t.queued + p.queued,
+        });
+        all.push(total);
+        all
+    }
+
+    /// Node's `agent.destroy()`: closes every idle connection now, and those
+    /// in use when they are given back.
+    pub fn destroy(&self) {
+        let mut state = self.state();
+        state.closed = true;
+        for pool in state.pools.values_mut() {
+            for connection in pool.free.drain(..) {
+                connection.close();
+            }
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
+/// Node's `https.globalAgent`: shared by every request that names no agent.
+pub fn global_agent() -> Arc<Agent> {
+    static GLOBAL: OnceLock<Arc<Agent>> = OnceLock::new();
+    GLOBAL
+        .get_or_init(|| Arc::new(Agent::new(AgentOptions::default())))
+        .clone()
+}

@@ -1,0 +1,216 @@
+//! One client connection: connect (TCP or unix socket), TLS handshake with
+//! verification, and the checks a pooled connection passes before reuse.
+
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Instant;
+
+use openssl::pkey::PKey;
+use openssl::ssl::{HandshakeError, SslConnector, SslMethod, SslSession, SslStream, SslVerifyMode};
+use openssl::x509::X509;
+
+use super::options::{ClientTlsOptions, RequestOptions};
+use crate::error::{Error, Result};
+use crate::http::BufferedStream;
+use crate::net::{SocketInfo, Transport};
+use crate::tls::node_verify_error_name;
+
+pub(crate) type ClientStream = BufferedStream<SslStream<Transport>>;
+
+/// A connected, TLS-established connection to a server.
+pub(crate) struct ClientConnection {
+    pub stream: ClientStream,
+    pub info: Arc<SocketInfo>,
+    /// Taken from the pool rather than freshly made.
+    pub reused: bool,
+    /// When it went back to the pool.
+    pub idle_since: Instant,
+}
+
+impl ClientConnection {
+    /// Connects to the server of `options` and does the handshake, offering
+    /// `session` for resumption.
+    pub fn open(
+        options: &RequestOptions,
+        connector: &SslConnector,
+        session: Option<&SslSession>,
+    ) -> Result<ClientConnection> {
+        let transport = connect_transport(options)?;
+        let _ = transport.set_read_timeout(Some(options.timeout));
+        let _ = transport.set_write_timeout(Some(options.timeout));
+        let mut info = SocketInfo::from_transport(&transport);
+        let mut config = connector
+            .configure()
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        if !options.tls.reject_unauthorized {
+            config.set_verify_hostname(false);
+            config.set_verify(SslVerifyMode::NONE);
+        }
+        if let Some(session) = session {
+            // SAFETY: the session came from a connection made with this same
+            // connector (sessions are kept per pool key, connectors too).
+            unsafe {
+                config
+                    .set_session(session)
+                    .map_err(|e| Error::Tls(e.to_string()))?
+            };
+        }
+        let name = options
+            .tls
+            .servername
+            .clone()
+            .unwrap_or_else(|| options.target_host().to_string());
+        let ssl = config
+            .connect(&name, transport)
+            .map_err(describe_handshake_failure)?;
+        info.add_tls(ssl.ssl(), false);
+        Ok(ClientConnection {
+            stream: BufferedStream::new(ssl),
+            info: Arc::new(info),
+            reused: false,
+            idle_since: Instant::now(),
+        })
+    }
+
+    /// A session to offer on the next connection to the same server.
+    pub fn session(&self) -> Option<SslSession> {
+        self.stream.get_ref().ssl().session().map(|s| s.to_owned())
+    }
+
+    /// Whether an idle connection can no longer be used: the server closed
+    /// it, or sent something unasked.
+    pub fn is_stale(&self) -> bool {
+        !self.stream.buffered().is_empty()
+            || self.stream.get_ref().ssl().pending() > 0
+            || self.stream.get_ref().get_ref().is_readable_now()
+    }
+
+    /// Sends close_notify and closes the socket.
+    pub fn close(self) {
+        let (mut ssl, _) = self.stream.into_parts();
+        let _ = ssl.shutdown();
+        let _ = ssl.get_ref().shutdown(Shutdown::Both);
+    }
+}
+
+fn connect_transport(options: &RequestOptions) -> Result<Transport> {
+    if let Some(path) = &options.socket_path {
+        return UnixStream::connect(path)
+            .map(Transport::Unix)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                    Error::ConnectionRefused(format!("{}: {e}", path.display()))
+                }
+                _ => Error::Io(e),
+            });
+    }
+    let host = options.target_host();
+    let addresses: Vec<_> = (host, options.port)
+        .to_socket_addrs()
+        .map_err(|e| Error::Dns(format!("{host}: {e}")))?
+        .collect();
+    let mut last = Error::Dns(format!("{host}: no address"));
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, options.connect_timeout) {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(Transport::Tcp(stream));
+            }
+            Err(e) => {
+                last = match e.kind() {
+                    std::io::ErrorKind::ConnectionRefused => {
+                        Error::ConnectionRefused(format!("{address}"))
+                    }
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                        Error::Timeout(format!("connecting to {address}"))
+                    }
+                    _ => Error::Io(e),
+                }
+            }
+        }
+    }
+    Err(last)
+}
+
+fn describe_handshake_failure(e: HandshakeError<Transport>) -> Error {
+    match e {
+        HandshakeError::SetupFailure(stack) => Error::Tls(stack.to_string()),
+        HandshakeError::Failure(mid) | HandshakeError::WouldBlock(mid) => {
+            let verdict = mid.ssl().verify_result();
+            if let Some(code) = node_verify_error_name(verdict) {
+                return Error::Verify {
+                    code,
+                    message: verdict.error_string().to_string(),
+                };
+            }
+            let error = mid.error();
+            match error.io_error() {
+                Some(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    Error::Timeout("TLS handshake".into())
+                }
+                Some(io) => Error::Handshake(io.to_string()),
+                None => Error::Handshake(
+                    error
+                        .ssl_error()
+                        .map_or("the server closed the connection".into(), |s| s.to_string()),
+                ),
+            }
+        }
+    }
+}
+
+/// An OpenSSL client configuration for these TLS options. Costly (it may
+/// read the system's CA bundle): agents keep one per set of options.
+pub(crate) fn build_connector(tls: &ClientTlsOptions) -> Result<SslConnector> {
+    let err = |e: openssl::error::ErrorStack| Error::Tls(e.to_string());
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(err)?;
+    builder
+        .set_min_proto_version(Some(tls.min_version.to_openssl()))
+        .map_err(err)?;
+    if !tls.ca_pem.is_empty() {
+        // Given CAs replace the system's roots, as in Node.
+        let mut store = openssl::x509::store::X509StoreBuilder::new().map_err(err)?;
+        for pem in &tls.ca_pem {
+            for ca in
+                X509::stack_from_pem(pem).map_err(|e| Error::Certificate(format!("ca: {e}")))?
+            {
+                store.add_cert(ca).map_err(err)?;
+            }
+        }
+        builder.set_verify_cert_store(store.build()).map_err(err)?;
+        builder.set_cert_store(
+            openssl::x509::store::X509StoreBuilder::new()
+                .map_err(err)?
+                .build(),
+        );
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_pem, &tls.key_pem) {
+        let chain =
+            X509::stack_from_pem(cert).map_err(|e| Error::Certificate(format!("cert: {e}")))?;
+        let leaf = chain
+            .first()
+            .ok_or_else(|| Error::Certificate("cert: no certificate".into()))?;
+        builder
+            .set_certificate(leaf)
+            .map_err(|e| Error::Certificate(e.to_string()))?;
+        for intermediate in &chain[1..] {
+            builder
+                .add_extra_chain_cert(intermediate.clone())
+                .map_err(err)?;
+        }
+        let key = match &tls.passphrase {
+            Some(pass) => PKey::private_key_from_pem_passphrase(key, pass.as_bytes())
+                .map_err(|_| Error::Passphrase("wrong passphrase for the client key".into()))?,
+            None => PKey::private_key_from_pem_callback(key, |_| Ok(0))
+                .map_err(|e| Error::Key(format!("client key: {e}")))?,
+        };
+        builder
+            .set_private_key(&key)
+            .map_err(|e| Error::Key(e.to_string()))?;
+        builder.check_private_key().map_err(|_| {
+            Error::Certificate("the client key does not match its certificate".into())
+        })?;
+    }
+    Ok(builder.build())
+}

@@ -1,0 +1,19 @@
+//! Node's `https.request`, `https.get`, `https.Agent` and `https.globalAgent`.
+
+mod agent;
+mod connection;
+mod options;
+mod request;
+
+pub use agent::{Agent, AgentOptions, PoolStats, Scheduling, global_agent};
+pub use options::{AgentChoice, ClientTlsOptions, RequestOptions};
+pub use request::ClientRequest;
+
+use crate::error::Result;
+use crate::message::IncomingMessage;
+
+/// Node's `https.get(url)`: a GET through the global agent; returns once
+/// the response head has arrived.
+pub fn get(url: &str) -> Result<IncomingMessage> {
+    ClientRequest::new(RequestOptions::from_url(url)?)?.end()
+}

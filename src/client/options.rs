@@ -1,0 +1,241 @@
+//! The options of Node's `https.request`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::agent::Agent;
+use crate::error::{Error, Result};
+use crate::http::{is_token, is_valid_header_value};
+use crate::tls::TlsVersion;
+
+/// The TLS options of a request (those of `tls.connect` that Node's
+/// `https.request` takes). They are part of the pool key: requests with
+/// different TLS options never share a connection.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientTlsOptions {
+    /// Trusted CAs, PEM; when given they replace the system's roots.
+    pub ca_pem: Vec<Vec<u8>>,
+    /// A client certificate chain and its key, PEM.
+    pub cert_pem: Option<Vec<u8>>,
+    pub key_pem: Option<Vec<u8>>,
+    pub passphrase: Option<String>,
+    /// Verify the server's certificate and name (default true).
+    pub reject_unauthorized: bool,
+    /// The SNI name and the name the certificate must match; default the
+    /// host (no SNI for an IP address).
+    pub servername: Option<String>,
+    pub min_version: TlsVersion,
+}
+
+impl Default for ClientTlsOptions {
+    fn default() -> ClientTlsOptions {
+        ClientTlsOptions {
+            ca_pem: Vec::new(),
+            cert_pem: None,
+            key_pem: None,
+            passphrase: None,
+            reject_unauthorized: true,
+            servername: None,
+            min_version: TlsVersion::Tls1_2,
+        }
+    }
+}
+
+/// Which agent a request goes through (Node's `agent` option).
+#[derive(Clone, Default)]
+pub enum AgentChoice {
+    /// The global agent (Node's `undefined`).
+    #[default]
+    Global,
+    /// This agent.
+    Agent(Arc<Agent>),
+    /// No pooling: a fresh connection, closed after the response (Node's `false`).
+    None,
+}
+
+/// Node's `https.request(options)`.
+#[derive(Clone)]
+pub struct RequestOptions {
+    /// Node's `host` (default "localhost").
+    pub host: String,
+    /// Node's `hostname`, preferred over `host`.
+    pub hostname: Option<String>,
+    /// Default 443.
+    pub port: u16,
+    /// Node's `socketPath`: a unix socket instead of host and port (TLS still runs over it).
+    pub socket_path: Option<PathBuf>,
+    /// Default "GET".
+    pub method: String,
+    /// Path and query, default "/".
+    pub path: String,
+    /// Header fields in order; duplicates are kept.
+    pub headers: Vec<(String, String)>,
+    /// Node's `auth`: "user:password", sent as `Authorization: Basic`.
+    pub auth: Option<String>,
+    pub tls: ClientTlsOptions,
+    pub agent: AgentChoice,
+    /// How long connecting may take (default 30 s).
+    pub connect_timeout: Duration,
+    /// How long one read or write may block (Node's `timeout`; default 120 s).
+    pub timeout: Duration,
+}
+
+impl Default for RequestOptions {
+    fn default() -> RequestOptions {
+        RequestOptions {
+            host: "localhost".into(),
+            hostname: None,
+            port: 443,
+            socket_path: None,
+            method: "GET".into(),
+            path: "/".into(),
+            headers: Vec::new(),
+            auth: None,
+            tls: ClientTlsOptions::default(),
+            agent: AgentChoice::Global,
+            connect_timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RequestOptions {
+    /// Options from `https://user:password@host:port/path?query`.
+    pub fn from_url(url: &str) -> Result<RequestOptions> {
+        let rest = url
+            .strip_prefix("https://")
+            .ok_or_else(|| Error::invalid(format!("{url:?} is not an https:// URL")))?;
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
+            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+            None => (rest, "/".to_string()),
+        };
+        let path = path.split('#').next().unwrap_or("/").to_string();
+        let (auth, host_port) = match authority.rfind('@') {
+            Some(i) => (Some(percent_decode(&authority[..i])), &authority[i + 1..]),
+            None => (None, authority),
+        };
+        let (host, port) = split_host_port(host_port)?;
+        if host.is_empty() {
+            return Err(Error::invalid(format!("{url:?} has no host")));
+        }
+        Ok(RequestOptions {
+            hostname: Some(host),
+            port: port.unwrap_or(443),
+            path,
+            auth,
+            ..RequestOptions::default()
+        })
+    }
+
+    /// The host to connect to and verify: `hostname`, else `host`.
+    pub fn target_host(&self) -> &str {
+        self.hostname.as_deref().unwrap_or(&self.host)
+    }
+
+    /// Checks what can be checked before connecting.
+    pub fn validate(&self) -> Result<()> {
+        if !is_token(&self.method) {
+            return Err(Error::invalid(format!("invalid method {:?}", self.method)));
+        }
+        if self.path.is_empty() || self.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(Error::invalid(format!(
+                "invalid path {:?}: it must not be empty or hold spaces or control characters",
+                self.path
+            )));
+        }
+        for (name, value) in &self.headers {
+            if !is_token(name) || !is_valid_header_value(value.as_bytes()) {
+                return Err(Error::invalid(format!("invalid header {name:?}")));
+            }
+        }
+        if self.socket_path.is_none() && self.target_host().is_empty() {
+            return Err(Error::invalid("no host"));
+        }
+        Ok(())
+    }
+}
+
+fn split_host_port(host_port: &str) -> Result<(String, Option<u16>)> {
+    let bad_port = || Error::invalid(format!("invalid port in {host_port:?}"));
+    if let Some(rest) = host_port.strip_prefix('[') {
+        let end = rest
+            .find(']')
+            .ok_or_else(|| Error::invalid(format!("unclosed [ in {host_port:?}")))?;
+        let host = rest[..end].to_string();
+        let port = match &rest[end + 1..] {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(bad_port)?,
+            ),
+        };
+        return Ok((host, port));
+    }
+    match host_port.rsplit_once(':') {
+        Some((host, port)) => Ok((
+            host.to_ascii_lowercase(),
+            Some(port.parse().map_err(|_| bad_port())?),
+        )),
+        None => Ok((host_port.to_ascii_lowercase(), None)),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_gives_host_port_path_and_auth() {
+        let o =
+            RequestOptions::from_url("https://us%40er:pw@Example.test:8443/a/b?c=1#frag").unwrap();
+        assert_eq!(
+            (o.target_host(), o.port, o.path.as_str()),
+            ("example.test", 8443, "/a/b?c=1")
+        );
+        assert_eq!(o.auth.as_deref(), Some("us@er:pw"));
+    }
+
+    #[test]
+    fn defaults_are_port_443_and_path_slash() {
+        let o = RequestOptions::from_url("https://example.test").unwrap();
+        assert_eq!((o.port, o.path.as_str()), (443, "/"));
+        let o = RequestOptions::from_url("https://example.test?q").unwrap();
+        assert_eq!(o.path, "/?q");
+    }
+
+    #[test]
+    fn ipv6_literals_are_bracketed() {
+        let o = RequestOptions::from_url("https://[::1]:9/x").unwrap();
+        assert_eq!((o.target_host(), o.port), ("::1", 9));
+    }
+
+    #[test]
+    fn other_schemes_and_bad_ports_are_refused() {
+        assert!(RequestOptions::from_url("http://example.test/").is_err());
+        assert!(RequestOptions::from_url("https://example.test:99999/").is_err());
+        assert!(RequestOptions::from_url("https:///x").is_err());
+    }
+}

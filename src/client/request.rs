@@ -1,0 +1,457 @@
+//! Node's `ClientRequest`: the head and body sent on a connection from an
+//! agent, and the response read back.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use super::agent::{Agent, AgentOptions, Lease, PoolKey};
+use super::connection::ClientConnection;
+use super::options::{AgentChoice, RequestOptions};
+use crate::error::{Error, Result};
+use crate::http::{BodyKind, BodyReader, HeaderField, Limits, StatusHead, read_status_head};
+use crate::message::{BodySource, IncomingMessage};
+
+/// How long to wait for `100 Continue` before sending the body anyway (as curl).
+const CONTINUE_WAIT: Duration = Duration::from_secs(1);
+/// Body bytes kept to replay a request once on a fresh connection.
+const REPLAY_LIMIT: usize = 64 * 1024;
+
+/// The agent behind `agent: false`: fresh connections, closed after use.
+fn no_agent() -> Arc<Agent> {
+    static NO_AGENT: OnceLock<Arc<Agent>> = OnceLock::new();
+    NO_AGENT
+        .get_or_init(|| {
+            Arc::new(Agent::new(AgentOptions {
+                max_sockets: usize::MAX,
+                keep_alive: false,
+                ..AgentOptions::default()
+            }))
+        })
+        .clone()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// Nothing sent yet: decided by the first write or by `end`.
+    Undecided,
+    Length(u64),
+    Chunked,
+}
+
+/// A request being sent. `write` body pieces, then `end` to get the response.
+pub struct ClientRequest {
+    options: RequestOptions,
+    agent: Arc<Agent>,
+    key: PoolKey,
+    keep_alive: bool,
+    connection: Option<ClientConnection>,
+    framing: Framing,
+    /// Body bytes sent so far, while they fit in `REPLAY_LIMIT`.
+    replay: Option<Vec<u8>>,
+    /// A final response that came instead of `100 Continue`.
+    early_response: Option<StatusHead>,
+}
+
+impl ClientRequest {
+    /// Checks the options; nothing is sent until the first `write` or `end`.
+    pub fn new(options: RequestOptions) -> Result<ClientRequest> {
+        options.validate()?;
+        let (agent, keep_alive) = match &options.agent {
+            AgentChoice::Global => (super::agent::global_agent(), true),
+            AgentChoice::Agent(agent) => (agent.clone(), agent.options().keep_alive),
+            AgentChoice::None => (no_agent(), false),
+        };
+        let key = PoolKey::new(&options);
+        let framing = match find_header(&options.headers, "content-length") {
+            Some(v) => Framing::Length(
+                v.trim()
+                    .parse()
+                    .map_err(|_| Error::invalid("the Content-Length header is not a number"))?,
+            ),
+            None => Framing::Undecided,
+        };
+        Ok(ClientRequest {
+            options,
+            agent,
+            key,
+            keep_alive,
+            connection: None,
+            framing,
+            replay: Some(Vec::new()),
+            early_response: None,
+        })
+    }
+
+    /// Sends a piece of the body (connecting and sending the head first):
+    /// chunked unless a Content-Length header was set.
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        if self.framing == Framing::Undecided {
+            self.framing = Framing::Chunked;
+        }
+        if self.connection.is_none() {
+            self.connect_and_send_head(data)?;
+            return Ok(());
+        }
+        self.send_body(data)
+    }
+
+    /// Finishes the request and blocks until the response head has arrived.
+    pub fn end(mut self) -> Result<IncomingMessage> {
+        if self.framing == Framing::Undecided {
+            self.framing = Framing::Length(0);
+        }
+        if self.connection.is_none() {
+            self.connect_and_send_head(b"")?;
+        }
+        self.finish_body()?;
+        match self.read_response() {
+            Ok(response) => Ok(response),
+            Err(e) if self.may_retry(&e) => {
+                let replay = self.replay.take().unwrap_or_default();
+                self.discard_connection();
+                self.connect_and_send_head(&replay)?;
+                self.finish_body()?;
+                self.read_response()
+            }
+            Err(e) => {
+                self.discard_connection();
+                Err(e)
+            }
+        }
+    }
+
+    /// Calls `done` with the response (or the error) on a thread of its own.
+    pub fn end_async(
+        self,
+        done: impl FnOnce(Result<IncomingMessage>) + Send + 'static,
+    ) -> Result<()> {
+        std::thread::Builder::new()
+            .name("nhttps-request".into())
+            .spawn(move || done(self.end()))
+            .map(drop)
+            .map_err(Error::Io)
+    }
+
+    /// The server closed a pooled connection under us before answering:
+    /// safe to send again once, on a fresh connection, for an idempotent
+    /// request whose body we still have.
+    fn may_retry(&self, error: &Error) -> bool {
+        let idempotent = matches!(
+            self.options.method.as_str(),
+            "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
+        );
+        let closed = matches!(error, Error::ConnectionClosed) || matches!(error, Error::Io(_));
+        closed
+            && idempotent
+            && self.replay.is_some()
+            && self.connection.as_ref().is_some_and(|c| c.reused)
+            && self.early_response.is_none()
+    }
+
+    fn discard_connection(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.agent.release(&self.key, Some(connection), false);
+        }
+    }
+
+    fn connect_and_send_head(&mut self, first_body: &[u8]) -> Result<()> {
+        let connection = match self.agent.acquire(&self.key)? {
+            Lease::Reused(connection) => connection,
+            Lease::Open { connector, session } => {
+                match ClientConnection::open(&self.options, &connector, session.as_ref()) {
+                    Ok(connection) => {
+                        self.agent.remember_session(&self.key, connection.session());
+                        connection
+                    }
+                    Err(e) => {
+                        self.agent.release(&self.key, None, false);
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let _ = connection
+            .stream
+            .get_ref()
+            .get_ref()
+            .set_read_timeout(Some(self.options.timeout));
+        let head = self.encode_head();
+        self.connection = Some(connection);
+        if self.expects_continue() {
+            self.send_raw(&[&head])?;
+            self.await_continue()?;
+            return self.send_body(first_body);
+        }
+        let framed = self.frame(first_body)?;
+        self.send_raw(&[&head, &framed.0, first_body, framed.1])?;
+        self.keep_for_replay(first_body);
+        Ok(())
+    }
+
+    fn expects_continue(&self) -> bool {
+        find_header(&self.options.headers, "expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    }
+
+    /// Waits briefly for `100 Continue`; a final response instead means the
+    /// server does not want the body.
+    fn await_continue(&mut self) -> Result<()> {
+        let timeout = self.options.timeout;
+        let method = self.options.method.clone();
+        let connection = self.connection.as_mut().ok_or(Error::ConnectionClosed)?;
+        let transport = connection.stream.get_ref().get_ref();
+        let _ = transport.set_read_timeout(Some(CONTINUE_WAIT));
+        let answer = read_status_head(&mut connection.stream, &Limits::default(), &method);
+        let _ = connection
+            .stream
+            .get_ref()
+            .get_ref()
+            .set_read_timeout(Some(timeout));
+        match answer {
+            Ok(head) if head.status() == 100 => Ok(()),
+            Ok(head) if head.is_informational() => Ok(()),
+            Ok(head) => {
+                self.early_response = Some(head);
+                Ok(())
+            }
+            Err(Error::Timeout(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn encode_head(&self) -> Vec<u8> {
+        let o = &self.options;
+        let mut head = format!("{} {} HTTP/1.1\r\n", o.method, o.path).into_bytes();
+        let mut add = |name: &str, value: &str| {
+            head.extend_from_slice(name.as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        };
+        if find_header(&o.headers, "host").is_none() {
+            let host = o.target_host();
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.to_string()
+            };
+            let value = if o.port == 443 || o.socket_path.is_some() {
+                host
+            } else {
+                format!("{host}:{}", o.port)
+            };
+            add("Host", &value);
+        }
+        for (name, value) in &o.headers {
+            add(name, value);
+        }
+        if let Some(auth) = &o.auth
+            && find_header(&o.headers, "authorization").is_none()
+        {
+            add(
+                "Authorization",
+                &format!("Basic {}", openssl::base64::encode_block(auth.as_bytes())),
+            );
+        }
+        if find_header(&o.headers, "connection").is_none() {
+            add(
+                "Connection",
+                if self.keep_alive {
+                    "keep-alive"
+                } else {
+                    "close"
+                },
+            );
+        }
+        match self.framing {
+            Framing::Chunked => add("Transfer-Encoding", "chunked"),
+            Framing::Length(n) if find_header(&o.headers, "content-length").is_none() => {
+                let bodiless = matches!(
+                    o.method.as_str(),
+                    "GET" | "HEAD" | "DELETE" | "OPTIONS" | "TRACE" | "CONNECT"
+                );
+                if n > 0 || !bodiless {
+                    add("Content-Length", &n.to_string());
+                }
+            }
+            _ => {}
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    }
+
+    /// The chunk header and trailer around `data`, or checks the length.
+    fn frame(&mut self, data: &[u8]) -> Result<(Vec<u8>, &'static [u8])> {
+        match self.framing {
+            Framing::Chunked if !data.is_empty() => {
+                Ok((format!("{:x}\r\n", data.len()).into_bytes(), b"\r\n"))
+            }
+            Framing::Length(remaining) => {
+                if data.len() as u64 > remaining {
+                    return Err(Error::invalid(
+                        "more body than the Content-Length header announced",
+                    ));
+                }
+                self.framing = Framing::Length(remaining - data.len() as u64);
+                Ok((Vec::new(), b""))
+            }
+            _ => Ok((Vec::new(), b"")),
+        }
+    }
+
+    fn send_body(&mut self, data: &[u8]) -> Result<()> {
+        if self.early_response.is_some() || data.is_empty() {
+            return Ok(());
+        }
+        let framed = self.frame(data)?;
+        self.send_raw(&[&framed.0, data, framed.1])?;
+        self.keep_for_replay(data);
+        Ok(())
+    }
+
+    fn keep_for_replay(&mut self, data: &[u8]) {
+        if let Some(replay) = &mut self.replay {
+            if replay.len() + data.len() <= REPLAY_LIMIT {
+                replay.extend_from_slice(data);
+            } else {
+                self.replay = None;
+            }
+        }
+    }
+
+    fn finish_body(&mut self) -> Result<()> {
+        if self.early_response.is_some() {
+            return Ok(());
+        }
+        match self.framing {
+            Framing::Chunked => self.send_raw(&[b"0\r\n\r\n"]),
+            Framing::Length(0) | Framing::Undecided => Ok(()),
+            Framing::Length(left) => Err(Error::state(format!(
+                "the request ended {left} bytes short of its Content-Length"
+            ))),
+        }
+    }
+
+    fn send_raw(&mut self, parts: &[&[u8]]) -> Result<()> {
+        let connection = self.connection.as_mut().ok_or(Error::ConnectionClosed)?;
+        let all = parts.concat();
+        connection.stream.get_mut().write_all(&all)?;
+        Ok(())
+    }
+
+    fn read_response(&mut self) -> Result<IncomingMessage> {
+        let head = match self.early_response.take() {
+            Some(head) => head,
+            None => loop {
+                let connection = self.connection.as_mut().ok_or(Error::ConnectionClosed)?;
+                let head = read_status_head(
+                    &mut connection.stream,
+                    &Limits::default(),
+                    &self.options.method,
+                )?;
+                if !head.is_informational() {
+                    break head;
+                }
+            },
+        };
+        let connection = self.connection.take().ok_or(Error::ConnectionClosed)?;
+        let mut info = (*connection.info).clone();
+        info.reused_connection = connection.reused;
+        // A request whose body was refused leaves the connection unusable.
+        let body_sent = !matches!(self.framing, Framing::Length(n) if n > 0);
+        let reusable = self.keep_alive && head.keep_alive() && body_sent && head.status() != 101;
+        let body = Arc::new(ResponseBody {
+            state: Mutex::new(BodyState {
+                connection: Some(connection),
+                reader: BodyReader::new(head.body_kind()),
+            }),
+            agent: self.agent.clone(),
+            key: self.key.clone(),
+            reusable,
+        });
+        if head.body_kind() == BodyKind::Empty {
+            body.give_back(&mut body.lock());
+        }
+        Ok(IncomingMessage::response(head, Arc::new(info), body))
+    }
+}
+
+impl Drop for ClientRequest {
+    /// A request dropped before `end` closes its connection.
+    fn drop(&mut self) {
+        self.discard_connection();
+    }
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+struct BodyState {
+    connection: Option<ClientConnection>,
+    reader: BodyReader,
+}
+
+/// A response body read off its connection, which goes back to the agent
+/// once the body has been read to the end (or is closed when the response
+/// is dropped before that).
+struct ResponseBody {
+    state: Mutex<BodyState>,
+    agent: Arc<Agent>,
+    key: PoolKey,
+    reusable: bool,
+}
+
+impl ResponseBody {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BodyState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn give_back(&self, state: &mut BodyState) {
+        if let Some(connection) = state.connection.take() {
+            let reusable = self.reusable && state.reader.is_done();
+            self.agent.release(&self.key, Some(connection), reusable);
+        }
+    }
+}
+
+impl BodySource for ResponseBody {
+    fn read(&self, out: &mut [u8]) -> Result<usize> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let Some(connection) = state.connection.as_mut() else {
+            return if state.reader.is_done() {
+                Ok(0)
+            } else {
+                Err(Error::ConnectionClosed)
+            };
+        };
+        match state.reader.read(&mut connection.stream, out) {
+            Ok(n) => {
+                if state.reader.is_done() {
+                    self.give_back(state);
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                self.give_back(state);
+                Err(e)
+            }
+        }
+    }
+
+    fn trailers(&self) -> Vec<HeaderField> {
+        self.lock().reader.trailers().to_vec()
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.give_back(&mut state);
+    }
+}
