@@ -67,10 +67,26 @@ typedef enum {
   NHTTPS_ERR_CERTIFICATE_VERIFY = 18,
 } nhttps_result;
 
+// A pool of kept-alive connections (Node's `https.Agent`), shared by any
+// number of threads. Reference-counted: `nhttps_agent_new` gives the
+// caller one reference, released by `nhttps_agent_free`; requests hold
+// their own until they finish.
+typedef struct nhttps_agent nhttps_agent;
+
+// Options for `nhttps_agent_new` (Node's `new https.Agent(options)`).
+// Made by `nhttps_agent_options_new`, freed by `nhttps_agent_options_free`;
+// copied by `nhttps_agent_new`.
+typedef struct nhttps_agent_options nhttps_agent_options;
+
 // A certificate's facts (Node's `getPeerCertificate()`), borrowed from the
 // `nhttps_socket_info` that gave it and valid as long as it is; so are the
 // strings it returns.
 typedef struct nhttps_certificate nhttps_certificate;
+
+// A request being sent (Node's `ClientRequest`). Made by
+// `nhttps_client_request_new`; consumed by `_end` or `_end_async`, or
+// abandoned with `nhttps_client_request_free`. One thread at a time.
+typedef struct nhttps_client_request nhttps_client_request;
 
 // An error on a connection, lent to a `clientError` listener: a result
 // code, a message and the HTTP status the server answers with (0 when
@@ -83,6 +99,11 @@ typedef struct nhttps_error nhttps_error;
 // during the `upgrade` callback. Every string it returns is borrowed
 // from it and valid as long as it is.
 typedef struct nhttps_incoming_message nhttps_incoming_message;
+
+// Options for `nhttps_client_request_new` (Node's `https.request(options)`).
+// Made by `nhttps_request_options_new` or `_from_url`, freed by
+// `nhttps_request_options_free`; copied by `nhttps_client_request_new`.
+typedef struct nhttps_request_options nhttps_request_options;
 
 // A TLS identity — key and certificate chain — with its trusted CAs and
 // policy (Node's `SecureContext`). Reference-counted and immutable: share
@@ -119,6 +140,13 @@ typedef struct nhttps_socket nhttps_socket;
 // borrowed from the message, socket or callback that gave it, and
 // valid as long as that is; so is every string it returns.
 typedef struct nhttps_socket_info nhttps_socket_info;
+
+// Called with the response (`error` NULL) or the failure (`response`
+// NULL), on a thread of nhttps's. `response` is the callee's to free with
+// `nhttps_incoming_message_free`; `error` is valid during the call.
+typedef void (*nhttps_response_callback)(void *userdata,
+                                         nhttps_incoming_message *response,
+                                         const nhttps_error *error);
 
 // `request` and `checkContinue`: called on the connection's thread with a
 // request and its response. Both handles belong to nhttps and stay valid
@@ -180,6 +208,220 @@ typedef const nhttps_secure_context *(*nhttps_sni_callback)(void *userdata,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Options with Node's defaults: maxSockets 5, maxFreeSockets 256, no total
+// limit, keep-alive on, idle connections kept 15 s, LIFO reuse. The caller
+// frees them with `nhttps_agent_options_free`.
+nhttps_agent_options *nhttps_agent_options_new(void);
+
+// Frees agent options. NULL is a no-op.
+void nhttps_agent_options_free(nhttps_agent_options *options);
+
+// Node's `maxSockets`: connections per host (at least 1).
+nhttps_result nhttps_agent_options_set_max_sockets(nhttps_agent_options *options,
+                                                   uint32_t max);
+
+// Node's `maxTotalSockets`: connections over all hosts (0 = no limit).
+nhttps_result nhttps_agent_options_set_max_total_sockets(nhttps_agent_options *options,
+                                                         uint32_t max);
+
+// Node's `maxFreeSockets`: idle connections kept per host.
+nhttps_result nhttps_agent_options_set_max_free_sockets(nhttps_agent_options *options,
+                                                        uint32_t max);
+
+// Node's `keepAlive` (default true): keep connections for later requests.
+nhttps_result nhttps_agent_options_set_keep_alive(nhttps_agent_options *options,
+                                                  bool keep_alive);
+
+// How long an idle connection is kept before it is closed (default 15000 ms).
+nhttps_result nhttps_agent_options_set_free_socket_timeout_ms(nhttps_agent_options *options,
+                                                              uint32_t milliseconds);
+
+// Node's `scheduling`: "lifo" (the default: reuse the most recent idle
+// connection) or "fifo" (the least recent).
+nhttps_result nhttps_agent_options_set_scheduling(nhttps_agent_options *options,
+                                                  const char *scheduling);
+
+// Creates an agent. `options` may be NULL for the defaults. On success
+// `*agent_out` is a reference the caller releases with `nhttps_agent_free`.
+nhttps_result nhttps_agent_new(const nhttps_agent_options *options,
+                               const nhttps_agent **agent_out);
+
+// Node's `agent.destroy()` and a release: closes the agent's idle
+// connections now (those in use close when their responses are freed) and
+// releases the caller's reference. NULL is a no-op. Never pass the global agent.
+void nhttps_agent_free(const nhttps_agent *agent);
+
+// Node's `https.globalAgent`: the agent of requests that name none. It
+// lives as long as the program; never free it.
+const nhttps_agent *nhttps_global_agent(void);
+
+// Node's `agent.sockets`, `freeSockets` and `requests` for one host —
+// `name` is "host:port" ("[::1]:port" for IPv6, the path for a unix
+// socket) — or, with `name` NULL, over all hosts. Each out-pointer may be
+// NULL. A host the agent does not know gives zeros.
+nhttps_result nhttps_agent_stats(const nhttps_agent *agent,
+                                 const char *name,
+                                 size_t *in_use_out,
+                                 size_t *free_out,
+                                 size_t *queued_out);
+
+// Options with Node's defaults: host "localhost", port 443, GET "/", the
+// global agent, certificate and host name verification on. Free them with
+// `nhttps_request_options_free`.
+nhttps_request_options *nhttps_request_options_new(void);
+
+// Options from a URL, `https://[user:password@]host[:port][/path][?query]`.
+// On success `*options_out` is new options the caller frees.
+nhttps_result nhttps_request_options_from_url(const char *url,
+                                              nhttps_request_options **options_out);
+
+// Frees request options. NULL is a no-op.
+void nhttps_request_options_free(nhttps_request_options *options);
+
+// Node's `host` (default "localhost").
+nhttps_result nhttps_request_options_set_host(nhttps_request_options *options,
+                                              const char *host);
+
+// Node's `hostname`, preferred over `host`.
+nhttps_result nhttps_request_options_set_hostname(nhttps_request_options *options,
+                                                  const char *hostname);
+
+// Node's `port` (default 443).
+nhttps_result nhttps_request_options_set_port(nhttps_request_options *options,
+                                              uint16_t port);
+
+// Node's `socketPath`: connect to a unix socket instead (TLS still runs).
+nhttps_result nhttps_request_options_set_socket_path(nhttps_request_options *options,
+                                                     const char *path);
+
+// Node's `method` (default "GET").
+nhttps_result nhttps_request_options_set_method(nhttps_request_options *options,
+                                                const char *method);
+
+// Node's `path`: path and query (default "/").
+nhttps_result nhttps_request_options_set_path(nhttps_request_options *options,
+                                              const char *path);
+
+// Adds a header field (copied); repeated names are all sent, in order.
+// A Content-Length header makes the body length-delimited; without one,
+// a body written with `_write` is chunked.
+nhttps_result nhttps_request_options_add_header(nhttps_request_options *options,
+                                                const char *name,
+                                                const char *value);
+
+// Node's `auth`: "user:password", sent as `Authorization: Basic`.
+nhttps_result nhttps_request_options_set_auth(nhttps_request_options *options,
+                                              const char *auth);
+
+// Node's `ca`: adds trusted CAs (PEM). Once any is given, they replace the
+// system's roots for this request.
+nhttps_result nhttps_request_options_add_ca_pem(nhttps_request_options *options,
+                                                const uint8_t *pem,
+                                                size_t len);
+
+// Reads trusted CAs from a PEM file now and adds them.
+nhttps_result nhttps_request_options_add_ca_file(nhttps_request_options *options,
+                                                 const char *path);
+
+// The client certificate chain, PEM, from a file read now (Node's `cert`).
+nhttps_result nhttps_request_options_set_cert_file(nhttps_request_options *options,
+                                                   const char *path);
+
+// The client certificate's private key, PEM, from a file read now (Node's `key`).
+nhttps_result nhttps_request_options_set_key_file(nhttps_request_options *options,
+                                                  const char *path);
+
+// The client certificate chain, PEM, `len` bytes (copied).
+nhttps_result nhttps_request_options_set_cert_pem(nhttps_request_options *options,
+                                                  const uint8_t *pem,
+                                                  size_t len);
+
+// The client certificate's private key, PEM, `len` bytes (copied).
+nhttps_result nhttps_request_options_set_key_pem(nhttps_request_options *options,
+                                                 const uint8_t *pem,
+                                                 size_t len);
+
+// Node's `passphrase` for an encrypted client key.
+nhttps_result nhttps_request_options_set_passphrase(nhttps_request_options *options,
+                                                    const char *passphrase);
+
+// Node's `rejectUnauthorized` (default **true**): verify the server's
+// certificate chain and that it names the host. False is for tests only.
+nhttps_result nhttps_request_options_set_reject_unauthorized(nhttps_request_options *options,
+                                                             bool reject);
+
+// Node's `servername`: the SNI name, and the name the certificate must
+// match (default the host; no SNI is sent for an IP address).
+nhttps_result nhttps_request_options_set_servername(nhttps_request_options *options,
+                                                    const char *servername);
+
+// Node's `minVersion` ("TLSv1.2" by default, or "TLSv1.3").
+nhttps_result nhttps_request_options_set_min_version(nhttps_request_options *options,
+                                                     const char *version);
+
+// Node's `agent`: send through `agent` (NULL: the global agent). The
+// request holds its own reference to the agent.
+nhttps_result nhttps_request_options_set_agent(nhttps_request_options *options,
+                                               const nhttps_agent *agent);
+
+// Node's `agent: false`: a fresh connection for this request alone, sent
+// with `Connection: close` and closed after the response.
+nhttps_result nhttps_request_options_set_no_agent(nhttps_request_options *options);
+
+// How long connecting may take (default 30000 ms).
+nhttps_result nhttps_request_options_set_connect_timeout_ms(nhttps_request_options *options,
+                                                            uint32_t milliseconds);
+
+// Node's `timeout`: how long the socket may stay idle while sending or
+// waiting for the response (default 120000 ms).
+nhttps_result nhttps_request_options_set_timeout_ms(nhttps_request_options *options,
+                                                    uint32_t milliseconds);
+
+// Starts a request (nothing is sent until the first write or end). On
+// success `*request_out` is the caller's: finish it with `_end` or
+// `_end_async`, or abandon it with `nhttps_client_request_free`.
+nhttps_result nhttps_client_request_new(const nhttps_request_options *options,
+                                        nhttps_client_request **request_out);
+
+// Sends `len` bytes of body (connecting first if needed), blocking until
+// written; `data` is not kept.
+nhttps_result nhttps_client_request_write(nhttps_client_request *request,
+                                          const uint8_t *data,
+                                          size_t len);
+
+// Abandons a request that was not ended: its connection is closed. NULL
+// is a no-op.
+void nhttps_client_request_free(nhttps_client_request *request);
+
+// Finishes the request and blocks until the response head has arrived
+// (interim 1xx responses are skipped). **Consumes `request`** whatever the
+// result. On success `*response_out` is the caller's: read its body with
+// `nhttps_incoming_message_read` and free it with
+// `nhttps_incoming_message_free`, which returns the connection to the
+// agent when the body was read to the end. Redirects are not followed.
+nhttps_result nhttps_client_request_end(nhttps_client_request *request,
+                                        nhttps_incoming_message **response_out);
+
+// Finishes the request without blocking: `callback` runs later, on
+// another thread, with the response or the error. **Consumes `request`.**
+// `callback` and `userdata` must be usable from that thread.
+nhttps_result nhttps_client_request_end_async(nhttps_client_request *request,
+                                              nhttps_response_callback callback,
+                                              void *userdata);
+
+// Node's `https.get(url)`: a GET through the global agent, with the
+// system's trusted roots. On success `*response_out` is the caller's, as
+// with `nhttps_client_request_end`.
+nhttps_result nhttps_get(const char *url,
+                         nhttps_incoming_message **response_out);
+
+// Frees a response received by the client (`_end`, `_end_async`,
+// `nhttps_get`). Its connection goes back to the agent if the body was
+// read to the end and the connection can be reused; otherwise it is
+// closed. NULL is a no-op. Never call it on a request given to a server
+// callback — those belong to nhttps.
+void nhttps_incoming_message_free(nhttps_incoming_message *message);
 
 // The static name of a result code, e.g. `"NHTTPS_ERR_KEY"`;
 // `"NHTTPS_UNKNOWN"` for a value that is not a result code. Never NULL;
@@ -294,6 +536,10 @@ const char *nhttps_socket_info_npn_protocol(const nhttps_socket_info *info);
 // Node's `isSessionReused()`: whether the TLS session was resumed (by
 // session id or ticket) rather than fully negotiated.
 bool nhttps_socket_info_session_reused(const nhttps_socket_info *info);
+
+// On a response received by the client: whether its connection came from
+// the agent's pool (reused) rather than being opened for it.
+bool nhttps_socket_info_reused_connection(const nhttps_socket_info *info);
 
 // Creates options with Node's defaults: no certificate yet, `requestCert`
 // false, `rejectUnauthorized` true. The caller owns the result and frees it

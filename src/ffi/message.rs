@@ -256,3 +256,10 @@ pub extern "C" fn nhttps_socket_info_npn_protocol(
 pub extern "C" fn nhttps_socket_info_session_reused(info: *const nhttps_socket_info) -> bool {
     ffi_boundary! { try_ref!(info).session_reused }
 }
+
+/// On a response received by the client: whether its connection came from
+/// the agent's pool (reused) rather than being opened for it.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_socket_info_reused_connection(info: *const nhttps_socket_info) -> bool {
+    ffi_boundary! { try_ref!(info).reused_connection }
+}

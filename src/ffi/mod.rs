@@ -4,6 +4,8 @@
 #![allow(non_camel_case_types)]
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+mod agent;
+mod client;
 mod error;
 mod handle;
 mod macros;

@@ -1,0 +1,186 @@
+//! `nhttps_agent`: Node's `https.Agent` and `https.globalAgent`.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::nhttps_result;
+use super::handle::{arc_into_raw, arc_release, castable, into_raw, take};
+use super::macros::{ffi_boundary, try_mut, try_ref, try_str};
+use crate::client::{Agent, AgentOptions, Scheduling, global_agent};
+
+/// Options for `nhttps_agent_new` (Node's `new https.Agent(options)`).
+/// Made by `nhttps_agent_options_new`, freed by `nhttps_agent_options_free`;
+/// copied by `nhttps_agent_new`.
+pub struct nhttps_agent_options {
+    _private: [u8; 0],
+}
+castable!(nhttps_agent_options => AgentOptions);
+
+/// A pool of kept-alive connections (Node's `https.Agent`), shared by any
+/// number of threads. Reference-counted: `nhttps_agent_new` gives the
+/// caller one reference, released by `nhttps_agent_free`; requests hold
+/// their own until they finish.
+pub struct nhttps_agent {
+    _private: [u8; 0],
+}
+castable!(nhttps_agent => Agent);
+
+/// Options with Node's defaults: maxSockets 5, maxFreeSockets 256, no total
+/// limit, keep-alive on, idle connections kept 15 s, LIFO reuse. The caller
+/// frees them with `nhttps_agent_options_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_agent_options_new() -> *mut nhttps_agent_options {
+    ffi_boundary! { into_raw::<nhttps_agent_options>(AgentOptions::default()) }
+}
+
+/// Frees agent options. NULL is a no-op.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_agent_options_free(options: *mut nhttps_agent_options) {
+    ffi_boundary! { drop(unsafe { take(options) }) }
+}
+
+/// Node's `maxSockets`: connections per host (at least 1).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_agent_options_set_max_sockets(
+    options: *mut nhttps_agent_options,
+    max: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).max_sockets = max.max(1) as usize;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `maxTotalSockets`: connections over all hosts (0 = no limit).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_agent_options_set_max_total_sockets(
+    options: *mut nhttps_agent_options,
+    max: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).max_total_sockets = max as usize;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `maxFreeSockets`: idle connections kept per host.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_agent_options_set_max_free_sockets(
+    options: *mut nhttps_agent_options,
+    max: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).max_free_sockets = max as usize;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `keepAlive` (default true): keep connections for later requests.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_agent_options_set_keep_alive(
+    options: *mut nhttps_agent_options,
+    keep_alive: bool,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).keep_alive = keep_alive;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// How long an idle connection is kept before it is closed (default 15000 ms).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_agent_options_set_free_socket_timeout_ms(
+    options: *mut nhttps_agent_options,
+    milliseconds: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).free_socket_timeout = Duration::from_millis(u64::from(milliseconds));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `scheduling`: "lifo" (the default: reuse the most recent idle
+/// connection) or "fifo" (the least recent).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_agent_options_set_scheduling(
+    options: *mut nhttps_agent_options,
+    scheduling: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        options.scheduling = match try_str!(scheduling) {
+            "lifo" => Scheduling::Lifo,
+            "fifo" => Scheduling::Fifo,
+            other => return super::error::fail(crate::Error::invalid(format!("scheduling {other:?} is neither \"lifo\" nor \"fifo\""))),
+        };
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Creates an agent. `options` may be NULL for the defaults. On success
+/// `*agent_out` is a reference the caller releases with `nhttps_agent_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_agent_new(
+    options: *const nhttps_agent_options,
+    agent_out: *mut *const nhttps_agent,
+) -> nhttps_result {
+    ffi_boundary! {
+        if agent_out.is_null() {
+            return super::macros::null_argument("agent_out");
+        }
+        let options = if options.is_null() { AgentOptions::default() } else { try_ref!(options).clone() };
+        unsafe { *agent_out = arc_into_raw::<nhttps_agent>(Arc::new(Agent::new(options))) };
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `agent.destroy()` and a release: closes the agent's idle
+/// connections now (those in use close when their responses are freed) and
+/// releases the caller's reference. NULL is a no-op. Never pass the global agent.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_agent_free(agent: *const nhttps_agent) {
+    ffi_boundary! {
+        if let Some(agent) = unsafe { super::handle::borrow(agent) } {
+            agent.destroy();
+        }
+        unsafe { arc_release(agent) }
+    }
+}
+
+/// Node's `https.globalAgent`: the agent of requests that name none. It
+/// lives as long as the program; never free it.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_global_agent() -> *const nhttps_agent {
+    ffi_boundary! {
+        // One reference, made once and never released: the global agent is never freed.
+        static GLOBAL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        *GLOBAL.get_or_init(|| arc_into_raw::<nhttps_agent>(global_agent()) as usize) as *const nhttps_agent
+    }
+}
+
+/// Node's `agent.sockets`, `freeSockets` and `requests` for one host —
+/// `name` is "host:port" ("[::1]:port" for IPv6, the path for a unix
+/// socket) — or, with `name` NULL, over all hosts. Each out-pointer may be
+/// NULL. A host the agent does not know gives zeros.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_agent_stats(
+    agent: *const nhttps_agent,
+    name: *const c_char,
+    in_use_out: *mut usize,
+    free_out: *mut usize,
+    queued_out: *mut usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let agent = try_ref!(agent);
+        let wanted = if name.is_null() { "" } else { try_str!(name) };
+        let stats = agent.stats();
+        let found = stats.iter().find(|s| s.name == wanted).cloned().unwrap_or_default();
+        unsafe {
+            if !in_use_out.is_null() { *in_use_out = found.in_use; }
+            if !free_out.is_null() { *free_out = found.free; }
+            if !queued_out.is_null() { *queued_out = found.queued; }
+        }
+        nhttps_result::NHTTPS_OK
+    }
+}

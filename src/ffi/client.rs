@@ -1,0 +1,498 @@
+//! `nhttps_request_options`, `nhttps_client_request` and `nhttps_get`:
+//! Node's `https.request` and `https.get`.
+
+use std::ffi::{c_char, c_void};
+use std::time::Duration;
+
+use super::agent::nhttps_agent;
+use super::error::{ClientError, nhttps_error, nhttps_result};
+use super::handle::{arc_clone, castable, into_raw, lend, take};
+use super::macros::{ffi_boundary, try_core, try_mut, try_ref, try_slice, try_str};
+use super::message::nhttps_incoming_message;
+use crate::client::{AgentChoice, ClientRequest, RequestOptions};
+use crate::message::IncomingMessage;
+use crate::tls::{TlsVersion, read_file};
+
+/// Options for `nhttps_client_request_new` (Node's `https.request(options)`).
+/// Made by `nhttps_request_options_new` or `_from_url`, freed by
+/// `nhttps_request_options_free`; copied by `nhttps_client_request_new`.
+pub struct nhttps_request_options {
+    _private: [u8; 0],
+}
+castable!(nhttps_request_options => RequestOptions);
+
+/// A request being sent (Node's `ClientRequest`). Made by
+/// `nhttps_client_request_new`; consumed by `_end` or `_end_async`, or
+/// abandoned with `nhttps_client_request_free`. One thread at a time.
+pub struct nhttps_client_request {
+    _private: [u8; 0],
+}
+castable!(nhttps_client_request => ClientRequest);
+
+/// Options with Node's defaults: host "localhost", port 443, GET "/", the
+/// global agent, certificate and host name verification on. Free them with
+/// `nhttps_request_options_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_new() -> *mut nhttps_request_options {
+    ffi_boundary! { into_raw::<nhttps_request_options>(RequestOptions::default()) }
+}
+
+/// Options from a URL, `https://[user:password@]host[:port][/path][?query]`.
+/// On success `*options_out` is new options the caller frees.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_from_url(
+    url: *const c_char,
+    options_out: *mut *mut nhttps_request_options,
+) -> nhttps_result {
+    ffi_boundary! {
+        let url = try_str!(url);
+        if options_out.is_null() {
+            return super::macros::null_argument("options_out");
+        }
+        let options = try_core!(RequestOptions::from_url(url));
+        unsafe { *options_out = into_raw::<nhttps_request_options>(options) };
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Frees request options. NULL is a no-op.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_free(options: *mut nhttps_request_options) {
+    ffi_boundary! { drop(unsafe { take(options) }) }
+}
+
+/// Sets a string option of the request options (copied).
+fn set_text(
+    options: *mut nhttps_request_options,
+    value: *const c_char,
+    apply: impl FnOnce(&mut RequestOptions, &str) -> crate::Result<()>,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        try_core!(apply(options, try_str!(value)));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `host` (default "localhost").
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_host(
+    options: *mut nhttps_request_options,
+    host: *const c_char,
+) -> nhttps_result {
+    set_text(options, host, |o, v| {
+        o.host = v.to_string();
+        Ok(())
+    })
+}
+
+/// Node's `hostname`, preferred over `host`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_hostname(
+    options: *mut nhttps_request_options,
+    hostname: *const c_char,
+) -> nhttps_result {
+    set_text(options, hostname, |o, v| {
+        o.hostname = Some(v.to_string());
+        Ok(())
+    })
+}
+
+/// Node's `port` (default 443).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_port(
+    options: *mut nhttps_request_options,
+    port: u16,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).port = port;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `socketPath`: connect to a unix socket instead (TLS still runs).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_socket_path(
+    options: *mut nhttps_request_options,
+    path: *const c_char,
+) -> nhttps_result {
+    set_text(options, path, |o, v| {
+        o.socket_path = Some(v.into());
+        Ok(())
+    })
+}
+
+/// Node's `method` (default "GET").
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_method(
+    options: *mut nhttps_request_options,
+    method: *const c_char,
+) -> nhttps_result {
+    set_text(options, method, |o, v| {
+        o.method = v.to_string();
+        Ok(())
+    })
+}
+
+/// Node's `path`: path and query (default "/").
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_path(
+    options: *mut nhttps_request_options,
+    path: *const c_char,
+) -> nhttps_result {
+    set_text(options, path, |o, v| {
+        o.path = v.to_string();
+        Ok(())
+    })
+}
+
+/// Adds a header field (copied); repeated names are all sent, in order.
+/// A Content-Length header makes the body length-delimited; without one,
+/// a body written with `_write` is chunked.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_add_header(
+    options: *mut nhttps_request_options,
+    name: *const c_char,
+    value: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        let (name, value) = (try_str!(name), try_str!(value));
+        if !crate::http::is_token(name) || !crate::http::is_valid_header_value(value.as_bytes()) {
+            return super::error::fail(crate::Error::invalid(format!("invalid header {name:?}")));
+        }
+        options.headers.push((name.to_string(), value.to_string()));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `auth`: "user:password", sent as `Authorization: Basic`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_auth(
+    options: *mut nhttps_request_options,
+    auth: *const c_char,
+) -> nhttps_result {
+    set_text(options, auth, |o, v| {
+        o.auth = Some(v.to_string());
+        Ok(())
+    })
+}
+
+/// Node's `ca`: adds trusted CAs (PEM). Once any is given, they replace the
+/// system's roots for this request.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_add_ca_pem(
+    options: *mut nhttps_request_options,
+    pem: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.ca_pem.push(try_slice!(pem, len).to_vec());
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Reads trusted CAs from a PEM file now and adds them.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_add_ca_file(
+    options: *mut nhttps_request_options,
+    path: *const c_char,
+) -> nhttps_result {
+    set_text(options, path, |o, v| {
+        o.tls.ca_pem.push(read_file(v)?);
+        Ok(())
+    })
+}
+
+/// The client certificate chain, PEM, from a file read now (Node's `cert`).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_cert_file(
+    options: *mut nhttps_request_options,
+    path: *const c_char,
+) -> nhttps_result {
+    set_text(options, path, |o, v| {
+        o.tls.cert_pem = Some(read_file(v)?);
+        Ok(())
+    })
+}
+
+/// The client certificate's private key, PEM, from a file read now (Node's `key`).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_key_file(
+    options: *mut nhttps_request_options,
+    path: *const c_char,
+) -> nhttps_result {
+    set_text(options, path, |o, v| {
+        o.tls.key_pem = Some(read_file(v)?);
+        Ok(())
+    })
+}
+
+/// The client certificate chain, PEM, `len` bytes (copied).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_cert_pem(
+    options: *mut nhttps_request_options,
+    pem: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.cert_pem = Some(try_slice!(pem, len).to_vec());
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// The client certificate's private key, PEM, `len` bytes (copied).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_key_pem(
+    options: *mut nhttps_request_options,
+    pem: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.key_pem = Some(try_slice!(pem, len).to_vec());
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `passphrase` for an encrypted client key.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_passphrase(
+    options: *mut nhttps_request_options,
+    passphrase: *const c_char,
+) -> nhttps_result {
+    set_text(options, passphrase, |o, v| {
+        o.tls.passphrase = Some(v.to_string());
+        Ok(())
+    })
+}
+
+/// Node's `rejectUnauthorized` (default **true**): verify the server's
+/// certificate chain and that it names the host. False is for tests only.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_reject_unauthorized(
+    options: *mut nhttps_request_options,
+    reject: bool,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.reject_unauthorized = reject;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `servername`: the SNI name, and the name the certificate must
+/// match (default the host; no SNI is sent for an IP address).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_servername(
+    options: *mut nhttps_request_options,
+    servername: *const c_char,
+) -> nhttps_result {
+    set_text(options, servername, |o, v| {
+        o.tls.servername = Some(v.to_string());
+        Ok(())
+    })
+}
+
+/// Node's `minVersion` ("TLSv1.2" by default, or "TLSv1.3").
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_min_version(
+    options: *mut nhttps_request_options,
+    version: *const c_char,
+) -> nhttps_result {
+    set_text(options, version, |o, v| {
+        o.tls.min_version = TlsVersion::from_node_name(v)?;
+        Ok(())
+    })
+}
+
+/// Node's `agent`: send through `agent` (NULL: the global agent). The
+/// request holds its own reference to the agent.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_agent(
+    options: *mut nhttps_request_options,
+    agent: *const nhttps_agent,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        options.agent = match unsafe { arc_clone(agent) } {
+            Some(agent) => AgentChoice::Agent(agent),
+            None => AgentChoice::Global,
+        };
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `agent: false`: a fresh connection for this request alone, sent
+/// with `Connection: close` and closed after the response.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_no_agent(
+    options: *mut nhttps_request_options,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).agent = AgentChoice::None;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// How long connecting may take (default 30000 ms).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_connect_timeout_ms(
+    options: *mut nhttps_request_options,
+    milliseconds: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).connect_timeout = Duration::from_millis(u64::from(milliseconds.max(1)));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `timeout`: how long the socket may stay idle while sending or
+/// waiting for the response (default 120000 ms).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_timeout_ms(
+    options: *mut nhttps_request_options,
+    milliseconds: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).timeout = Duration::from_millis(u64::from(milliseconds.max(1)));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Starts a request (nothing is sent until the first write or end). On
+/// success `*request_out` is the caller's: finish it with `_end` or
+/// `_end_async`, or abandon it with `nhttps_client_request_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_client_request_new(
+    options: *const nhttps_request_options,
+    request_out: *mut *mut nhttps_client_request,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_ref!(options);
+        if request_out.is_null() {
+            return super::macros::null_argument("request_out");
+        }
+        let request = try_core!(ClientRequest::new(options.clone()));
+        unsafe { *request_out = into_raw::<nhttps_client_request>(request) };
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Sends `len` bytes of body (connecting first if needed), blocking until
+/// written; `data` is not kept.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_client_request_write(
+    request: *mut nhttps_client_request,
+    data: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_core!(try_mut!(request).write(try_slice!(data, len)));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Abandons a request that was not ended: its connection is closed. NULL
+/// is a no-op.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_client_request_free(request: *mut nhttps_client_request) {
+    ffi_boundary! { drop(unsafe { take(request) }) }
+}
+
+fn hand_out(response: IncomingMessage, response_out: *mut *mut nhttps_incoming_message) {
+    unsafe { *response_out = into_raw::<nhttps_incoming_message>(response) };
+}
+
+/// Finishes the request and blocks until the response head has arrived
+/// (interim 1xx responses are skipped). **Consumes `request`** whatever the
+/// result. On success `*response_out` is the caller's: read its body with
+/// `nhttps_incoming_message_read` and free it with
+/// `nhttps_incoming_message_free`, which returns the connection to the
+/// agent when the body was read to the end. Redirects are not followed.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_client_request_end(
+    request: *mut nhttps_client_request,
+    response_out: *mut *mut nhttps_incoming_message,
+) -> nhttps_result {
+    ffi_boundary! {
+        let Some(request) = (unsafe { take(request) }) else {
+            return super::macros::null_argument("request");
+        };
+        if response_out.is_null() {
+            return super::macros::null_argument("response_out");
+        }
+        hand_out(try_core!(request.end()), response_out);
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Called with the response (`error` NULL) or the failure (`response`
+/// NULL), on a thread of nhttps's. `response` is the callee's to free with
+/// `nhttps_incoming_message_free`; `error` is valid during the call.
+pub type nhttps_response_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        response: *mut nhttps_incoming_message,
+        error: *const nhttps_error,
+    ),
+>;
+
+/// Finishes the request without blocking: `callback` runs later, on
+/// another thread, with the response or the error. **Consumes `request`.**
+/// `callback` and `userdata` must be usable from that thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_client_request_end_async(
+    request: *mut nhttps_client_request,
+    callback: nhttps_response_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    ffi_boundary! {
+        let Some(request) = (unsafe { take(request) }) else {
+            return super::macros::null_argument("request");
+        };
+        let Some(callback) = callback else {
+            return super::macros::null_argument("callback");
+        };
+        let userdata = super::server::Userdata(userdata);
+        try_core!(request.end_async(move |result| {
+            let userdata = userdata;
+            match result {
+                // SAFETY: user callback; the response is handed over.
+                Ok(response) => unsafe { callback(userdata.0, into_raw::<nhttps_incoming_message>(response), std::ptr::null()) },
+                Err(error) => {
+                    let error = ClientError::new(&error);
+                    // SAFETY: user callback; `error` outlives the call.
+                    unsafe { callback(userdata.0, std::ptr::null_mut(), lend::<nhttps_error>(&error)) }
+                }
+            }
+        }));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `https.get(url)`: a GET through the global agent, with the
+/// system's trusted roots. On success `*response_out` is the caller's, as
+/// with `nhttps_client_request_end`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_get(
+    url: *const c_char,
+    response_out: *mut *mut nhttps_incoming_message,
+) -> nhttps_result {
+    ffi_boundary! {
+        let url = try_str!(url);
+        if response_out.is_null() {
+            return super::macros::null_argument("response_out");
+        }
+        hand_out(try_core!(crate::client::get(url)), response_out);
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Frees a response received by the client (`_end`, `_end_async`,
+/// `nhttps_get`). Its connection goes back to the agent if the body was
+/// read to the end and the connection can be reused; otherwise it is
+/// closed. NULL is a no-op. Never call it on a request given to a server
+/// callback — those belong to nhttps.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_free(message: *mut nhttps_incoming_message) {
+    ffi_boundary! { drop(unsafe { take(message) }) }
+}
