@@ -423,6 +423,15 @@ nhttps_result nhttps_get(const char *url,
 // callback — those belong to nhttps.
 void nhttps_incoming_message_free(nhttps_incoming_message *message);
 
+// For a `101 Switching Protocols` response received by the client (e.g. a
+// WebSocket handshake): takes over its connection. `*socket_out` is the
+// caller's, to free with `nhttps_socket_free`; bytes the server sent
+// right after its head come out of the socket's first reads. The response
+// may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
+// response, or when taken already.
+nhttps_result nhttps_incoming_message_upgrade(nhttps_incoming_message *message,
+                                              nhttps_socket **socket_out);
+
 // The static name of a result code, e.g. `"NHTTPS_ERR_KEY"`;
 // `"NHTTPS_UNKNOWN"` for a value that is not a result code. Never NULL;
 // the string lives for the whole program.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::http::{HeaderField, RequestHead, StatusHead, Version};
-use crate::net::SocketInfo;
+use crate::net::{SocketInfo, UpgradedSocket};
 
 /// Where a message's body comes from.
 pub(crate) trait BodySource: Send + Sync {
@@ -15,6 +15,10 @@ pub(crate) trait BodySource: Send + Sync {
     fn read(&self, out: &mut [u8]) -> Result<usize>;
     /// The trailer fields of a chunked body, once read to the end.
     fn trailers(&self) -> Vec<HeaderField>;
+    /// Hands over the connection of a `101 Switching Protocols` response.
+    fn upgrade(&self) -> Option<UpgradedSocket> {
+        None
+    }
 }
 
 /// A request line or a status line, with the headers after it.
@@ -142,6 +146,17 @@ impl IncomingMessage {
     /// The trailer fields of a chunked body, once it has been read to the end.
     pub fn trailers(&self) -> Vec<HeaderField> {
         self.body.trailers()
+    }
+
+    /// For a `101 Switching Protocols` response received by the client:
+    /// takes over its connection, with the bytes already read past the head
+    /// returned by the socket's first reads. `None` for any other message,
+    /// or once taken.
+    pub fn upgrade(&self) -> Option<UpgradedSocket> {
+        if self.status() != 101 {
+            return None;
+        }
+        self.body.upgrade()
     }
 }
 

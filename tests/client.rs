@@ -371,3 +371,44 @@ fn async_requests_call_back_from_other_threads() {
     }
     assert_eq!(results.lock().unwrap().len(), 10);
 }
+
+#[test]
+fn a_101_response_hands_over_the_connection_with_the_bytes_already_read() {
+    let mut options = ServerOptions::default();
+    options.tls.context.dev_certificate = true;
+    let server = Server::new(options).unwrap();
+    server.set_handlers(|h| {
+        h.upgrade = Some(Arc::new(|_req, socket, _head| {
+            socket
+                .write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nhello")
+                .unwrap();
+            let mut buf = [0u8; 16];
+            let n = socket.read(&mut buf).unwrap();
+            socket.write(&[b"echo:", &buf[..n]].concat()).unwrap();
+            socket.close();
+        }))
+    });
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    let mut options =
+        RequestOptions::from_url(&format!("https://localhost:{}/", server.port())).unwrap();
+    options.tls.ca_pem = vec![server.certificate_pem().to_bytes().to_vec()];
+    options.agent = AgentChoice::None;
+    options.headers = vec![
+        ("Connection".into(), "Upgrade".into()),
+        ("Upgrade".into(), "echo".into()),
+    ];
+    let response = ClientRequest::new(options).unwrap().end().unwrap();
+    assert_eq!(response.status(), 101);
+    let socket = response.upgrade().expect("the connection");
+    drop(response);
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        let n = socket.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, b"hello");
+    socket.write(b"ping").unwrap();
+    let n = socket.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"echo:ping");
+}

@@ -11,6 +11,7 @@ use super::options::{AgentChoice, RequestOptions};
 use crate::error::{Error, Result};
 use crate::http::{BodyKind, BodyReader, HeaderField, Limits, StatusHead, read_status_head};
 use crate::message::{BodySource, IncomingMessage};
+use crate::net::UpgradedSocket;
 
 /// How long to wait for `100 Continue` before sending the body anyway (as curl).
 const CONTINUE_WAIT: Duration = Duration::from_secs(1);
@@ -370,7 +371,8 @@ impl ClientRequest {
             key: self.key.clone(),
             reusable,
         });
-        if head.body_kind() == BodyKind::Empty {
+        // A 101's connection waits for `upgrade`; an empty body's goes back now.
+        if head.body_kind() == BodyKind::Empty && head.status() != 101 {
             body.give_back(&mut body.lock());
         }
         Ok(IncomingMessage::response(head, Arc::new(info), body))
@@ -446,6 +448,15 @@ impl BodySource for ResponseBody {
 
     fn trailers(&self) -> Vec<HeaderField> {
         self.lock().reader.trailers().to_vec()
+    }
+
+    fn upgrade(&self) -> Option<UpgradedSocket> {
+        let connection = self.lock().connection.take()?;
+        // The agent lent this connection; it is the caller's now.
+        self.agent.release(&self.key, None, false);
+        let info = (*connection.info).clone();
+        let (ssl, pending) = connection.stream.into_parts();
+        Some(UpgradedSocket::new(ssl, info, pending))
     }
 }
 

@@ -496,3 +496,27 @@ pub extern "C" fn nhttps_get(
 pub extern "C" fn nhttps_incoming_message_free(message: *mut nhttps_incoming_message) {
     ffi_boundary! { drop(unsafe { take(message) }) }
 }
+
+/// For a `101 Switching Protocols` response received by the client (e.g. a
+/// WebSocket handshake): takes over its connection. `*socket_out` is the
+/// caller's, to free with `nhttps_socket_free`; bytes the server sent
+/// right after its head come out of the socket's first reads. The response
+/// may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
+/// response, or when taken already.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_upgrade(
+    message: *mut nhttps_incoming_message,
+    socket_out: *mut *mut super::socket::nhttps_socket,
+) -> nhttps_result {
+    ffi_boundary! {
+        let message = try_ref!(message);
+        if socket_out.is_null() {
+            return super::macros::null_argument("socket_out");
+        }
+        let Some(socket) = message.upgrade() else {
+            return super::error::fail(crate::Error::state("not a 101 response received by the client, or already taken"));
+        };
+        unsafe { *socket_out = into_raw::<super::socket::nhttps_socket>(socket) };
+        nhttps_result::NHTTPS_OK
+    }
+}

@@ -107,14 +107,23 @@ impl SocketInfo {
 /// thread while writing on another.
 pub struct UpgradedSocket {
     stream: Mutex<SslStream<Transport>>,
+    /// Bytes read past the head before the hand-over, returned first.
+    pending: Mutex<Vec<u8>>,
     info: SocketInfo,
 }
 
 impl UpgradedSocket {
-    pub(crate) fn new(stream: SslStream<Transport>, info: SocketInfo) -> UpgradedSocket {
+    /// Takes over a connection; `pending` are bytes already read from it
+    /// past the HTTP head, which `read` returns before anything new.
+    pub(crate) fn new(
+        stream: SslStream<Transport>,
+        info: SocketInfo,
+        pending: Vec<u8>,
+    ) -> UpgradedSocket {
         let _ = stream.get_ref().set_read_timeout(None);
         UpgradedSocket {
             stream: Mutex::new(stream),
+            pending: Mutex::new(pending),
             info,
         }
     }
@@ -125,6 +134,15 @@ impl UpgradedSocket {
 
     /// Reads what the peer sent next; 0 at the end.
     pub fn read(&self, out: &mut [u8]) -> Result<usize> {
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if !pending.is_empty() {
+                let n = out.len().min(pending.len());
+                out[..n].copy_from_slice(&pending[..n]);
+                pending.drain(..n);
+                return Ok(n);
+            }
+        }
         let mut stream = self
             .stream
             .lock()

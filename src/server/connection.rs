@@ -121,7 +121,7 @@ fn serve_request(
                 let message = Arc::new(IncomingMessage::request(head, info.clone(), exchange));
                 on_upgrade(
                     message,
-                    UpgradedSocket::new(ssl, (**info).clone()),
+                    UpgradedSocket::new(ssl, (**info).clone(), Vec::new()),
                     &head_bytes,
                 );
             }
