@@ -167,7 +167,9 @@ typedef bool (*nhttps_connection_callback)(void *userdata,
 // valid during the call only. `socket` is now the callee's: it must be
 // freed with `nhttps_socket_free`, from any thread, at any time. `head`
 // holds `head_len` bytes the client sent after the request head (valid
-// during the call; may be NULL when `head_len` is 0).
+// during the call; may be NULL when `head_len` is 0). `nhttps_server_close`
+// waits for this callback to return: to keep a long-lived socket (a
+// WebSocket), hand it to a thread of your own and return.
 typedef void (*nhttps_upgrade_callback)(void *userdata,
                                         nhttps_incoming_message *req,
                                         nhttps_socket *socket,
