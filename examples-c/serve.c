@@ -1,0 +1,495 @@
+/* serve: a static-file HTTPS server on nhttps.
+ *
+ *   serve [--host ADDR] [--port N] [--cert FILE --key FILE [--passphrase P]]
+ *         [--ca FILE] [--request-cert] [--reject-unauthorized]
+ *         [--sni NAME=CERT,KEY]... [--alpn LIST] [--npn LIST] [DIR]
+ *
+ * Defaults: 127.0.0.1, port 8443 (0 = ephemeral), the development
+ * certificate when no --cert/--key is given, and a small bundled demo site
+ * when no DIR is given. The first line on stdout is
+ * `listening on https://HOST:PORT/`; then one access-log line per response.
+ * SIGINT or SIGTERM closes the server gracefully and exits 0.
+ */
+#define _GNU_SOURCE
+#include <nhttps.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_LIST 16
+#define MAX_SNI 16
+
+/* ---- the bundled demo site ---------------------------------------------- */
+
+struct demo_file {
+    const char *path;
+    const char *type;
+    const char *body;
+};
+
+static const struct demo_file DEMO_SITE[] = {
+    {"/index.html", "text/html; charset=utf-8",
+     "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>nhttps</title>\n"
+     "<link rel=\"stylesheet\" href=\"/style.css\"></head>\n"
+     "<body><h1>Hello from nhttps</h1>\n"
+     "<p>Node's <code>https</code> module, in C. This page came over TLS from "
+     "<code>examples-c/serve.c</code>.</p>\n"
+     "<p>Serve your own files: <code>build/bin/serve DIR</code>.</p>\n"
+     "</body></html>\n"},
+    {"/style.css", "text/css; charset=utf-8",
+     "body { font-family: sans-serif; max-width: 40em; margin: 3em auto; }\n"
+     "code { background: #eee; padding: 0 .2em; }\n"},
+};
+
+/* ---- configuration ------------------------------------------------------ */
+
+struct config {
+    const char *host;
+    long port;
+    const char *cert;
+    const char *key;
+    const char *passphrase;
+    const char *ca;
+    bool request_cert;
+    bool reject_unauthorized;
+    const char *sni[MAX_SNI];
+    size_t sni_count;
+    const char *alpn;
+    const char *npn;
+    const char *dir;
+    char root[PATH_MAX]; /* realpath of dir */
+};
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: serve [--host ADDR] [--port N] [--cert FILE --key FILE [--passphrase P]]\n"
+            "             [--ca FILE] [--request-cert] [--reject-unauthorized]\n"
+            "             [--sni NAME=CERT,KEY]... [--alpn LIST] [--npn LIST] [DIR]\n");
+}
+
+static int fail(const char *what) {
+    fprintf(stderr, "serve: %s: %s\n", what, nhttps_last_error_message());
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, struct config *cfg) {
+    cfg->host = "127.0.0.1";
+    cfg->port = 8443;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *value = (i + 1 < argc) ? argv[i + 1] : NULL;
+#define TAKE(field)                                                       \
+    do {                                                                  \
+        if (value == NULL) {                                              \
+            fprintf(stderr, "serve: %s needs a value\n", a);              \
+            return -1;                                                    \
+        }                                                                 \
+        field = value;                                                    \
+        i++;                                                              \
+    } while (0)
+        if (strcmp(a, "--host") == 0) {
+            TAKE(cfg->host);
+        } else if (strcmp(a, "--port") == 0) {
+            const char *p = NULL;
+            TAKE(p);
+            char *end = NULL;
+            cfg->port = strtol(p, &end, 10);
+            if (*p == '\0' || *end != '\0' || cfg->port < 0 || cfg->port > 65535) {
+                fprintf(stderr, "serve: --port wants 0..65535, not %s\n", p);
+                return -1;
+            }
+        } else if (strcmp(a, "--cert") == 0) {
+            TAKE(cfg->cert);
+        } else if (strcmp(a, "--key") == 0) {
+            TAKE(cfg->key);
+        } else if (strcmp(a, "--passphrase") == 0) {
+            TAKE(cfg->passphrase);
+        } else if (strcmp(a, "--ca") == 0) {
+            TAKE(cfg->ca);
+        } else if (strcmp(a, "--request-cert") == 0) {
+            cfg->request_cert = true;
+        } else if (strcmp(a, "--reject-unauthorized") == 0) {
+            cfg->reject_unauthorized = true;
+        } else if (strcmp(a, "--sni") == 0) {
+            if (cfg->sni_count == MAX_SNI) {
+                fprintf(stderr, "serve: at most %d --sni\n", MAX_SNI);
+                return -1;
+            }
+            TAKE(cfg->sni[cfg->sni_count]);
+            cfg->sni_count++;
+        } else if (strcmp(a, "--alpn") == 0) {
+            TAKE(cfg->alpn);
+        } else if (strcmp(a, "--npn") == 0) {
+            TAKE(cfg->npn);
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage();
+            exit(0);
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "serve: unknown option %s\n", a);
+            return -1;
+        } else if (cfg->dir == NULL) {
+            cfg->dir = a;
+        } else {
+            fprintf(stderr, "serve: one DIR only\n");
+            return -1;
+        }
+#undef TAKE
+    }
+    if ((cfg->cert == NULL) != (cfg->key == NULL)) {
+        fprintf(stderr, "serve: --cert and --key go together\n");
+        return -1;
+    }
+    if (cfg->dir != NULL && realpath(cfg->dir, cfg->root) == NULL) {
+        fprintf(stderr, "serve: %s: %s\n", cfg->dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits a comma-separated LIST into at most MAX_LIST strings in `copy`. */
+static size_t split_list(const char *list, char *copy, size_t copy_size, const char **items) {
+    snprintf(copy, copy_size, "%s", list);
+    size_t n = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok != NULL && n < MAX_LIST;
+         tok = strtok_r(NULL, ",", &save)) {
+        items[n++] = tok;
+    }
+    return n;
+}
+
+/* ---- access log --------------------------------------------------------- */
+
+static const char *or_dash(const char *s) { return (s != NULL && *s != '\0') ? s : "-"; }
+
+static void log_response(const struct config *cfg, const nhttps_incoming_message *req,
+                         unsigned status, unsigned long long bytes) {
+    const nhttps_socket_info *info = nhttps_incoming_message_socket(req);
+    const char *authorized = "-";
+    if (cfg->request_cert) {
+        authorized = nhttps_socket_info_authorized(info) ? "yes" : "no";
+    }
+    pthread_mutex_lock(&log_lock);
+    printf("method=%s path=%s status=%u bytes=%llu tls=%s alpn=%s sni=%s authorized=%s peer=%s\n",
+           nhttps_incoming_message_method(req), nhttps_incoming_message_url(req), status, bytes,
+           or_dash(nhttps_socket_info_tls_version(info)),
+           or_dash(nhttps_socket_info_alpn_protocol(info)),
+           or_dash(nhttps_socket_info_servername(info)), authorized,
+           or_dash(nhttps_socket_info_peer_common_name(info)));
+    fflush(stdout);
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+static void answer_text(const struct config *cfg, nhttps_incoming_message *req,
+                        nhttps_server_response *res, uint16_t status, const char *text,
+                        bool is_head) {
+    size_t len = strlen(text);
+    char length[32];
+    snprintf(length, sizeof length, "%zu", len);
+    nhttps_server_response_set_status(res, status);
+    nhttps_server_response_set_header(res, "Content-Type", "text/plain; charset=utf-8");
+    nhttps_server_response_set_header(res, "Content-Length", length);
+    nhttps_server_response_end(res, is_head ? NULL : (const uint8_t *)text, is_head ? 0 : len);
+    log_response(cfg, req, status, is_head ? 0 : len);
+}
+
+static const char *content_type(const char *path) {
+    static const struct {
+        const char *ext;
+        const char *type;
+    } TYPES[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".htm", "text/html; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".json", "application/json"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".md", "text/markdown; charset=utf-8"},
+        {".xml", "application/xml"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".jpg", "image/jpeg"},
+        {".jpeg", "image/jpeg"},
+        {".gif", "image/gif"},
+        {".webp", "image/webp"},
+        {".ico", "image/x-icon"},
+        {".wasm", "application/wasm"},
+        {".pdf", "application/pdf"},
+        {".woff2", "font/woff2"},
+    };
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (dot != NULL && (slash == NULL || dot > slash)) {
+        for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) {
+            if (strcasecmp(dot, TYPES[i].ext) == 0) {
+                return TYPES[i].type;
+            }
+        }
+    }
+    return "application/octet-stream";
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes the path part of `url` (no query, no fragment) into `out` and
+ * checks it: it must start with '/', decode cleanly, hold no NUL and no
+ * ".." or "." segment. Returns false for a path that must not be served. */
+static bool decode_path(const char *url, char *out, size_t out_size) {
+    if (url[0] != '/') {
+        return false;
+    }
+    size_t n = 0;
+    for (const char *p = url; *p != '\0' && *p != '?' && *p != '#'; p++) {
+        char c = *p;
+        if (c == '%') {
+            int hi = hex_value(p[1]);
+            int lo = hi < 0 ? -1 : hex_value(p[2]);
+            if (lo < 0) {
+                return false;
+            }
+            c = (char)(hi * 16 + lo);
+            p += 2;
+        }
+        if (c == '\0' || c == '\\' || n + 1 >= out_size) {
+            return false;
+        }
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    /* No segment may be "." or ".." once decoded. */
+    for (const char *seg = out; seg != NULL; seg = strchr(seg + 1, '/')) {
+        const char *s = seg + 1;
+        size_t len = strcspn(s, "/");
+        if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void serve_demo(const struct config *cfg, nhttps_incoming_message *req,
+                       nhttps_server_response *res, const char *path, bool is_head) {
+    if (strcmp(path, "/") == 0) {
+        path = "/index.html";
+    }
+    for (size_t i = 0; i < sizeof DEMO_SITE / sizeof DEMO_SITE[0]; i++) {
+        if (strcmp(path, DEMO_SITE[i].path) == 0) {
+            size_t len = strlen(DEMO_SITE[i].body);
+            char length[32];
+            snprintf(length, sizeof length, "%zu", len);
+            nhttps_server_response_set_header(res, "Content-Type", DEMO_SITE[i].type);
+            nhttps_server_response_set_header(res, "Content-Length", length);
+            nhttps_server_response_end(res, is_head ? NULL : (const uint8_t *)DEMO_SITE[i].body,
+                                       is_head ? 0 : len);
+            log_response(cfg, req, 200, is_head ? 0 : len);
+            return;
+        }
+    }
+    answer_text(cfg, req, res, 404, "Not Found\n", is_head);
+}
+
+/* Whether `resolved` is `root` or lies inside it. */
+static bool inside(const char *root, const char *resolved) {
+    size_t n = strlen(root);
+    if (strncmp(root, resolved, n) != 0) {
+        return false;
+    }
+    return resolved[n] == '\0' || resolved[n] == '/' || (n == 1 && root[0] == '/');
+}
+
+static void serve_file(const struct config *cfg, nhttps_incoming_message *req,
+                       nhttps_server_response *res, const char *path, bool is_head) {
+    char wanted[PATH_MAX * 2];
+    char resolved[PATH_MAX];
+    snprintf(wanted, sizeof wanted, "%s%s", cfg->root, path);
+    if (realpath(wanted, resolved) == NULL || !inside(cfg->root, resolved)) {
+        answer_text(cfg, req, res, 404, "Not Found\n", is_head);
+        return;
+    }
+    struct stat st;
+    if (stat(resolved, &st) == 0 && S_ISDIR(st.st_mode)) {
+        size_t len = strlen(resolved);
+        snprintf(resolved + len, sizeof resolved - len, "/index.html");
+    }
+    int fd = open(resolved, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0) close(fd);
+        answer_text(cfg, req, res, 404, "Not Found\n", is_head);
+        return;
+    }
+    char length[32];
+    snprintf(length, sizeof length, "%lld", (long long)st.st_size);
+    nhttps_server_response_set_header(res, "Content-Type", content_type(resolved));
+    nhttps_server_response_set_header(res, "Content-Length", length);
+    unsigned long long sent = 0;
+    if (!is_head) {
+        static const size_t CHUNK = 64 * 1024;
+        uint8_t *buffer = malloc(CHUNK);
+        ssize_t n = 0;
+        while (buffer != NULL && (n = read(fd, buffer, CHUNK)) > 0) {
+            if (nhttps_server_response_write(res, buffer, (size_t)n) != NHTTPS_OK) {
+                break; /* the client went away; end() below closes the connection */
+            }
+            sent += (unsigned long long)n;
+        }
+        free(buffer);
+    }
+    close(fd);
+    nhttps_server_response_end(res, NULL, 0);
+    log_response(cfg, req, 200, sent);
+}
+
+static void on_request(void *userdata, nhttps_incoming_message *req, nhttps_server_response *res) {
+    const struct config *cfg = userdata;
+    const char *method = nhttps_incoming_message_method(req);
+    bool is_head = strcmp(method, "HEAD") == 0;
+    if (!is_head && strcmp(method, "GET") != 0) {
+        nhttps_server_response_set_header(res, "Allow", "GET, HEAD");
+        answer_text(cfg, req, res, 405, "Method Not Allowed\n", false);
+        return;
+    }
+    char path[PATH_MAX];
+    if (!decode_path(nhttps_incoming_message_url(req), path, sizeof path)) {
+        answer_text(cfg, req, res, 404, "Not Found\n", is_head);
+        return;
+    }
+    if (cfg->dir == NULL) {
+        serve_demo(cfg, req, res, path, is_head);
+    } else {
+        serve_file(cfg, req, res, path, is_head);
+    }
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static nhttps_result set_protocols(nhttps_server_options *options, const char *list, bool npn) {
+    char copy[1024];
+    const char *items[MAX_LIST];
+    size_t n = split_list(list, copy, sizeof copy, items);
+    return npn ? nhttps_server_options_set_npn_protocols(options, items, n)
+               : nhttps_server_options_set_alpn_protocols(options, items, n);
+}
+
+/* Builds the options shared by the default identity and every --sni one. */
+static int configure_tls(const struct config *cfg, nhttps_server_options *options,
+                         const char *cert, const char *key) {
+    if (cert == NULL) {
+        if (nhttps_server_options_use_dev_certificate(options) != NHTTPS_OK) {
+            return fail("development certificate");
+        }
+    } else if (nhttps_server_options_set_cert_file(options, cert) != NHTTPS_OK) {
+        return fail(cert);
+    } else if (nhttps_server_options_set_key_file(options, key) != NHTTPS_OK) {
+        return fail(key);
+    }
+    if (cfg->passphrase != NULL &&
+        nhttps_server_options_set_passphrase(options, cfg->passphrase) != NHTTPS_OK) {
+        return fail("--passphrase");
+    }
+    if (cfg->ca != NULL && nhttps_server_options_add_ca_file(options, cfg->ca) != NHTTPS_OK) {
+        return fail(cfg->ca);
+    }
+    if (cfg->alpn != NULL && set_protocols(options, cfg->alpn, false) != NHTTPS_OK) {
+        return fail("--alpn");
+    }
+    if (cfg->npn != NULL && set_protocols(options, cfg->npn, true) != NHTTPS_OK) {
+        return fail("--npn");
+    }
+    return 0;
+}
+
+/* --sni NAME=CERT,KEY: one more identity, picked by the client's server name. */
+static int add_sni_context(const struct config *cfg, nhttps_server *server, const char *spec) {
+    char copy[PATH_MAX * 2 + 256];
+    snprintf(copy, sizeof copy, "%s", spec);
+    char *eq = strchr(copy, '=');
+    char *comma = eq == NULL ? NULL : strchr(eq + 1, ',');
+    if (eq == NULL || comma == NULL || eq == copy) {
+        fprintf(stderr, "serve: --sni wants NAME=CERT,KEY, not %s\n", spec);
+        return 1;
+    }
+    *eq = '\0';
+    *comma = '\0';
+    nhttps_server_options *options = nhttps_server_options_new();
+    const nhttps_secure_context *context = NULL;
+    int rc = configure_tls(cfg, options, eq + 1, comma + 1);
+    if (rc == 0 && nhttps_secure_context_new(options, &context) != NHTTPS_OK) {
+        rc = fail(spec);
+    }
+    if (rc == 0 && nhttps_server_add_context(server, copy, context) != NHTTPS_OK) {
+        rc = fail(spec);
+    }
+    nhttps_secure_context_free(context); /* the server keeps its own reference */
+    nhttps_server_options_free(options);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    static struct config cfg;
+    if (parse_args(argc, argv, &cfg) != 0) {
+        usage();
+        return 2;
+    }
+
+    /* Block the stop signals in every thread; main waits for them below. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    nhttps_server_options *options = nhttps_server_options_new();
+    if (configure_tls(&cfg, options, cfg.cert, cfg.key) != 0) {
+        nhttps_server_options_free(options);
+        return 1;
+    }
+    nhttps_server_options_set_request_cert(options, cfg.request_cert);
+    nhttps_server_options_set_reject_unauthorized(options, cfg.reject_unauthorized);
+    nhttps_server *server = NULL;
+    nhttps_result rc = nhttps_server_new(options, &server);
+    nhttps_server_options_free(options);
+    if (rc != NHTTPS_OK) {
+        return fail("server");
+    }
+    for (size_t i = 0; i < cfg.sni_count; i++) {
+        if (add_sni_context(&cfg, server, cfg.sni[i]) != 0) {
+            nhttps_server_free(server);
+            return 1;
+        }
+    }
+    nhttps_server_on_request(server, on_request, &cfg);
+    if (nhttps_server_listen(server, cfg.host, (uint16_t)cfg.port) != NHTTPS_OK) {
+        fail("listen");
+        nhttps_server_free(server);
+        return 1;
+    }
+    bool ipv6 = strchr(cfg.host, ':') != NULL;
+    printf("listening on https://%s%s%s:%u/\n", ipv6 ? "[" : "", cfg.host, ipv6 ? "]" : "",
+           (unsigned)nhttps_server_port(server));
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    /* Graceful: stop accepting, let in-flight responses finish, then go. */
+    nhttps_server_close(server);
+    nhttps_server_free(server);
+    return 0;
+}
