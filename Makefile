@@ -9,7 +9,7 @@ MAJOR      := $(firstword $(subst ., ,$(VERSION)))
 CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Werror
 LDLIBS     := -L$(LIBDIR) -lnhttps -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lpthread
-EXAMPLES   := hello serve
+EXAMPLES   := hello serve fetch
 C_TESTS    := $(patsubst c-tests/%.c,%,$(wildcard c-tests/test_*.c))
 
 .PHONY: all lib header examples demo test test-rust test-c test-cxx test-cmake clean
@@ -20,10 +20,11 @@ all: lib examples
 lib:
 	$(CARGO) build --release
 	@mkdir -p $(LIBDIR)
-	cp target/release/libnhttps.so $(LIBDIR)/libnhttps.so.$(VERSION)
+	@# install replaces the file (new inode): running programs keep the old one
+	install -m 0755 target/release/libnhttps.so $(LIBDIR)/libnhttps.so.$(VERSION)
 	ln -sf libnhttps.so.$(VERSION) $(LIBDIR)/libnhttps.so.$(MAJOR)
 	ln -sf libnhttps.so.$(MAJOR) $(LIBDIR)/libnhttps.so
-	cp target/release/libnhttps.a $(LIBDIR)/libnhttps.a
+	install -m 0644 target/release/libnhttps.a $(LIBDIR)/libnhttps.a
 
 # Regenerates include/nhttps.h from src/ffi (cbindgen runs in build.rs).
 header: lib
