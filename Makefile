@@ -12,7 +12,7 @@ LDLIBS     := -L$(LIBDIR) -lnhttps -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lpthread
 EXAMPLES   := hello serve fetch
 C_TESTS    := $(patsubst c-tests/%.c,%,$(wildcard c-tests/test_*.c))
 
-.PHONY: all lib header examples demo test test-rust test-c test-cxx test-cmake clean
+.PHONY: all lib header examples demo bench test test-rust test-c test-cxx test-cmake clean
 all: lib examples
 
 # The library, staged as a system would install it: libnhttps.so.X.Y.Z with
@@ -47,6 +47,11 @@ $(LIBDIR)/libnhttps.so: lib
 demo: examples
 	@echo "Try:  curl --insecure https://localhost:8443/   (development certificate: --insecure is needed)"
 	$(BUILD)/bin/serve --port 8443
+
+# nhttps beside nginx, Node and libmicrohttpd in one run; figures and ratios
+# in build/bench (see bench/RESULTS.md).
+bench: examples
+	bash bench/run.sh
 
 test: test-rust test-c test-cxx test-cmake
 
