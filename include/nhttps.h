@@ -624,6 +624,23 @@ nhttps_result nhttps_server_options_set_max_connections(nhttps_server_options *o
 nhttps_result nhttps_server_options_set_keep_alive_timeout_ms(nhttps_server_options *options,
                                                               uint32_t milliseconds);
 
+// Node's `handshakeTimeout`: how long a TLS handshake may take before the
+// connection is closed and `tlsClientError` (or `clientError`) reports a
+// timeout — so a peer that connects and says nothing does not hold a
+// thread. Default 120000 ms; at least 1.
+nhttps_result nhttps_server_options_set_handshake_timeout_ms(nhttps_server_options *options,
+                                                             uint32_t milliseconds);
+
+// Node's `headersTimeout`: how long the first request's head may take to
+// arrive after the handshake. Default 60000 ms; at least 1.
+nhttps_result nhttps_server_options_set_headers_timeout_ms(nhttps_server_options *options,
+                                                           uint32_t milliseconds);
+
+// Node's `requestTimeout`: how long one read or write of a request being
+// served may block. Default 300000 ms; at least 1.
+nhttps_result nhttps_server_options_set_request_timeout_ms(nhttps_server_options *options,
+                                                           uint32_t milliseconds);
+
 // The stack size of each connection thread, where every callback runs.
 // Default 1 MiB (only touched pages cost memory); at least 64 KiB. Raise it
 // for callbacks that need deep stacks.

@@ -182,6 +182,23 @@ pub extern "C" fn nhttps_server_options_set_max_connections(
     }
 }
 
+/// Sets one of the server's timeouts from milliseconds (at least 1).
+fn set_timeout(
+    options: *mut nhttps_server_options,
+    milliseconds: u32,
+    what: &str,
+    field: fn(&mut ServerOptions) -> &mut Duration,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        if milliseconds == 0 {
+            return super::error::fail(crate::Error::invalid(format!("the {what} must be at least 1 ms")));
+        }
+        *field(options) = Duration::from_millis(u64::from(milliseconds));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
 /// Node's `keepAliveTimeout`: how long an idle kept-alive connection waits
 /// for the next request before it is closed. Default 5000 ms; at least 1.
 #[unsafe(no_mangle)]
@@ -189,14 +206,47 @@ pub extern "C" fn nhttps_server_options_set_keep_alive_timeout_ms(
     options: *mut nhttps_server_options,
     milliseconds: u32,
 ) -> nhttps_result {
-    ffi_boundary! {
-        let options = try_mut!(options);
-        if milliseconds == 0 {
-            return super::error::fail(crate::Error::invalid("the keep-alive timeout must be at least 1 ms"));
-        }
-        options.keep_alive_timeout = Duration::from_millis(u64::from(milliseconds));
-        nhttps_result::NHTTPS_OK
-    }
+    set_timeout(options, milliseconds, "keep-alive timeout", |o| {
+        &mut o.keep_alive_timeout
+    })
+}
+
+/// Node's `handshakeTimeout`: how long a TLS handshake may take before the
+/// connection is closed and `tlsClientError` (or `clientError`) reports a
+/// timeout — so a peer that connects and says nothing does not hold a
+/// thread. Default 120000 ms; at least 1.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_handshake_timeout_ms(
+    options: *mut nhttps_server_options,
+    milliseconds: u32,
+) -> nhttps_result {
+    set_timeout(options, milliseconds, "handshake timeout", |o| {
+        &mut o.handshake_timeout
+    })
+}
+
+/// Node's `headersTimeout`: how long the first request's head may take to
+/// arrive after the handshake. Default 60000 ms; at least 1.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_headers_timeout_ms(
+    options: *mut nhttps_server_options,
+    milliseconds: u32,
+) -> nhttps_result {
+    set_timeout(options, milliseconds, "headers timeout", |o| {
+        &mut o.headers_timeout
+    })
+}
+
+/// Node's `requestTimeout`: how long one read or write of a request being
+/// served may block. Default 300000 ms; at least 1.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_request_timeout_ms(
+    options: *mut nhttps_server_options,
+    milliseconds: u32,
+) -> nhttps_result {
+    set_timeout(options, milliseconds, "request timeout", |o| {
+        &mut o.request_timeout
+    })
 }
 
 /// The stack size of each connection thread, where every callback runs.

@@ -51,7 +51,7 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
         Ok(ssl) => ssl,
         Err(e) => {
             if !shared.is_closing() {
-                shared.report_client_error(&Error::Handshake(describe_handshake_error(&e)), info);
+                shared.report_handshake_error(&handshake_error(&e), info);
             }
             return;
         }
@@ -203,20 +203,23 @@ fn close(stream: Stream) {
     let _ = ssl.get_ref().shutdown(Shutdown::Both);
 }
 
-fn describe_handshake_error(e: &openssl::ssl::HandshakeError<Transport>) -> String {
-    match e {
+/// The error a failed handshake reports: `Timeout` when the peer said
+/// nothing for `handshakeTimeout`, `Handshake` otherwise.
+fn handshake_error(e: &openssl::ssl::HandshakeError<Transport>) -> Error {
+    let message = match e {
         openssl::ssl::HandshakeError::SetupFailure(stack) => stack.to_string(),
         openssl::ssl::HandshakeError::Failure(mid)
         | openssl::ssl::HandshakeError::WouldBlock(mid) => {
             let error = mid.error();
             match (error.io_error(), error.ssl_error()) {
                 (Some(io), _) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    "handshake timed out".to_string()
+                    return Error::Timeout("the TLS handshake did not finish in time".into());
                 }
                 (Some(io), _) => io.to_string(),
                 (None, Some(stack)) => stack.to_string(),
                 (None, None) => "the peer closed the connection during the handshake".to_string(),
             }
         }
-    }
+    };
+    Error::Handshake(message)
 }

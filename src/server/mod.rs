@@ -151,11 +151,23 @@ impl Shared {
         self.closing.load(Ordering::Relaxed)
     }
 
+    /// A malformed request or a panic: `clientError`.
     fn report_client_error(&self, error: &Error, info: &SocketInfo) {
+        self.report(error, info, false);
+    }
+
+    /// A failed (or timed-out) TLS handshake: `tlsClientError`, or
+    /// `clientError` when no one listens to that, as in Node.
+    fn report_handshake_error(&self, error: &Error, info: &SocketInfo) {
+        self.report(error, info, true);
+    }
+
+    fn report(&self, error: &Error, info: &SocketInfo, during_handshake: bool) {
         let handlers = self.handlers();
-        let tls_handler = match error {
-            Error::Handshake(_) => handlers.tls_client_error.as_ref(),
-            _ => None,
+        let tls_handler = if during_handshake {
+            handlers.tls_client_error.as_ref()
+        } else {
+            None
         };
         if let Some(on_error) = tls_handler.or(handlers.client_error.as_ref()) {
             let _ =

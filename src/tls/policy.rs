@@ -92,6 +92,9 @@ impl Policy {
                 "the minimum TLS version is above the maximum",
             ));
         }
+        // The versions alone decide: the Mozilla preset's NO_TLSv1 and
+        // NO_TLSv1_1 flags would otherwise override a lower minVersion.
+        builder.clear_options(SslOptions::NO_TLSV1 | SslOptions::NO_TLSV1_1);
         builder
             .set_min_proto_version(Some(self.min_version.to_openssl()))
             .map_err(|e| Error::Tls(e.to_string()))?;

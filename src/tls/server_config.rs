@@ -312,9 +312,13 @@ fn build(
     if let Some(wire) = &settings.npn_wire {
         set_npn_protocols(&mut builder, wire.clone())?;
     }
-    let keylog_hooks = hooks.clone();
+    // Weak, like the SNI callback's: `Hooks` holds the built contexts, so a
+    // strong reference here would keep both alive for ever.
+    let keylog_hooks = Arc::downgrade(hooks);
     builder.set_keylog_callback(move |_, line| {
-        let handler = keylog_hooks.keylog.read().ok().and_then(|h| h.clone());
+        let handler = keylog_hooks
+            .upgrade()
+            .and_then(|hooks| hooks.keylog.read().ok().and_then(|h| h.clone()));
         if let Some(handler) = handler {
             handler(line);
         }
