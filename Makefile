@@ -12,7 +12,7 @@ LDLIBS     := -L$(LIBDIR) -lnhttps -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lpthread
 EXAMPLES   := hello serve fetch
 C_TESTS    := $(patsubst c-tests/%.c,%,$(wildcard c-tests/test_*.c))
 
-.PHONY: all lib header examples demo bench test test-rust test-c test-cxx test-cmake clean
+.PHONY: all lib header examples demo bench test test-rust test-c test-cxx test-cmake test-python clean
 all: lib examples
 
 # The library, staged as a system would install it: libnhttps.so.X.Y.Z with
@@ -53,7 +53,7 @@ demo: examples
 bench: examples
 	bash bench/run.sh
 
-test: test-rust test-c test-cxx test-cmake
+test: test-rust test-c test-cxx test-cmake test-python
 
 test-rust:
 	$(CARGO) test --release
@@ -68,6 +68,10 @@ test-cxx: lib
 	$(CC) -std=c11 $(WARN) -pedantic -Iinclude -c $(BUILD)/header_check.c -o $(BUILD)/header_check_c.o
 	$(CXX) -std=c++17 $(WARN) -pedantic -Iinclude -x c++ -c $(BUILD)/header_check.c -o $(BUILD)/header_check_cxx.o
 	@echo "header: C11 and C++17 clean"
+
+# The Python binding (ctypes) against the library just built.
+test-python: lib
+	bash bindings/python/run_tests.sh
 
 test-cmake:
 	bash c-tests/cmake_check.sh

@@ -90,6 +90,24 @@ static void garbage_key_and_certificate_are_told_apart(void) {
     CHECK_RC(cert_rc, NHTTPS_ERR_CERTIFICATE);
 }
 
+static void a_key_that_does_not_match_the_certificate_is_a_certificate_error(void) {
+    REQUIRE_TOOL("openssl");
+    nhttps_server *dev = h_start_server(h_hello, NULL);
+    CHECK(dev != NULL);
+    const char *cert = nhttps_server_certificate_pem(dev);
+    const char *key = h_path("other-key.pem");
+    free(h_capture(NULL, "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out %s", key));
+    nhttps_server_options *options = nhttps_server_options_new();
+    nhttps_server_options_set_cert_pem(options, (const uint8_t *)cert, strlen(cert));
+    nhttps_server_options_set_key_file(options, key);
+    nhttps_server *server = NULL;
+    nhttps_result rc = nhttps_server_new(options, &server);
+    nhttps_server_options_free(options);
+    nhttps_server_free(dev);
+    CHECK_RC(rc, NHTTPS_ERR_CERTIFICATE);
+    CHECK_CONTAINS(nhttps_last_error_message(), "does not match");
+}
+
 static void a_missing_key_file_is_an_io_error(void) {
     nhttps_server_options *options = nhttps_server_options_new();
     nhttps_result rc = nhttps_server_options_set_key_file(options, "/nonexistent/key.pem");
@@ -164,6 +182,7 @@ int main(void) {
     RUN(frees_accept_null);
     RUN(a_server_without_a_certificate_is_refused);
     RUN(garbage_key_and_certificate_are_told_apart);
+    RUN(a_key_that_does_not_match_the_certificate_is_a_certificate_error);
     RUN(a_missing_key_file_is_an_io_error);
     RUN(a_wrong_passphrase_is_a_passphrase_error);
     RUN(listening_twice_on_one_port_is_address_in_use);

@@ -99,7 +99,7 @@ impl fmt::Display for Error {
             Error::Dns(m) => write!(f, "DNS lookup failed: {m}"),
             Error::ConnectionRefused(m) => write!(f, "connection refused: {m}"),
             Error::Verify { code, message } => {
-                write!(f, "certificate verification failed: {code}: {message}")
+                write!(f, "{code}: certificate verification failed: {message}")
             }
             Error::Panic(m) => write!(f, "panic: {m}"),
         }

@@ -76,12 +76,15 @@ impl SecureContext {
                 .add_extra_chain_cert(intermediate.clone())
                 .map_err(|e| Error::Certificate(e.to_string()))?;
         }
+        let mismatch =
+            || Error::Certificate("the certificate does not match the private key".into());
+        let certificate_key = self.chain[0].public_key().map_err(|_| mismatch())?;
+        if !self.key.public_eq(&certificate_key) {
+            return Err(mismatch());
+        }
         builder
             .set_private_key(&self.key)
             .map_err(|e| Error::Key(e.to_string()))?;
-        builder.check_private_key().map_err(|_| {
-            Error::Certificate("the private key does not match the certificate".into())
-        })?;
         for ca in &self.ca {
             builder.add_client_ca(ca).map_err(tls)?;
             builder.cert_store_mut().add_cert(ca.clone()).map_err(tls)?;
