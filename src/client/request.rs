@@ -350,7 +350,8 @@ impl ClientRequest {
                     &mut connection.stream,
                     &Limits::default(),
                     &self.options.method,
-                )?;
+                )
+                .map_err(refused_by_alert)?;
                 if !head.is_informational() {
                     break head;
                 }
@@ -383,6 +384,24 @@ impl Drop for ClientRequest {
     /// A request dropped before `end` closes its connection.
     fn drop(&mut self) {
         self.discard_connection();
+    }
+}
+
+/// A TLS alert where the response should be is the server refusing the
+/// handshake after the fact: in TLS 1.3 the verdict on a client
+/// certificate arrives only with the first read.
+fn refused_by_alert(error: Error) -> Error {
+    let is_tls_alert = match &error {
+        Error::Io(e) => e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<openssl::ssl::Error>())
+            .is_some_and(|tls| tls.ssl_error().is_some()),
+        _ => false,
+    };
+    if is_tls_alert {
+        Error::Handshake(format!("the server refused the connection: {error}"))
+    } else {
+        error
     }
 }
 

@@ -1,10 +1,11 @@
 //! One connection's life, on its own thread: the `connection` event, the TLS
 //! handshake, then requests one after another until either side closes.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::exchange::{Exchange, ServerResponse, Stream};
 use super::{Handlers, Shared};
@@ -49,9 +50,15 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
     };
     let ssl = match session.accept(transport) {
         Ok(ssl) => ssl,
-        Err(e) => {
+        Err(mut e) => {
+            let error = handshake_error(&e);
             if !shared.is_closing() {
-                shared.report_handshake_error(&handshake_error(&e), info);
+                shared.report_handshake_error(&error, info);
+            }
+            if let (openssl::ssl::HandshakeError::Failure(mid), Error::Handshake(_)) =
+                (&mut e, &error)
+            {
+                linger(mid.get_mut());
             }
             return;
         }
@@ -201,6 +208,24 @@ fn close(stream: Stream) {
     let (mut ssl, _) = stream.into_parts();
     let _ = ssl.shutdown();
     let _ = ssl.get_ref().shutdown(Shutdown::Both);
+}
+
+/// After a refused handshake: stop writing, then read briefly what the
+/// client still sends before closing. A TLS 1.3 client sends its request
+/// before the server's verdict on its certificate arrives; closing with
+/// those bytes unread would reset the connection and destroy the alert
+/// that tells the client why.
+fn linger(transport: &mut Transport) {
+    let _ = transport.shutdown(Shutdown::Write);
+    let _ = transport.set_read_timeout(Some(Duration::from_millis(250)));
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < 64 * 1024 {
+        match transport.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
 }
 
 /// The error a failed handshake reports: `Timeout` when the peer said
