@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 
 #define MAX_LIST 16
@@ -66,9 +68,8 @@ struct config {
     const char *npn;
     const char *dir;
     char root[PATH_MAX]; /* realpath of dir */
+    int root_fd;         /* dir, opened once */
 };
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void usage(void) {
     fprintf(stderr,
@@ -149,7 +150,8 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
         fprintf(stderr, "serve: --cert and --key go together\n");
         return -1;
     }
-    if (cfg->dir != NULL && realpath(cfg->dir, cfg->root) == NULL) {
+    if (cfg->dir != NULL && (realpath(cfg->dir, cfg->root) == NULL ||
+                             (cfg->root_fd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)) {
         fprintf(stderr, "serve: %s: %s\n", cfg->dir, strerror(errno));
         return -1;
     }
@@ -178,15 +180,27 @@ static void log_response(const struct config *cfg, const nhttps_incoming_message
     if (cfg->request_cert) {
         authorized = nhttps_socket_info_authorized(info) ? "yes" : "no";
     }
-    pthread_mutex_lock(&log_lock);
-    printf("method=%s path=%s status=%u bytes=%llu tls=%s alpn=%s sni=%s authorized=%s peer=%s\n",
-           nhttps_incoming_message_method(req), nhttps_incoming_message_url(req), status, bytes,
-           or_dash(nhttps_socket_info_tls_version(info)),
-           or_dash(nhttps_socket_info_alpn_protocol(info)),
-           or_dash(nhttps_socket_info_servername(info)), authorized,
-           or_dash(nhttps_socket_info_peer_common_name(info)));
-    fflush(stdout);
-    pthread_mutex_unlock(&log_lock);
+    /* One write(2) per line: lines from different connection threads never
+     * interleave, and no lock is shared by all connections. */
+    char line[4096];
+    int n = snprintf(line, sizeof line,
+                     "method=%s path=%s status=%u bytes=%llu tls=%s alpn=%s sni=%s authorized=%s "
+                     "peer=%s\n",
+                     nhttps_incoming_message_method(req), nhttps_incoming_message_url(req), status,
+                     bytes, or_dash(nhttps_socket_info_tls_version(info)),
+                     or_dash(nhttps_socket_info_alpn_protocol(info)),
+                     or_dash(nhttps_socket_info_servername(info)), authorized,
+                     or_dash(nhttps_socket_info_peer_common_name(info)));
+    if (n >= (int)sizeof line) {
+        n = (int)sizeof line;
+        line[n - 1] = '\n';
+    }
+    for (ssize_t off = 0, w; off < n; off += w) {
+        w = write(STDOUT_FILENO, line + off, (size_t)(n - off));
+        if (w <= 0) {
+            break;
+        }
+    }
 }
 
 /* ---- answers ------------------------------------------------------------ */
@@ -314,21 +328,47 @@ static bool inside(const char *root, const char *resolved) {
     return resolved[n] == '\0' || resolved[n] == '/' || (n == 1 && root[0] == '/');
 }
 
-static void serve_file(const struct config *cfg, nhttps_incoming_message *req,
-                       nhttps_server_response *res, const char *path, bool is_head) {
+/* Opens `rel` (relative, no "." or ".." segments) beneath the directory
+ * `dirfd`. With openat2(2) and RESOLVE_BENEATH the kernel itself refuses
+ * any path, symlinks included, that would leave the directory; where
+ * openat2 is missing (Linux < 5.6) the path is resolved with realpath and
+ * checked against `root`. -1 when it cannot or must not be opened. */
+static int open_beneath(int dirfd, const char *root, const char *dir, const char *rel) {
+#ifdef SYS_openat2
+    struct open_how how = {
+        .flags = O_RDONLY | O_CLOEXEC,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+    if (fd >= 0 || errno != ENOSYS) {
+        return fd;
+    }
+#else
+    (void)dirfd;
+#endif
     char wanted[PATH_MAX * 2];
     char resolved[PATH_MAX];
-    snprintf(wanted, sizeof wanted, "%s%s", cfg->root, path);
-    if (realpath(wanted, resolved) == NULL || !inside(cfg->root, resolved)) {
-        answer_text(cfg, req, res, 404, "Not Found\n", is_head);
-        return;
+    snprintf(wanted, sizeof wanted, "%s/%s", dir, rel);
+    if (realpath(wanted, resolved) == NULL || !inside(root, resolved)) {
+        return -1;
     }
+    return open(resolved, O_RDONLY | O_CLOEXEC);
+}
+
+static void serve_file(const struct config *cfg, nhttps_incoming_message *req,
+                       nhttps_server_response *res, const char *path, bool is_head) {
+    const char *rel = path[1] != '\0' ? path + 1 : ".";
+    int fd = open_beneath(cfg->root_fd, cfg->root, cfg->root, rel);
     struct stat st;
-    if (stat(resolved, &st) == 0 && S_ISDIR(st.st_mode)) {
-        size_t len = strlen(resolved);
-        snprintf(resolved + len, sizeof resolved - len, "/index.html");
+    const char *name = path;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        name = "index.html";
+        char dir[PATH_MAX * 2];
+        snprintf(dir, sizeof dir, "%s/%s", cfg->root, rel);
+        int index = open_beneath(fd, cfg->root, dir, "index.html");
+        close(fd);
+        fd = index;
     }
-    int fd = open(resolved, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0) close(fd);
         answer_text(cfg, req, res, 404, "Not Found\n", is_head);
@@ -336,23 +376,28 @@ static void serve_file(const struct config *cfg, nhttps_incoming_message *req,
     }
     char length[32];
     snprintf(length, sizeof length, "%lld", (long long)st.st_size);
-    nhttps_server_response_set_header(res, "Content-Type", content_type(resolved));
+    nhttps_server_response_set_header(res, "Content-Type", content_type(name));
     nhttps_server_response_set_header(res, "Content-Length", length);
     unsigned long long sent = 0;
-    if (!is_head) {
-        static const size_t CHUNK = 64 * 1024;
-        uint8_t *buffer = malloc(CHUNK);
-        ssize_t n = 0;
+    enum { CHUNK = 64 * 1024 };
+    uint8_t *buffer = is_head ? NULL : malloc(CHUNK);
+    ssize_t n = 0;
+    if (buffer != NULL && st.st_size <= CHUNK) {
+        /* A small file: head and body leave in one call (one TLS record). */
+        n = read(fd, buffer, CHUNK);
+        sent = n > 0 ? (unsigned long long)n : 0;
+        nhttps_server_response_end(res, buffer, (size_t)sent);
+    } else {
         while (buffer != NULL && (n = read(fd, buffer, CHUNK)) > 0) {
             if (nhttps_server_response_write(res, buffer, (size_t)n) != NHTTPS_OK) {
                 break; /* the client went away; end() below closes the connection */
             }
             sent += (unsigned long long)n;
         }
-        free(buffer);
+        nhttps_server_response_end(res, NULL, 0);
     }
+    free(buffer);
     close(fd);
-    nhttps_server_response_end(res, NULL, 0);
     log_response(cfg, req, 200, sent);
 }
 
