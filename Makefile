@@ -12,7 +12,7 @@ LDLIBS     := -L$(LIBDIR) -lnhttps -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lpthread
 EXAMPLES   := hello serve fetch
 C_TESTS    := $(patsubst c-tests/%.c,%,$(wildcard c-tests/test_*.c))
 
-.PHONY: all lib header examples demo bench test test-rust test-c test-cxx test-cmake test-python clean
+.PHONY: all lib header examples demo bench test test-rust test-c test-cxx test-cmake test-python test-ruby clean
 all: lib examples
 
 # The library, staged as a system would install it: libnhttps.so.X.Y.Z with
@@ -53,7 +53,7 @@ demo: examples
 bench: examples
 	bash bench/run.sh
 
-test: test-rust test-c test-cxx test-cmake test-python
+test: test-rust test-c test-cxx test-cmake test-python test-ruby
 
 test-rust:
 	$(CARGO) test --release
@@ -72,6 +72,10 @@ test-cxx: lib
 # The Python binding (ctypes) against the library just built.
 test-python: lib
 	bash bindings/python/run_tests.sh
+
+# The Ruby binding (ffi gem).
+test-ruby: lib
+	bash bindings/ruby/run_tests.sh
 
 test-cmake:
 	bash c-tests/cmake_check.sh

@@ -1,0 +1,26 @@
+# frozen_string_literal: true
+
+require_relative "lib/nhttps/version"
+
+Gem::Specification.new do |spec|
+  spec.name = "nhttps"
+  spec.version = Nhttps::VERSION
+  spec.summary = "Node's https module (server and client) for Ruby, over libnhttps"
+  spec.description = <<~DESC
+    Ruby binding of nhttps, Node's https module rebuilt in Rust and shipped as a
+    C library: an HTTPS server with Node's behaviour (keep-alive, chunked bodies,
+    100-continue, client certificates) and an HTTPS client with agents, through
+    the ffi gem. Needs libnhttps.so (NHTTPS_LIBRARY, the gem's lib/nhttps/, a
+    checkout's build/lib, or the system loader).
+  DESC
+  spec.license = "MIT"
+  spec.authors = ["nhttps developers"]
+  spec.required_ruby_version = ">= 2.7"
+  spec.files = Dir.glob("lib/**/*.rb", base: __dir__) +
+               Dir.glob("lib/nhttps/libnhttps.{so,so.*,dylib}", base: __dir__) +
+               %w[README.md nhttps.gemspec]
+  spec.require_paths = ["lib"]
+  spec.add_dependency "ffi", ">= 1.15", "< 2"
+  spec.add_development_dependency "minitest", "~> 5"
+  spec.metadata["rubygems_mfa_required"] = "true"
+end
