@@ -869,9 +869,11 @@ const char *nhttps_server_certificate_pem(const nhttps_server *server);
 // then emits `close`. Returns when every connection thread has ended, so
 // that a host language can unload the library safely afterwards. Called
 // from one of the server's own callbacks, it returns at once instead and
-// `close` follows when the last connection ends. Sockets handed over by
-// `upgrade` are the user's and are not waited for. Calling it twice is
-// harmless.
+// `close` follows when the last connection ends (this is told by the
+// calling thread: a host language whose FFI runs callbacks on a thread of
+// its own, as Ruby's ffi gem does, must close from yet another thread).
+// Sockets handed over by `upgrade` are the user's and are not waited for.
+// Calling it twice is harmless.
 nhttps_result nhttps_server_close(nhttps_server *server);
 
 // Reads up to `capacity` bytes, blocking until some arrive; `*read_out` is
