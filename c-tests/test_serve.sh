@@ -28,7 +28,7 @@ start() {
   "$SERVE" --port 0 "$@" > "$T/$name.log" 2> "$T/$name.err" &
   pids+=($!)
   SERVE_PID=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 400); do # up to 20 s on a loaded machine
     if [ -s "$T/$name.log" ]; then break; fi
     sleep 0.05
   done
@@ -145,9 +145,9 @@ kill "$SERVE_PID"
 
 # --- certificates, passphrase, client certificates --------------------------
 start certs --cert "$T/localhost.pem" --key "$T/localhost-enc.key" --passphrase sesame "$T/site"
-body=$(curl_ --cacert "$T/ca.pem" "https://localhost:$PORT/sub/")
+body=$(curl_ --cacert "$T/ca.pem" "https://localhost:$PORT/sub/" 2>&1)
 if [ "$body" = "sub index" ]; then pass cert_key_and_passphrase_are_used_and_verify
-else fail cert_key_and_passphrase_are_used_and_verify "got: $body $(cat "$T/certs.err")"; fi
+else fail cert_key_and_passphrase_are_used_and_verify "port=$PORT got: $body $(cat "$T/certs.err")"; fi
 kill "$SERVE_PID"
 
 "$SERVE" --port 0 --cert "$T/localhost.pem" --key "$T/localhost-enc.key" --passphrase wrong \

@@ -37,7 +37,7 @@ need() { # need TOOL TEST
 
 "$BUILD/bin/serve" --port 0 --cert "$T/server.pem" --key "$T/server.key" > "$T/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do [ -s "$T/serve.log" ] && break; sleep 0.05; done
+for _ in $(seq 400); do [ -s "$T/serve.log" ] && break; sleep 0.05; done
 port=$(head -n 1 "$T/serve.log" | sed -n 's#^listening on https://[^ ]*:\([0-9]*\)/$#\1#p')
 
 if need sslyze sslyze_finds_the_defaults_compliant_with_mozilla_intermediate; then
