@@ -322,6 +322,59 @@ static void upgrade_without_a_handler_closes_the_connection(void) {
     free(out);
 }
 
+/* A thread blocked reading an upgraded socket blocks neither a write nor
+ * close from another thread; close wakes the read, which returns 0. */
+static atomic_int duplex_read_result = -1;
+
+static void *read_until_closed(void *arg) {
+    nhttps_socket *socket = arg;
+    uint8_t buffer[64];
+    size_t n = 99;
+    nhttps_result rc = nhttps_socket_read(socket, buffer, sizeof buffer, &n);
+    atomic_store(&duplex_read_result, rc == NHTTPS_OK ? (int)n : -2);
+    return NULL;
+}
+
+static void upgrade_full_duplex(void *userdata, nhttps_incoming_message *req,
+                                nhttps_socket *socket, const uint8_t *head, size_t head_len) {
+    (void)userdata;
+    (void)req;
+    (void)head;
+    (void)head_len;
+    pthread_t reader;
+    pthread_create(&reader, NULL, read_until_closed, socket);
+    h_sleep_ms(200); /* let the reader block first */
+    const char *answer = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\n"
+                         "Connection: Upgrade\r\n\r\nwritten while a read waits";
+    nhttps_socket_write(socket, (const uint8_t *)answer, strlen(answer));
+    nhttps_socket_close(socket);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 20;
+    if (pthread_timedjoin_np(reader, NULL, &deadline) != 0) {
+        note("reader still blocked after close;");
+        pthread_detach(reader); /* the socket is leaked on purpose: the test fails */
+        return;
+    }
+    nhttps_socket_free(socket);
+}
+
+static void an_upgraded_socket_is_full_duplex_and_close_wakes_a_read(void) {
+    reset();
+    atomic_store(&duplex_read_result, -1);
+    nhttps_server *server = h_start_server(echo_request, NULL);
+    CHECK(server != NULL);
+    CHECK_OK(nhttps_server_on_upgrade(server, upgrade_full_duplex, NULL));
+    const char *request = "GET /duplex HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\n"
+                          "Connection: Upgrade\r\n\r\n";
+    char *out = h_tls_exchange(h_port, request, strlen(request));
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "\r\n\r\nwritten while a read waits");
+    CHECK(strstr(seen, "still blocked") == NULL);
+    CHECK_INT(atomic_load(&duplex_read_result), 0);
+    free(out);
+}
+
 /* ---- HTTP/1.1 ----------------------------------------------------------- */
 
 static void keep_alive_serves_several_requests_on_one_connection(void) {
@@ -679,6 +732,7 @@ int main(void) {
     RUN(check_continue_handler_may_refuse_without_reading_the_body);
     RUN(upgrade_hands_over_the_socket_with_the_head_bytes);
     RUN(upgrade_without_a_handler_closes_the_connection);
+    RUN(an_upgraded_socket_is_full_duplex_and_close_wakes_a_read);
     RUN(keep_alive_serves_several_requests_on_one_connection);
     RUN(http_1_0_without_keep_alive_closes_after_the_response);
     RUN(pipelined_requests_are_answered_in_order);

@@ -132,8 +132,9 @@ typedef struct nhttps_server_response nhttps_server_response;
 
 // A connection after `upgrade`: TLS still runs, HTTP is over. Owned by
 // the caller, who frees it with `nhttps_socket_free`. Usable from any
-// thread, but reads and writes are serialized: do not block in a read
-// on one thread while writing on another.
+// thread and full duplex: a read waiting for input on one thread blocks
+// neither writes nor `nhttps_socket_close` on another (one reader and one
+// writer at a time).
 typedef struct nhttps_socket nhttps_socket;
 
 // What is known about a connection: addresses and TLS details. It is
@@ -889,7 +890,8 @@ nhttps_result nhttps_socket_write(nhttps_socket *socket,
                                   size_t len);
 
 // Sends TLS close_notify and closes the connection; the handle stays valid
-// (reads return 0, writes fail) until `nhttps_socket_free`.
+// (reads return 0, writes fail) until `nhttps_socket_free`. A read waiting
+// on another thread wakes up and returns 0.
 nhttps_result nhttps_socket_close(nhttps_socket *socket);
 
 // Closes the connection if still open and frees the socket. NULL is a no-op.

@@ -8,8 +8,9 @@ use crate::server::UpgradedSocket;
 
 /// A connection after `upgrade`: TLS still runs, HTTP is over. Owned by
 /// the caller, who frees it with `nhttps_socket_free`. Usable from any
-/// thread, but reads and writes are serialized: do not block in a read
-/// on one thread while writing on another.
+/// thread and full duplex: a read waiting for input on one thread blocks
+/// neither writes nor `nhttps_socket_close` on another (one reader and one
+/// writer at a time).
 pub struct nhttps_socket {
     _private: [u8; 0],
 }
@@ -54,7 +55,8 @@ pub extern "C" fn nhttps_socket_write(
 }
 
 /// Sends TLS close_notify and closes the connection; the handle stays valid
-/// (reads return 0, writes fail) until `nhttps_socket_free`.
+/// (reads return 0, writes fail) until `nhttps_socket_free`. A read waiting
+/// on another thread wakes up and returns 0.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_close(socket: *mut nhttps_socket) -> nhttps_result {
     ffi_boundary! {

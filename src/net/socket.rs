@@ -107,6 +107,10 @@ impl SocketInfo {
 /// thread while writing on another.
 pub struct UpgradedSocket {
     stream: Mutex<SslStream<Transport>>,
+    /// A second handle on the socket: waits for input and shuts the
+    /// connection down without the stream's lock, so that a read waiting on
+    /// one thread blocks neither a write nor `close` on another.
+    waker: Option<Transport>,
     /// Bytes read past the head before the hand-over, returned first.
     pending: Mutex<Vec<u8>>,
     info: SocketInfo,
@@ -121,7 +125,9 @@ impl UpgradedSocket {
         pending: Vec<u8>,
     ) -> UpgradedSocket {
         let _ = stream.get_ref().set_read_timeout(None);
+        let waker = stream.get_ref().try_clone().ok();
         UpgradedSocket {
+            waker,
             stream: Mutex::new(stream),
             pending: Mutex::new(pending),
             info,
@@ -143,11 +149,26 @@ impl UpgradedSocket {
                 return Ok(n);
             }
         }
-        let mut stream = self
-            .stream
-            .lock()
-            .map_err(|_| Error::state("socket poisoned"))?;
-        Ok(stream.read(out)?)
+        let lock = || {
+            self.stream
+                .lock()
+                .map_err(|_| Error::state("socket poisoned"))
+        };
+        let Some(waker) = &self.waker else {
+            return Ok(lock()?.read(out)?);
+        };
+        loop {
+            {
+                let mut stream = lock()?;
+                // Decrypted bytes buffered, or input waiting (OpenSSL reads
+                // no further ahead than the record it decrypts): read now.
+                if stream.ssl().pending() > 0 || waker.is_readable_now() {
+                    return Ok(stream.read(out)?);
+                }
+            }
+            // Wait with the lock released: writes and `close` go on meanwhile.
+            waker.wait_readable()?;
+        }
     }
 
     /// Writes all of `data`.
@@ -162,6 +183,11 @@ impl UpgradedSocket {
     /// Sends TLS close_notify and shuts the connection down. Later reads
     /// return 0 and writes fail.
     pub fn close(&self) {
+        // Wakes a read waiting for input (it then returns 0), so the lock
+        // below is free soon.
+        if let Some(waker) = &self.waker {
+            let _ = waker.shutdown(Shutdown::Read);
+        }
         if let Ok(mut stream) = self.stream.lock() {
             let _ = stream.shutdown();
             let _ = stream.get_ref().shutdown(Shutdown::Both);

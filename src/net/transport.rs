@@ -118,6 +118,27 @@ impl Transport {
         }
     }
 
+    /// Blocks until reading would not block: bytes are waiting, the peer
+    /// closed, or the socket was shut down (also from another thread).
+    pub fn wait_readable(&self) -> io::Result<()> {
+        let mut poll = libc::pollfd {
+            fd: self.raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one pollfd we own, for the duration of the call.
+            let n = unsafe { libc::poll(&mut poll, 1, -1) };
+            if n >= 0 {
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+
     /// Whether reading would not block: bytes are waiting or the peer has
     /// closed. An idle pooled connection for which this is true is stale.
     pub fn is_readable_now(&self) -> bool {
