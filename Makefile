@@ -9,7 +9,7 @@ MAJOR      := $(firstword $(subst ., ,$(VERSION)))
 CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Werror
 LDLIBS     := -L$(LIBDIR) -lnhttps -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lpthread
-EXAMPLES   := hello serve fetch
+EXAMPLES   := hello serve fetch proxy websocket_echo embed_thread
 C_TESTS    := $(patsubst c-tests/%.c,%,$(wildcard c-tests/test_*.c))
 
 .PHONY: all lib header examples demo bench test test-rust test-c test-cxx test-cmake test-python test-ruby clean
@@ -41,6 +41,9 @@ $(BUILD)/tests/%: c-tests/%.c c-tests/harness.h include/nhttps.h $(LIBDIR)/libnh
 	$(CC) -std=c11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Iinclude -Ic-tests $< $(LDLIBS) -o $@
 
 $(LIBDIR)/libnhttps.so: lib
+
+# websocket_echo computes Sec-WebSocket-Accept with OpenSSL's SHA-1 and base64.
+$(BUILD)/bin/websocket_echo: LDLIBS += -lcrypto
 
 # Builds and runs the demo: serve on https://localhost:8443 with the
 # development certificate and a small bundled site.

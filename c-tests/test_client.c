@@ -1735,7 +1735,7 @@ static void from_url_takes_auth_port_path_and_query(void) {
 
 static void bad_urls_and_options_are_invalid_arguments(void) {
     nhttps_request_options *o = NULL;
-    CHECK_RC(nhttps_request_options_from_url("http://example.test/", &o), NHTTPS_ERR_INVALID_ARGUMENT);
+    CHECK_RC(nhttps_request_options_from_url("ftp://example.test/", &o), NHTTPS_ERR_INVALID_ARGUMENT);
     CHECK_RC(nhttps_request_options_from_url("https:///nohost", &o), NHTTPS_ERR_INVALID_ARGUMENT);
     CHECK_RC(nhttps_request_options_from_url("https://h:99999/", &o), NHTTPS_ERR_INVALID_ARGUMENT);
     CHECK(o == NULL);
@@ -1951,6 +1951,97 @@ static void nginx_takes_sni_client_certificates_and_request_bodies(void) {
     for (int i = 0; i < 3; i++) reply_free(&r[i]);
 }
 
+/* ---- plain HTTP (protocol "http:") -------------------------------------- */
+
+/* Python's http.server (HTTP/1.0, no TLS) serving the scratch directory on
+ * 127.0.0.1: an `http://` URL and the `protocol` option both reach it
+ * without TLS, the socket info has no TLS facts, and a response that closes
+ * its connection leaves nothing pooled. */
+static void http_urls_and_the_protocol_option_speak_plain_http(void) {
+    REQUIRE_TOOL("python3");
+    static struct peer py;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s", h_path("plain-www"));
+    free(h_capture(NULL, "mkdir -p %s", dir));
+    static char page[40000];
+    for (size_t i = 0; i < sizeof page - 1; i++) page[i] = (char)('a' + i % 26);
+    char file[700];
+    snprintf(file, sizeof file, "%s/page.txt", dir);
+    h_write_file(file, page, strlen(page));
+    unsigned port = free_port();
+    CHECK(port != 0);
+    memset(&py, 0, sizeof py);
+    snprintf(py.log, sizeof py.log, "%s", h_path("http-server.log"));
+    char *out = h_capture(NULL,
+                          "python3 -m http.server %u --bind 127.0.0.1 --directory %s > %s 2>&1 "
+                          "& echo $!",
+                          port, dir, py.log);
+    py.pid = atoi(out);
+    free(out);
+    if (py.pid > 0) remember_pid(py.pid, true);
+    py.port = port;
+    CHECK_MSG(py.pid > 0 && wait_port(port, 15000), "http.server did not start: see %s", py.log);
+
+    const nhttps_agent *agent = new_agent(2, true);
+    /* 1: an http:// URL. */
+    nhttps_request_options *o = opts_url("http://127.0.0.1:%u/page.txt", port);
+    CHECK(o != NULL);
+    nhttps_request_options_set_agent(o, agent);
+    nhttps_client_request *request = NULL;
+    nhttps_result rc = nhttps_client_request_new(o, &request);
+    nhttps_request_options_free(o);
+    CHECK_OK(rc);
+    nhttps_incoming_message *response = NULL;
+    CHECK_OK(nhttps_client_request_end(request, &response));
+    const nhttps_socket_info *info = nhttps_incoming_message_socket(response);
+    bool no_tls = nhttps_socket_info_tls_version(info) == NULL &&
+                  nhttps_socket_info_cipher(info) == NULL &&
+                  nhttps_socket_info_alpn_protocol(info) == NULL;
+    unsigned remote_port = nhttps_socket_info_remote_port(info);
+    struct reply url_reply;
+    memset(&url_reply, 0, sizeof url_reply);
+    take_response(response, &url_reply);
+
+    /* 2: the protocol option, host and port set one by one; a 404. */
+    o = nhttps_request_options_new();
+    CHECK_RC(nhttps_request_options_set_protocol(o, "ftp:"), NHTTPS_ERR_INVALID_ARGUMENT);
+    CHECK_RC(nhttps_request_options_set_protocol(o, "http"), NHTTPS_ERR_INVALID_ARGUMENT);
+    CHECK_OK(nhttps_request_options_set_protocol(o, "http:"));
+    nhttps_request_options_set_hostname(o, "127.0.0.1");
+    nhttps_request_options_set_port(o, (uint16_t)port);
+    nhttps_request_options_set_path(o, "/missing");
+    nhttps_request_options_set_agent(o, agent);
+    struct reply missing;
+    get(o, &missing);
+
+    size_t in_use = 9, free_count = 9;
+    nhttps_agent_stats(agent, NULL, &in_use, &free_count, NULL);
+    nhttps_agent_free(agent);
+    char *log = read_file(py.log);
+    int requests_logged = 0;
+    for (const char *at = strstr(log, "\"GET /"); at != NULL; at = strstr(at + 1, "\"GET /")) {
+        requests_logged++;
+    }
+    free(log);
+    peer_stop(&py);
+
+    CHECK_REPLY_OK(url_reply);
+    CHECK(no_tls);
+    CHECK_INT(remote_port, port);
+    CHECK_INT(url_reply.status, 200);
+    CHECK_INT(url_reply.len, strlen(page));
+    CHECK(memcmp(url_reply.body, page, url_reply.len) == 0);
+    CHECK_CONTAINS(url_reply.headers, "server: SimpleHTTP/");
+    CHECK_REPLY_OK(missing);
+    CHECK_INT(missing.status, 404);
+    CHECK_INT(missing.reused, 0); /* HTTP/1.0: each response closed its connection */
+    CHECK_INT(in_use, 0);
+    CHECK_INT(free_count, 0);
+    CHECK_INT(requests_logged, 2);
+    reply_free(&url_reply);
+    reply_free(&missing);
+}
+
 /* TEST_CLIENT_ONLY=substring runs only the tests whose names contain it. */
 static bool wanted(const char *name) {
     const char *only = getenv("TEST_CLIENT_ONLY");
@@ -2010,6 +2101,7 @@ int main(void) {
     RUN_IF(a_101_response_hands_over_the_connection);
     RUN_IF(nginx_sees_one_connection_for_three_requests);
     RUN_IF(nginx_takes_sni_client_certificates_and_request_bodies);
+    RUN_IF(http_urls_and_the_protocol_option_speak_plain_http);
     stop_every_peer();
     if (h_failed == 0) { /* keep the peers' logs when something failed */
         free(h_capture(NULL, "rm -rf %s", h_dir()));

@@ -269,13 +269,14 @@ nhttps_result nhttps_agent_stats(const nhttps_agent *agent,
                                  size_t *free_out,
                                  size_t *queued_out);
 
-// Options with Node's defaults: host "localhost", port 443, GET "/", the
-// global agent, certificate and host name verification on. Free them with
-// `nhttps_request_options_free`.
+// Options with Node's defaults: protocol "https:", host "localhost", port
+// 443, GET "/", the global agent, certificate and host name verification
+// on. Free them with `nhttps_request_options_free`.
 nhttps_request_options *nhttps_request_options_new(void);
 
-// Options from a URL, `https://[user:password@]host[:port][/path][?query]`.
-// On success `*options_out` is new options the caller frees.
+// Options from a URL, `https://[user:password@]host[:port][/path][?query]`
+// — or `http://...` for plain HTTP without TLS (protocol "http:", default
+// port 80). On success `*options_out` is new options the caller frees.
 nhttps_result nhttps_request_options_from_url(const char *url,
                                               nhttps_request_options **options_out);
 
@@ -290,11 +291,24 @@ nhttps_result nhttps_request_options_set_host(nhttps_request_options *options,
 nhttps_result nhttps_request_options_set_hostname(nhttps_request_options *options,
                                                   const char *hostname);
 
-// Node's `port` (default 443).
+// Node's `port` (default 443 — or 80 when the protocol is "http:" — as
+// long as none is set).
 nhttps_result nhttps_request_options_set_port(nhttps_request_options *options,
                                               uint16_t port);
 
-// Node's `socketPath`: connect to a unix socket instead (TLS still runs).
+// Node's `protocol`: "https:" (the default) or "http:". With "http:" the
+// request speaks plain HTTP without TLS — for a legacy backend on loopback
+// or a trusted network, e.g. behind a TLS-terminating proxy: the TLS
+// options are ignored, the default port is 80, and on the response's
+// socket info the TLS facts (`nhttps_socket_info_tls_version`, cipher,
+// ALPN, servername) are NULL. Works with `_set_socket_path` too. Plain
+// and TLS connections never share an agent's pool. Anything else is
+// `NHTTPS_ERR_INVALID_ARGUMENT`.
+nhttps_result nhttps_request_options_set_protocol(nhttps_request_options *options,
+                                                  const char *protocol);
+
+// Node's `socketPath`: connect to a unix socket instead (TLS still runs
+// over it, unless the protocol is "http:").
 nhttps_result nhttps_request_options_set_socket_path(nhttps_request_options *options,
                                                      const char *path);
 
@@ -414,8 +428,9 @@ nhttps_result nhttps_client_request_end_async(nhttps_client_request *request,
                                               void *userdata);
 
 // Node's `https.get(url)`: a GET through the global agent, with the
-// system's trusted roots. On success `*response_out` is the caller's, as
-// with `nhttps_client_request_end`.
+// system's trusted roots (an `http://` URL is fetched over plain HTTP).
+// On success `*response_out` is the caller's, as with
+// `nhttps_client_request_end`.
 nhttps_result nhttps_get(const char *url,
                          nhttps_incoming_message **response_out);
 
@@ -431,7 +446,8 @@ void nhttps_incoming_message_free(nhttps_incoming_message *message);
 // caller's, to free with `nhttps_socket_free`; bytes the server sent
 // right after its head come out of the socket's first reads. The response
 // may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
-// response, or when taken already.
+// response, when taken already, or on a plain "http:" connection (only
+// TLS connections can be taken over).
 nhttps_result nhttps_incoming_message_upgrade(nhttps_incoming_message *message,
                                               nhttps_socket **socket_out);
 
@@ -517,10 +533,12 @@ const char *nhttps_socket_info_local_address(const nhttps_socket_info *info);
 // Our port (0 on a unix socket).
 uint16_t nhttps_socket_info_local_port(const nhttps_socket_info *info);
 
-// The TLS version, e.g. "TLSv1.3"; NULL before the handshake.
+// The TLS version, e.g. "TLSv1.3"; NULL before the handshake, and on a
+// plain "http:" client connection.
 const char *nhttps_socket_info_tls_version(const nhttps_socket_info *info);
 
-// The cipher suite's OpenSSL name; NULL before the handshake.
+// The cipher suite's OpenSSL name; NULL before the handshake, and on a
+// plain "http:" client connection.
 const char *nhttps_socket_info_cipher(const nhttps_socket_info *info);
 
 // The server name the client sent (SNI), or NULL.

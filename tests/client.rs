@@ -412,3 +412,202 @@ fn a_101_response_hands_over_the_connection_with_the_bytes_already_read() {
     let n = socket.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"echo:ping");
 }
+
+// ---- plain HTTP (protocol "http:") against a plain std server ----------
+
+/// A legacy plain-HTTP server (no TLS) on a std listener: each request's
+/// head and body are recorded and answered with `METHOD PATH BODYLEN`.
+/// A connection that opens with a TLS handshake is closed at once.
+#[derive(Clone, Default)]
+struct PlainLog {
+    connections: Arc<AtomicUsize>,
+    /// Every request, in arrival order.
+    requests: Arc<Mutex<Vec<PlainRequest>>>,
+}
+
+/// A request's head (as text) and body.
+type PlainRequest = (String, Vec<u8>);
+
+fn plain_tcp_server() -> (u16, PlainLog) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log = PlainLog::default();
+    let l = log.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let l = l.clone();
+            std::thread::spawn(move || serve_plain(stream, &l));
+        }
+    });
+    (port, log)
+}
+
+fn serve_plain(mut stream: impl std::io::Read + std::io::Write, log: &PlainLog) {
+    use std::io::{BufRead, BufReader, Read};
+    log.connections.fetch_add(1, Ordering::SeqCst);
+    let mut first = [0u8; 1];
+    if stream.read(&mut first).unwrap_or(0) == 0 || first[0] == 0x16 {
+        return; // closed, or a TLS ClientHello: this server speaks plain HTTP only
+    }
+    let mut reader = BufReader::new(stream);
+    let mut pending = Some(first[0]);
+    loop {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if let Some(b) = pending.take() {
+                line.insert(0, b as char);
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let lower = head.to_ascii_lowercase();
+        let mut body = Vec::new();
+        if lower.contains("transfer-encoding: chunked") {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size).unwrap();
+                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                let mut chunk = vec![0u8; n + 2];
+                reader.read_exact(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        } else if let Some(at) = lower.find("content-length: ") {
+            let n: usize = lower[at + 16..]
+                .split("\r\n")
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            body.resize(n, 0);
+            reader.read_exact(&mut body).unwrap();
+        }
+        let mut words = head.split(' ');
+        let answer = format!(
+            "{} {} {}",
+            words.next().unwrap(),
+            words.next().unwrap(),
+            body.len()
+        );
+        log.requests.lock().unwrap().push((head, body));
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Plain: yes\r\n\r\n{answer}",
+            answer.len()
+        );
+        if reader.get_mut().write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn an_http_url_speaks_plain_http_to_a_plain_tcp_server() {
+    let (port, log) = plain_tcp_server();
+    let agent = agent(1);
+    let options = |path: &str| {
+        let mut o = RequestOptions::from_url(&format!("http://127.0.0.1:{port}{path}")).unwrap();
+        o.agent = agent.clone();
+        o
+    };
+    let response = ClientRequest::new(options("/p?q=1"))
+        .unwrap()
+        .end()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.header("x-plain").unwrap().to_str().unwrap(), "yes");
+    assert!(response.socket().tls_version.is_none());
+    assert!(response.socket().cipher.is_none());
+    assert!(!response.socket().reused_connection);
+    assert_eq!(body_of(&response), b"GET /p?q=1 0");
+    drop(response);
+
+    // A chunked body and one by length, byte-exact, on the same connection.
+    let payload: Vec<u8> = (0..100_000).map(|i| (i * 7 % 251) as u8).collect();
+    let mut post = options("/up");
+    post.method = "POST".into();
+    let mut request = ClientRequest::new(post.clone()).unwrap();
+    for piece in payload.chunks(7_000) {
+        request.write(piece).unwrap();
+    }
+    let response = request.end().unwrap();
+    assert!(response.socket().reused_connection);
+    assert_eq!(body_of(&response), b"POST /up 100000");
+    post.headers
+        .push(("Content-Length".into(), payload.len().to_string()));
+    let mut request = ClientRequest::new(post).unwrap();
+    request.write(&payload).unwrap();
+    assert_eq!(body_of(&request.end().unwrap()), b"POST /up 100000");
+
+    assert_eq!(log.connections.load(Ordering::SeqCst), 1);
+    let requests = log.requests.lock().unwrap();
+    assert_eq!(requests.len(), 3);
+    assert!(requests[0].0.starts_with("GET /p?q=1 HTTP/1.1\r\n"));
+    assert!(
+        requests[0]
+            .0
+            .contains(&format!("\r\nHost: 127.0.0.1:{port}\r\n"))
+    );
+    assert!(requests[1].0.contains("Transfer-Encoding: chunked\r\n"));
+    assert_eq!(requests[1].1, payload);
+    assert_eq!(requests[2].1, payload);
+}
+
+#[test]
+fn the_protocol_option_picks_plain_http_and_its_own_pool() {
+    let (port, log) = plain_tcp_server();
+    let shared = agent(5);
+    let mut plain = RequestOptions {
+        protocol: nhttps::client::Protocol::from_node_name("http:").unwrap(),
+        hostname: Some("127.0.0.1".into()),
+        agent: shared.clone(),
+        ..RequestOptions::default()
+    };
+    assert_eq!(plain.port(), 80);
+    plain.port = Some(port);
+    let response = ClientRequest::new(plain.clone()).unwrap().end().unwrap();
+    assert_eq!(body_of(&response), b"GET / 0");
+    drop(response);
+    // The same host and port over https: never the pooled plain connection.
+    let mut tls = plain.clone();
+    tls.protocol = nhttps::client::Protocol::Https;
+    tls.timeout = Duration::from_secs(5);
+    assert!(ClientRequest::new(tls).unwrap().end().is_err());
+    assert_eq!(log.connections.load(Ordering::SeqCst), 2);
+    // The plain connection is still pooled and reused.
+    let response = ClientRequest::new(plain).unwrap().end().unwrap();
+    assert!(response.socket().reused_connection);
+    assert_eq!(body_of(&response), b"GET / 0");
+    assert_eq!(log.requests.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn plain_http_works_over_a_unix_socket() {
+    let path = std::env::temp_dir().join(format!("nhttps-plain-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let log = PlainLog::default();
+    let l = log.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            serve_plain(stream, &l);
+        }
+    });
+    let mut options = RequestOptions::from_url("http://localhost/sock").unwrap();
+    options.socket_path = Some(path.clone());
+    options.agent = AgentChoice::None;
+    let response = ClientRequest::new(options).unwrap().end().unwrap();
+    assert_eq!(body_of(&response), b"GET /sock 0");
+    assert!(response.socket().tls_version.is_none());
+    let _ = std::fs::remove_file(&path);
+    let requests = log.requests.lock().unwrap();
+    assert!(requests[0].0.contains("\r\nHost: localhost\r\n"));
+    assert!(requests[0].0.contains("\r\nConnection: close\r\n"));
+}

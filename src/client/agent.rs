@@ -1,6 +1,6 @@
 //! Node's `https.Agent`: pools of kept-alive connections, one pool per
-//! server and set of TLS options, with `maxSockets` per pool, a queue for
-//! the requests beyond it, and TLS sessions kept for resumption.
+//! server, protocol and set of TLS options, with `maxSockets` per pool, a
+//! queue for the requests beyond it, and TLS sessions kept for resumption.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -9,7 +9,7 @@ use std::time::Duration;
 use openssl::ssl::{SslConnector, SslSession};
 
 use super::connection::ClientConnection;
-use super::options::{ClientTlsOptions, RequestOptions};
+use super::options::{ClientTlsOptions, Protocol, RequestOptions};
 use crate::error::Result;
 
 /// Which free connection is reused first.
@@ -53,19 +53,22 @@ impl Default for AgentOptions {
 /// What identifies a pool: everything that changes the connection.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PoolKey {
+    protocol: Protocol,
     host: String,
     port: u16,
     socket_path: Option<std::path::PathBuf>,
-    tls: ClientTlsOptions,
+    /// The TLS options; `None` for `http:` (they play no part there).
+    tls: Option<ClientTlsOptions>,
 }
 
 impl PoolKey {
     pub fn new(options: &RequestOptions) -> PoolKey {
         PoolKey {
+            protocol: options.protocol,
             host: options.target_host().to_ascii_lowercase(),
-            port: options.port,
+            port: options.port(),
             socket_path: options.socket_path.clone(),
-            tls: options.tls.clone(),
+            tls: options.protocol.is_tls().then(|| options.tls.clone()),
         }
     }
 
@@ -113,13 +116,12 @@ pub struct Agent {
     changed: Condvar,
 }
 
-/// What `acquire` hands out: a pooled connection, or the right to open one.
+/// What `acquire` hands out: a pooled connection, or the right to open one
+/// — with the pool's TLS configuration and session for `https:`, or
+/// `None` for a plain `http:` connection.
 pub(crate) enum Lease {
     Reused(ClientConnection),
-    Open {
-        connector: SslConnector,
-        session: Option<SslSession>,
-    },
+    Open(Option<(SslConnector, Option<SslSession>)>),
 }
 
 impl Agent {
@@ -167,26 +169,27 @@ impl Agent {
                 if pool.active < self.options.max_sockets.max(1) && total_ok {
                     pool.waiting.pop_front();
                     pool.active += 1;
+                    let Some(tls) = &key.tls else {
+                        self.changed.notify_all();
+                        return Ok(Lease::Open(None));
+                    };
                     let connector = match &pool.connector {
                         Some(c) => c.clone(),
-                        None => {
-                            let built = super::connection::build_connector(&key.tls);
-                            match built {
-                                Ok(c) => {
-                                    pool.connector = Some(c.clone());
-                                    c
-                                }
-                                Err(e) => {
-                                    pool.active -= 1;
-                                    self.changed.notify_all();
-                                    return Err(e);
-                                }
+                        None => match super::connection::build_connector(tls) {
+                            Ok(c) => {
+                                pool.connector = Some(c.clone());
+                                c
                             }
-                        }
+                            Err(e) => {
+                                pool.active -= 1;
+                                self.changed.notify_all();
+                                return Err(e);
+                            }
+                        },
                     };
                     let session = pool.session.clone();
                     self.changed.notify_all();
-                    return Ok(Lease::Open { connector, session });
+                    return Ok(Lease::Open(Some((connector, session))));
                 }
             }
             state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());

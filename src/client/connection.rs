@@ -1,13 +1,17 @@
-//! One client connection: connect (TCP or unix socket), TLS handshake with
-//! verification, and the checks a pooled connection passes before reuse.
+//! One client connection: connect (TCP or unix socket), then — for
+//! `https:` — the TLS handshake with verification; and the checks a pooled
+//! connection passes before reuse. A `http:` connection is the bare socket.
 
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Instant;
 
 use openssl::pkey::PKey;
-use openssl::ssl::{HandshakeError, SslConnector, SslMethod, SslSession, SslStream, SslVerifyMode};
+use openssl::ssl::{
+    HandshakeError, SslConnector, SslMethod, SslRef, SslSession, SslStream, SslVerifyMode,
+};
 use openssl::x509::X509;
 
 use super::options::{ClientTlsOptions, RequestOptions};
@@ -16,9 +20,66 @@ use crate::http::BufferedStream;
 use crate::net::{SocketInfo, Transport};
 use crate::tls::node_verify_error_name;
 
-pub(crate) type ClientStream = BufferedStream<SslStream<Transport>>;
+/// The byte stream of a client connection: TLS over the socket, or the
+/// plain socket for `http:`.
+pub(crate) enum ClientSocket {
+    Tls(SslStream<Transport>),
+    Plain(Transport),
+}
 
-/// A connected, TLS-established connection to a server.
+impl ClientSocket {
+    /// The socket underneath.
+    pub fn transport(&self) -> &Transport {
+        match self {
+            ClientSocket::Tls(ssl) => ssl.get_ref(),
+            ClientSocket::Plain(transport) => transport,
+        }
+    }
+
+    /// The TLS state; `None` on a plain connection.
+    pub fn ssl(&self) -> Option<&SslRef> {
+        match self {
+            ClientSocket::Tls(ssl) => Some(ssl.ssl()),
+            ClientSocket::Plain(_) => None,
+        }
+    }
+}
+
+impl Read for ClientSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ClientSocket::Tls(ssl) => ssl.read(buf),
+            ClientSocket::Plain(transport) => transport.read(buf),
+        }
+    }
+}
+
+impl Write for ClientSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            ClientSocket::Tls(ssl) => ssl.write(buf),
+            ClientSocket::Plain(transport) => transport.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            ClientSocket::Tls(ssl) => ssl.flush(),
+            ClientSocket::Plain(transport) => transport.flush(),
+        }
+    }
+}
+
+pub(crate) type ClientStream = BufferedStream<ClientSocket>;
+
+/// How to secure a new connection: the agent's TLS configuration for its
+/// pool and a session to offer for resumption.
+pub(crate) struct TlsStart<'a> {
+    pub connector: &'a SslConnector,
+    pub session: Option<&'a SslSession>,
+}
+
+/// A connected connection to a server, TLS established for `https:`.
 pub(crate) struct ClientConnection {
     pub stream: ClientStream,
     pub info: Arc<SocketInfo>,
@@ -29,44 +90,24 @@ pub(crate) struct ClientConnection {
 }
 
 impl ClientConnection {
-    /// Connects to the server of `options` and does the handshake, offering
-    /// `session` for resumption.
-    pub fn open(
-        options: &RequestOptions,
-        connector: &SslConnector,
-        session: Option<&SslSession>,
-    ) -> Result<ClientConnection> {
+    /// Connects to the server of `options`; with `tls`, does the handshake
+    /// (offering its session for resumption), without it speaks plain HTTP.
+    pub fn open(options: &RequestOptions, tls: Option<TlsStart<'_>>) -> Result<ClientConnection> {
         let transport = connect_transport(options)?;
         let _ = transport.set_read_timeout(Some(options.timeout));
         let _ = transport.set_write_timeout(Some(options.timeout));
         let mut info = SocketInfo::from_transport(&transport);
-        let mut config = connector
-            .configure()
-            .map_err(|e| Error::Tls(e.to_string()))?;
-        if !options.tls.reject_unauthorized {
-            config.set_verify_hostname(false);
-            config.set_verify(SslVerifyMode::NONE);
-        }
-        if let Some(session) = session {
-            // SAFETY: the session came from a connection made with this same
-            // connector (sessions are kept per pool key, connectors too).
-            unsafe {
-                config
-                    .set_session(session)
-                    .map_err(|e| Error::Tls(e.to_string()))?
-            };
-        }
-        let name = options
-            .tls
-            .servername
-            .clone()
-            .unwrap_or_else(|| options.target_host().to_string());
-        let ssl = config
-            .connect(&name, transport)
-            .map_err(describe_handshake_failure)?;
-        info.add_tls(ssl.ssl(), false);
+        let socket = match tls {
+            // Plain HTTP: the TLS facts of `info` stay `None`.
+            None => ClientSocket::Plain(transport),
+            Some(tls) => {
+                let ssl = handshake(options, tls, transport)?;
+                info.add_tls(ssl.ssl(), false);
+                ClientSocket::Tls(ssl)
+            }
+        };
         Ok(ClientConnection {
-            stream: BufferedStream::new(ssl),
+            stream: BufferedStream::new(socket),
             info: Arc::new(info),
             reused: false,
             idle_since: Instant::now(),
@@ -75,23 +116,69 @@ impl ClientConnection {
 
     /// A session to offer on the next connection to the same server.
     pub fn session(&self) -> Option<SslSession> {
-        self.stream.get_ref().ssl().session().map(|s| s.to_owned())
+        self.stream
+            .get_ref()
+            .ssl()
+            .and_then(|ssl| ssl.session())
+            .map(|s| s.to_owned())
     }
 
     /// Whether an idle connection can no longer be used: the server closed
     /// it, or sent something unasked.
     pub fn is_stale(&self) -> bool {
+        let socket = self.stream.get_ref();
         !self.stream.buffered().is_empty()
-            || self.stream.get_ref().ssl().pending() > 0
-            || self.stream.get_ref().get_ref().is_readable_now()
+            || socket.ssl().is_some_and(|ssl| ssl.pending() > 0)
+            || socket.transport().is_readable_now()
     }
 
-    /// Sends close_notify and closes the socket.
+    /// Sends close_notify (over TLS) and closes the socket.
     pub fn close(self) {
-        let (mut ssl, _) = self.stream.into_parts();
-        let _ = ssl.shutdown();
-        let _ = ssl.get_ref().shutdown(Shutdown::Both);
+        let (socket, _) = self.stream.into_parts();
+        match socket {
+            ClientSocket::Tls(mut ssl) => {
+                let _ = ssl.shutdown();
+                let _ = ssl.get_ref().shutdown(Shutdown::Both);
+            }
+            ClientSocket::Plain(transport) => {
+                let _ = transport.shutdown(Shutdown::Both);
+            }
+        }
     }
+}
+
+/// The TLS handshake over a connected socket, verifying the server as the
+/// options say.
+fn handshake(
+    options: &RequestOptions,
+    tls: TlsStart<'_>,
+    transport: Transport,
+) -> Result<SslStream<Transport>> {
+    let mut config = tls
+        .connector
+        .configure()
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    if !options.tls.reject_unauthorized {
+        config.set_verify_hostname(false);
+        config.set_verify(SslVerifyMode::NONE);
+    }
+    if let Some(session) = tls.session {
+        // SAFETY: the session came from a connection made with this same
+        // connector (sessions are kept per pool key, connectors too).
+        unsafe {
+            config
+                .set_session(session)
+                .map_err(|e| Error::Tls(e.to_string()))?
+        };
+    }
+    let name = options
+        .tls
+        .servername
+        .clone()
+        .unwrap_or_else(|| options.target_host().to_string());
+    config
+        .connect(&name, transport)
+        .map_err(describe_handshake_failure)
 }
 
 fn connect_transport(options: &RequestOptions) -> Result<Transport> {
@@ -106,7 +193,7 @@ fn connect_transport(options: &RequestOptions) -> Result<Transport> {
             });
     }
     let host = options.target_host();
-    let addresses: Vec<_> = (host, options.port)
+    let addresses: Vec<_> = (host, options.port())
         .to_socket_addrs()
         .map_err(|e| Error::Dns(format!("{host}: {e}")))?
         .collect();

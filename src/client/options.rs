@@ -1,4 +1,5 @@
-//! The options of Node's `https.request`.
+//! The options of Node's `https.request` (and, with `protocol: "http:"`,
+//! of `http.request`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +43,50 @@ impl Default for ClientTlsOptions {
     }
 }
 
+/// Node's `protocol` option: whether the connection runs TLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// `"https:"` (the default): TLS with verification, port 443.
+    #[default]
+    Https,
+    /// `"http:"`: plain HTTP, no TLS, port 80 — for a legacy backend behind
+    /// a TLS-terminating proxy, on loopback or a trusted network.
+    Http,
+}
+
+impl Protocol {
+    /// From Node's spelling, `"https:"` or `"http:"`.
+    pub fn from_node_name(name: &str) -> Result<Protocol> {
+        match name {
+            "https:" => Ok(Protocol::Https),
+            "http:" => Ok(Protocol::Http),
+            _ => Err(Error::invalid(format!(
+                "protocol {name:?} is not supported: \"https:\" or \"http:\""
+            ))),
+        }
+    }
+
+    /// `"https:"` or `"http:"`.
+    pub fn node_name(self) -> &'static str {
+        match self {
+            Protocol::Https => "https:",
+            Protocol::Http => "http:",
+        }
+    }
+
+    /// 443 or 80.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Https => 443,
+            Protocol::Http => 80,
+        }
+    }
+
+    pub fn is_tls(self) -> bool {
+        self == Protocol::Https
+    }
+}
+
 /// Which agent a request goes through (Node's `agent` option).
 #[derive(Clone, Default)]
 pub enum AgentChoice {
@@ -57,13 +102,16 @@ pub enum AgentChoice {
 /// Node's `https.request(options)`.
 #[derive(Clone)]
 pub struct RequestOptions {
+    /// Node's `protocol`: `Https` (default) or `Http` (no TLS; `tls` is unused).
+    pub protocol: Protocol,
     /// Node's `host` (default "localhost").
     pub host: String,
     /// Node's `hostname`, preferred over `host`.
     pub hostname: Option<String>,
-    /// Default 443.
-    pub port: u16,
-    /// Node's `socketPath`: a unix socket instead of host and port (TLS still runs over it).
+    /// Node's `port`; `None`: the protocol's default (443, or 80 for `Http`).
+    pub port: Option<u16>,
+    /// Node's `socketPath`: a unix socket instead of host and port (TLS
+    /// still runs over it, unless the protocol is `Http`).
     pub socket_path: Option<PathBuf>,
     /// Default "GET".
     pub method: String,
@@ -84,9 +132,10 @@ pub struct RequestOptions {
 impl Default for RequestOptions {
     fn default() -> RequestOptions {
         RequestOptions {
+            protocol: Protocol::Https,
             host: "localhost".into(),
             hostname: None,
-            port: 443,
+            port: None,
             socket_path: None,
             method: "GET".into(),
             path: "/".into(),
@@ -101,11 +150,18 @@ impl Default for RequestOptions {
 }
 
 impl RequestOptions {
-    /// Options from `https://user:password@host:port/path?query`.
+    /// Options from `https://user:password@host:port/path?query`, or the
+    /// same with `http://` (plain HTTP, default port 80).
     pub fn from_url(url: &str) -> Result<RequestOptions> {
-        let rest = url
-            .strip_prefix("https://")
-            .ok_or_else(|| Error::invalid(format!("{url:?} is not an https:// URL")))?;
+        let (protocol, rest) = match url.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (Protocol::Https, rest),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (Protocol::Http, rest),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "{url:?} is not an https:// or http:// URL"
+                )));
+            }
+        };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
             Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
@@ -121,12 +177,18 @@ impl RequestOptions {
             return Err(Error::invalid(format!("{url:?} has no host")));
         }
         Ok(RequestOptions {
+            protocol,
             hostname: Some(host),
-            port: port.unwrap_or(443),
+            port,
             path,
             auth,
             ..RequestOptions::default()
         })
+    }
+
+    /// The port to connect to: `port`, else the protocol's default.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(self.protocol.default_port())
     }
 
     /// The host to connect to and verify: `hostname`, else `host`.
@@ -212,7 +274,7 @@ mod tests {
         let o =
             RequestOptions::from_url("https://us%40er:pw@Example.test:8443/a/b?c=1#frag").unwrap();
         assert_eq!(
-            (o.target_host(), o.port, o.path.as_str()),
+            (o.target_host(), o.port(), o.path.as_str()),
             ("example.test", 8443, "/a/b?c=1")
         );
         assert_eq!(o.auth.as_deref(), Some("us@er:pw"));
@@ -221,7 +283,7 @@ mod tests {
     #[test]
     fn defaults_are_port_443_and_path_slash() {
         let o = RequestOptions::from_url("https://example.test").unwrap();
-        assert_eq!((o.port, o.path.as_str()), (443, "/"));
+        assert_eq!((o.port(), o.path.as_str()), (443, "/"));
         let o = RequestOptions::from_url("https://example.test?q").unwrap();
         assert_eq!(o.path, "/?q");
     }
@@ -229,12 +291,38 @@ mod tests {
     #[test]
     fn ipv6_literals_are_bracketed() {
         let o = RequestOptions::from_url("https://[::1]:9/x").unwrap();
-        assert_eq!((o.target_host(), o.port), ("::1", 9));
+        assert_eq!((o.target_host(), o.port()), ("::1", 9));
+    }
+
+    #[test]
+    fn http_urls_are_plain_http_on_port_80() {
+        let o = RequestOptions::from_url("http://example.test/x").unwrap();
+        assert_eq!(
+            (o.protocol, o.port(), o.path.as_str()),
+            (Protocol::Http, 80, "/x")
+        );
+        let o = RequestOptions::from_url("HTTP://example.test:8080").unwrap();
+        assert_eq!((o.protocol, o.port()), (Protocol::Http, 8080));
+        let o = RequestOptions::from_url("https://example.test").unwrap();
+        assert_eq!(o.protocol, Protocol::Https);
+    }
+
+    #[test]
+    fn the_default_port_follows_the_protocol_unless_one_was_given() {
+        let mut o = RequestOptions::default();
+        assert_eq!(o.port(), 443);
+        o.protocol = Protocol::from_node_name("http:").unwrap();
+        assert_eq!(o.port(), 80);
+        o.port = Some(443);
+        assert_eq!(o.port(), 443);
+        assert!(Protocol::from_node_name("ftp:").is_err());
+        assert!(Protocol::from_node_name("http").is_err());
     }
 
     #[test]
     fn other_schemes_and_bad_ports_are_refused() {
-        assert!(RequestOptions::from_url("http://example.test/").is_err());
+        assert!(RequestOptions::from_url("ftp://example.test/").is_err());
+        assert!(RequestOptions::from_url("example.test/").is_err());
         assert!(RequestOptions::from_url("https://example.test:99999/").is_err());
         assert!(RequestOptions::from_url("https:///x").is_err());
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::agent::{Agent, AgentOptions, Lease, PoolKey};
-use super::connection::ClientConnection;
+use super::connection::{ClientConnection, ClientSocket, TlsStart};
 use super::options::{AgentChoice, RequestOptions};
 use crate::error::{Error, Result};
 use crate::http::{BodyKind, BodyReader, HeaderField, Limits, StatusHead, read_status_head};
@@ -159,8 +159,12 @@ impl ClientRequest {
     fn connect_and_send_head(&mut self, first_body: &[u8]) -> Result<()> {
         let connection = match self.agent.acquire(&self.key)? {
             Lease::Reused(connection) => connection,
-            Lease::Open { connector, session } => {
-                match ClientConnection::open(&self.options, &connector, session.as_ref()) {
+            Lease::Open(tls) => {
+                let tls = tls.as_ref().map(|(connector, session)| TlsStart {
+                    connector,
+                    session: session.as_ref(),
+                });
+                match ClientConnection::open(&self.options, tls) {
                     Ok(connection) => {
                         self.agent.remember_session(&self.key, connection.session());
                         connection
@@ -175,7 +179,7 @@ impl ClientRequest {
         let _ = connection
             .stream
             .get_ref()
-            .get_ref()
+            .transport()
             .set_read_timeout(Some(self.options.timeout));
         let head = self.encode_head();
         self.connection = Some(connection);
@@ -201,13 +205,13 @@ impl ClientRequest {
         let timeout = self.options.timeout;
         let method = self.options.method.clone();
         let connection = self.connection.as_mut().ok_or(Error::ConnectionClosed)?;
-        let transport = connection.stream.get_ref().get_ref();
+        let transport = connection.stream.get_ref().transport();
         let _ = transport.set_read_timeout(Some(CONTINUE_WAIT));
         let answer = read_status_head(&mut connection.stream, &Limits::default(), &method);
         let _ = connection
             .stream
             .get_ref()
-            .get_ref()
+            .transport()
             .set_read_timeout(Some(timeout));
         match answer {
             Ok(head) if head.status() == 100 => Ok(()),
@@ -237,10 +241,11 @@ impl ClientRequest {
             } else {
                 host.to_string()
             };
-            let value = if o.port == 443 || o.socket_path.is_some() {
+            // The port is left out when it is the protocol's default.
+            let value = if o.port() == o.protocol.default_port() || o.socket_path.is_some() {
                 host
             } else {
-                format!("{host}:{}", o.port)
+                format!("{host}:{}", o.port())
             };
             add("Host", &value);
         }
@@ -470,12 +475,20 @@ impl BodySource for ResponseBody {
     }
 
     fn upgrade(&self) -> Option<UpgradedSocket> {
-        let connection = self.lock().connection.take()?;
+        let mut state = self.lock();
+        // An `UpgradedSocket` is TLS only: a plain `http:` connection is
+        // not handed over (it stays here and is closed with the response).
+        state.connection.as_ref()?.stream.get_ref().ssl()?;
+        let connection = state.connection.take()?;
+        drop(state);
         // The agent lent this connection; it is the caller's now.
         self.agent.release(&self.key, None, false);
         let info = (*connection.info).clone();
-        let (ssl, pending) = connection.stream.into_parts();
-        Some(UpgradedSocket::new(ssl, info, pending))
+        let (socket, pending) = connection.stream.into_parts();
+        match socket {
+            ClientSocket::Tls(ssl) => Some(UpgradedSocket::new(ssl, info, pending)),
+            ClientSocket::Plain(_) => None,
+        }
     }
 }
 

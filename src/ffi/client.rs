@@ -1,5 +1,6 @@
 //! `nhttps_request_options`, `nhttps_client_request` and `nhttps_get`:
-//! Node's `https.request` and `https.get`.
+//! Node's `https.request` and `https.get` (and `http.request` / `http.get`
+//! through the `protocol` option or an `http://` URL).
 
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use super::error::{ClientError, nhttps_error, nhttps_result};
 use super::handle::{arc_clone, castable, into_raw, lend, take};
 use super::macros::{ffi_boundary, try_core, try_mut, try_ref, try_slice, try_str};
 use super::message::nhttps_incoming_message;
-use crate::client::{AgentChoice, ClientRequest, RequestOptions};
+use crate::client::{AgentChoice, ClientRequest, Protocol, RequestOptions};
 use crate::message::IncomingMessage;
 use crate::tls::{TlsVersion, read_file};
 
@@ -29,16 +30,17 @@ pub struct nhttps_client_request {
 }
 castable!(nhttps_client_request => ClientRequest);
 
-/// Options with Node's defaults: host "localhost", port 443, GET "/", the
-/// global agent, certificate and host name verification on. Free them with
-/// `nhttps_request_options_free`.
+/// Options with Node's defaults: protocol "https:", host "localhost", port
+/// 443, GET "/", the global agent, certificate and host name verification
+/// on. Free them with `nhttps_request_options_free`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_new() -> *mut nhttps_request_options {
     ffi_boundary! { into_raw::<nhttps_request_options>(RequestOptions::default()) }
 }
 
-/// Options from a URL, `https://[user:password@]host[:port][/path][?query]`.
-/// On success `*options_out` is new options the caller frees.
+/// Options from a URL, `https://[user:password@]host[:port][/path][?query]`
+/// — or `http://...` for plain HTTP without TLS (protocol "http:", default
+/// port 80). On success `*options_out` is new options the caller frees.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_from_url(
     url: *const c_char,
@@ -61,15 +63,22 @@ pub extern "C" fn nhttps_request_options_free(options: *mut nhttps_request_optio
     ffi_boundary! { drop(unsafe { take(options) }) }
 }
 
-/// Sets a string option of the request options (copied).
+/// Sets a string option of the request options (copied). `name` is the C
+/// argument's name, for the error message when `value` is NULL.
 fn set_text(
     options: *mut nhttps_request_options,
     value: *const c_char,
+    name: &str,
     apply: impl FnOnce(&mut RequestOptions, &str) -> crate::Result<()>,
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_mut!(options);
-        try_core!(apply(options, try_str!(value)));
+        // SAFETY: `value` is NULL or a NUL-terminated string, as the caller promised.
+        let value = match unsafe { super::macros::str_arg(value, name) } {
+            Ok(value) => value,
+            Err(error) => return super::error::fail(error),
+        };
+        try_core!(apply(options, value));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -80,7 +89,7 @@ pub extern "C" fn nhttps_request_options_set_host(
     options: *mut nhttps_request_options,
     host: *const c_char,
 ) -> nhttps_result {
-    set_text(options, host, |o, v| {
+    set_text(options, host, "host", |o, v| {
         o.host = v.to_string();
         Ok(())
     })
@@ -92,31 +101,52 @@ pub extern "C" fn nhttps_request_options_set_hostname(
     options: *mut nhttps_request_options,
     hostname: *const c_char,
 ) -> nhttps_result {
-    set_text(options, hostname, |o, v| {
+    set_text(options, hostname, "hostname", |o, v| {
         o.hostname = Some(v.to_string());
         Ok(())
     })
 }
 
-/// Node's `port` (default 443).
+/// Node's `port` (default 443 — or 80 when the protocol is "http:" — as
+/// long as none is set).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_port(
     options: *mut nhttps_request_options,
     port: u16,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).port = port;
+        try_mut!(options).port = Some(port);
         nhttps_result::NHTTPS_OK
     }
 }
 
-/// Node's `socketPath`: connect to a unix socket instead (TLS still runs).
+/// Node's `protocol`: "https:" (the default) or "http:". With "http:" the
+/// request speaks plain HTTP without TLS — for a legacy backend on loopback
+/// or a trusted network, e.g. behind a TLS-terminating proxy: the TLS
+/// options are ignored, the default port is 80, and on the response's
+/// socket info the TLS facts (`nhttps_socket_info_tls_version`, cipher,
+/// ALPN, servername) are NULL. Works with `_set_socket_path` too. Plain
+/// and TLS connections never share an agent's pool. Anything else is
+/// `NHTTPS_ERR_INVALID_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_request_options_set_protocol(
+    options: *mut nhttps_request_options,
+    protocol: *const c_char,
+) -> nhttps_result {
+    set_text(options, protocol, "protocol", |o, v| {
+        o.protocol = Protocol::from_node_name(v)?;
+        Ok(())
+    })
+}
+
+/// Node's `socketPath`: connect to a unix socket instead (TLS still runs
+/// over it, unless the protocol is "http:").
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_socket_path(
     options: *mut nhttps_request_options,
     path: *const c_char,
 ) -> nhttps_result {
-    set_text(options, path, |o, v| {
+    set_text(options, path, "path", |o, v| {
         o.socket_path = Some(v.into());
         Ok(())
     })
@@ -128,7 +158,7 @@ pub extern "C" fn nhttps_request_options_set_method(
     options: *mut nhttps_request_options,
     method: *const c_char,
 ) -> nhttps_result {
-    set_text(options, method, |o, v| {
+    set_text(options, method, "method", |o, v| {
         o.method = v.to_string();
         Ok(())
     })
@@ -140,7 +170,7 @@ pub extern "C" fn nhttps_request_options_set_path(
     options: *mut nhttps_request_options,
     path: *const c_char,
 ) -> nhttps_result {
-    set_text(options, path, |o, v| {
+    set_text(options, path, "path", |o, v| {
         o.path = v.to_string();
         Ok(())
     })
@@ -172,7 +202,7 @@ pub extern "C" fn nhttps_request_options_set_auth(
     options: *mut nhttps_request_options,
     auth: *const c_char,
 ) -> nhttps_result {
-    set_text(options, auth, |o, v| {
+    set_text(options, auth, "auth", |o, v| {
         o.auth = Some(v.to_string());
         Ok(())
     })
@@ -198,7 +228,7 @@ pub extern "C" fn nhttps_request_options_add_ca_file(
     options: *mut nhttps_request_options,
     path: *const c_char,
 ) -> nhttps_result {
-    set_text(options, path, |o, v| {
+    set_text(options, path, "path", |o, v| {
         o.tls.ca_pem.push(read_file(v)?);
         Ok(())
     })
@@ -210,7 +240,7 @@ pub extern "C" fn nhttps_request_options_set_cert_file(
     options: *mut nhttps_request_options,
     path: *const c_char,
 ) -> nhttps_result {
-    set_text(options, path, |o, v| {
+    set_text(options, path, "path", |o, v| {
         o.tls.cert_pem = Some(read_file(v)?);
         Ok(())
     })
@@ -222,7 +252,7 @@ pub extern "C" fn nhttps_request_options_set_key_file(
     options: *mut nhttps_request_options,
     path: *const c_char,
 ) -> nhttps_result {
-    set_text(options, path, |o, v| {
+    set_text(options, path, "path", |o, v| {
         o.tls.key_pem = Some(read_file(v)?);
         Ok(())
     })
@@ -260,7 +290,7 @@ pub extern "C" fn nhttps_request_options_set_passphrase(
     options: *mut nhttps_request_options,
     passphrase: *const c_char,
 ) -> nhttps_result {
-    set_text(options, passphrase, |o, v| {
+    set_text(options, passphrase, "passphrase", |o, v| {
         o.tls.passphrase = Some(v.to_string());
         Ok(())
     })
@@ -286,7 +316,7 @@ pub extern "C" fn nhttps_request_options_set_servername(
     options: *mut nhttps_request_options,
     servername: *const c_char,
 ) -> nhttps_result {
-    set_text(options, servername, |o, v| {
+    set_text(options, servername, "servername", |o, v| {
         o.tls.servername = Some(v.to_string());
         Ok(())
     })
@@ -298,7 +328,7 @@ pub extern "C" fn nhttps_request_options_set_min_version(
     options: *mut nhttps_request_options,
     version: *const c_char,
 ) -> nhttps_result {
-    set_text(options, version, |o, v| {
+    set_text(options, version, "version", |o, v| {
         o.tls.min_version = TlsVersion::from_node_name(v)?;
         Ok(())
     })
@@ -470,8 +500,9 @@ pub extern "C" fn nhttps_client_request_end_async(
 }
 
 /// Node's `https.get(url)`: a GET through the global agent, with the
-/// system's trusted roots. On success `*response_out` is the caller's, as
-/// with `nhttps_client_request_end`.
+/// system's trusted roots (an `http://` URL is fetched over plain HTTP).
+/// On success `*response_out` is the caller's, as with
+/// `nhttps_client_request_end`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_get(
     url: *const c_char,
@@ -502,7 +533,8 @@ pub extern "C" fn nhttps_incoming_message_free(message: *mut nhttps_incoming_mes
 /// caller's, to free with `nhttps_socket_free`; bytes the server sent
 /// right after its head come out of the socket's first reads. The response
 /// may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
-/// response, or when taken already.
+/// response, when taken already, or on a plain "http:" connection (only
+/// TLS connections can be taken over).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_incoming_message_upgrade(
     message: *mut nhttps_incoming_message,
@@ -514,6 +546,9 @@ pub extern "C" fn nhttps_incoming_message_upgrade(
             return super::macros::null_argument("socket_out");
         }
         let Some(socket) = message.upgrade() else {
+            if message.status() == 101 && message.socket().tls_version.is_none() {
+                return super::error::fail(crate::Error::state("a plain http: connection cannot be taken over (only TLS connections can)"));
+            }
             return super::error::fail(crate::Error::state("not a 101 response received by the client, or already taken"));
         };
         unsafe { *socket_out = into_raw::<super::socket::nhttps_socket>(socket) };

@@ -190,13 +190,15 @@ pub extern "C" fn nhttps_socket_info_local_port(info: *const nhttps_socket_info)
     ffi_boundary! { try_ref!(info).local_port }
 }
 
-/// The TLS version, e.g. "TLSv1.3"; NULL before the handshake.
+/// The TLS version, e.g. "TLSv1.3"; NULL before the handshake, and on a
+/// plain "http:" client connection.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_tls_version(info: *const nhttps_socket_info) -> *const c_char {
     ffi_boundary! { opt_ptr(&try_ref!(info).tls_version) }
 }
 
-/// The cipher suite's OpenSSL name; NULL before the handshake.
+/// The cipher suite's OpenSSL name; NULL before the handshake, and on a
+/// plain "http:" client connection.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_cipher(info: *const nhttps_socket_info) -> *const c_char {
     ffi_boundary! { opt_ptr(&try_ref!(info).cipher) }
