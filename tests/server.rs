@@ -594,3 +594,38 @@ fn client_certificates_follow_node_for_every_row_of_the_matrix() {
         );
     }
 }
+
+#[test]
+fn a_thread_whose_connection_ended_serves_the_next_one() {
+    let server = dev_server();
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let seen = threads.clone();
+    server.set_handlers(|h| {
+        h.request = Some(Arc::new(move |_req, res| {
+            seen.lock().unwrap().push(thread::current().id());
+            res.end(b"ok").unwrap();
+        }))
+    });
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    // One connection after another, each closed before the next: once a
+    // thread waits for work, the next connection goes to it. (A pause lets
+    // the first thread get there; a few tries keep a slow machine honest.)
+    let mut reused = false;
+    for _ in 0..5 {
+        let before = threads.lock().unwrap().len();
+        for _ in 0..2 {
+            let mut client = connect(&server);
+            client
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            read_to_end(&mut client);
+            thread::sleep(Duration::from_millis(200));
+        }
+        let seen = threads.lock().unwrap();
+        if seen[before] == seen[before + 1] {
+            reused = true;
+            break;
+        }
+    }
+    assert!(reused, "every connection got a new thread");
+}

@@ -4,6 +4,7 @@
 mod connection;
 mod exchange;
 mod listener;
+mod workers;
 
 pub use crate::message::IncomingMessage;
 pub use crate::net::{SocketInfo, UpgradedSocket};
@@ -24,6 +25,7 @@ use crate::http::Limits;
 use crate::net::Transport;
 use crate::tls::{SecureContext, ServerTls, SniCallback, TlsOptions};
 use listener::Listener;
+use workers::Workers;
 
 /// Node's `request` and `checkContinue` listener.
 pub type RequestHandler = Arc<dyn Fn(Arc<IncomingMessage>, ServerResponse) + Send + Sync>;
@@ -124,6 +126,8 @@ pub(crate) struct Shared {
     closing: Arc<AtomicBool>,
     state: Mutex<State>,
     connections_changed: Condvar,
+    /// The connection threads, reused from one connection to the next.
+    workers: Workers,
 }
 
 thread_local! {
@@ -244,6 +248,7 @@ impl Server {
         let tls = ServerTls::new(&options.tls)?;
         tls.set_sni_callback(options.sni_callback.clone());
         let shared = Shared {
+            workers: Workers::new(options.thread_stack_size),
             options,
             tls,
             handlers: RwLock::new(Arc::new(Handlers::default())),
@@ -368,17 +373,21 @@ impl Server {
             let _ = thread.join();
         }
         self.shared.state().accept_done = true;
+        self.shared.workers.stop();
 
         let on_own_thread = CONNECTION_OF.with(|c| c.get()) == Arc::as_ptr(&self.shared) as usize;
         if !on_own_thread {
-            let mut state = self.shared.state();
-            while !state.connections.is_empty() {
-                state = self
-                    .shared
-                    .connections_changed
-                    .wait(state)
-                    .unwrap_or_else(|p| p.into_inner());
+            {
+                let mut state = self.shared.state();
+                while !state.connections.is_empty() {
+                    state = self
+                        .shared
+                        .connections_changed
+                        .wait(state)
+                        .unwrap_or_else(|p| p.into_inner());
+                }
             }
+            self.shared.workers.wait_all_exited();
         }
         self.shared.emit_close_when_done();
     }
@@ -418,12 +427,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener) {
         let Some(id) = shared.register(&transport) else {
             continue;
         };
-        let for_thread = shared.clone();
-        let spawned = thread::Builder::new()
-            .name("nhttps-conn".into())
-            .stack_size(shared.options.thread_stack_size)
-            .spawn(move || connection::run(for_thread, id, transport));
-        if spawned.is_err() {
+        if shared.workers.dispatch(shared, id, transport).is_err() {
             shared.unregister(id);
         }
     }
