@@ -1395,6 +1395,34 @@ static void a_wrong_host_name_is_altname_invalid(void) {
     reply_free(&r);
 }
 
+static void an_ip_address_missing_from_the_sans_is_altname_invalid(void) {
+    /* The development certificate names 127.0.0.1 and ::1, not 127.0.0.2. */
+    nhttps_server_options *options = nhttps_server_options_new();
+    nhttps_server_options_use_dev_certificate(options);
+    nhttps_server *server = NULL;
+    CHECK_OK(nhttps_server_new(options, &server));
+    nhttps_server_options_free(options);
+    nhttps_server_on_request(server, h_hello, NULL);
+    CHECK_OK(nhttps_server_listen(server, "0.0.0.0", 0));
+    nhttps_request_options *o = opts_url("https://127.0.0.2:%u/", nhttps_server_port(server));
+    const char *pem = nhttps_server_certificate_pem(server);
+    nhttps_request_options_add_ca_pem(o, (const uint8_t *)pem, strlen(pem));
+    nhttps_request_options_set_no_agent(o);
+    struct reply wrong_ip;
+    get(o, &wrong_ip);
+    o = opts_url("https://127.0.0.1:%u/", nhttps_server_port(server));
+    nhttps_request_options_add_ca_pem(o, (const uint8_t *)pem, strlen(pem));
+    nhttps_request_options_set_no_agent(o);
+    struct reply right_ip;
+    get(o, &right_ip);
+    nhttps_server_free(server);
+    CHECK_RC(wrong_ip.rc, NHTTPS_ERR_CERTIFICATE_VERIFY);
+    CHECK_CONTAINS(wrong_ip.message, "ERR_TLS_CERT_ALTNAME_INVALID");
+    CHECK_REPLY_OK(right_ip);
+    reply_free(&wrong_ip);
+    reply_free(&right_ip);
+}
+
 static void an_unknown_issuer_is_unable_to_get_issuer_cert_locally(void) {
     REQUIRE_CERTS();
     CHECK(own_start(&srv, ca_server_options(server_pem, server_key), NULL));
@@ -2083,6 +2111,7 @@ int main(void) {
     RUN_IF(sni_reaches_node);
     RUN_IF(a_self_signed_certificate_is_depth_zero_self_signed);
     RUN_IF(a_wrong_host_name_is_altname_invalid);
+    RUN_IF(an_ip_address_missing_from_the_sans_is_altname_invalid);
     RUN_IF(an_unknown_issuer_is_unable_to_get_issuer_cert_locally);
     RUN_IF(an_expired_certificate_is_cert_has_expired);
     RUN_IF(verification_failures_from_node_carry_codes_too);

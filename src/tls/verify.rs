@@ -35,7 +35,9 @@ pub fn node_verify_error_name(result: X509VerifyResult) -> Option<&'static str> 
         ffi::X509_V_ERR_INVALID_PURPOSE => "INVALID_PURPOSE",
         ffi::X509_V_ERR_CERT_UNTRUSTED => "CERT_UNTRUSTED",
         ffi::X509_V_ERR_CERT_REJECTED => "CERT_REJECTED",
-        ffi::X509_V_ERR_HOSTNAME_MISMATCH => "ERR_TLS_CERT_ALTNAME_INVALID",
+        ffi::X509_V_ERR_HOSTNAME_MISMATCH | ffi::X509_V_ERR_IP_ADDRESS_MISMATCH => {
+            "ERR_TLS_CERT_ALTNAME_INVALID"
+        }
         _ => "UNSPECIFIED",
     };
     Some(name)
