@@ -3,6 +3,7 @@
 # certificate from a test CA must pass sslyze's Mozilla "intermediate"
 # profile, and testssl.sh (-p -S -U) must find nothing HIGH or CRITICAL
 # (cert_revocation is ignored: a throwaway test PKI has no CRL or OCSP).
+# The reports are kept under target/ (testssl.json, sslyze.txt).
 set -u
 cd "$(dirname "$0")/.."
 BUILD="${BUILD:-build}"
@@ -56,6 +57,9 @@ testssl=$(command -v testssl || command -v testssl.sh)
 if need "${testssl:-testssl}" testssl_finds_nothing_high_or_critical; then
   "$testssl" --quiet --color 0 --warnings batch -p -S -U --add-ca "$T/ca.pem" \
     --jsonfile "$T/testssl.json" "localhost:$port" > "$T/testssl.txt" 2>&1
+  # Kept as CI artifacts: target/testssl.json and target/sslyze.txt.
+  mkdir -p target && cp "$T/testssl.json" target/testssl.json 2>/dev/null
+  cp "$T/sslyze.txt" target/sslyze.txt 2>/dev/null
   findings=$(python3 - "$T/testssl.json" <<'PY'
 import json, sys
 findings = json.load(open(sys.argv[1]))
