@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The server's TLS defaults against two scanners (issue 3): serve with a
 # certificate from a test CA must pass sslyze's Mozilla "intermediate"
-# profile, and testssl.sh (-p -S -U) must find nothing HIGH or CRITICAL
+# profile, and testssl.sh (-p -s -f -S -U) must find nothing HIGH or CRITICAL,
+# no TLS 1.0/1.1 and no cipher below "strong"
 # (cert_revocation is ignored: a throwaway test PKI has no CRL or OCSP).
 # The reports are kept under target/ (testssl.json, sslyze.txt).
 set -u
@@ -55,7 +56,7 @@ fi
 
 testssl=$(command -v testssl || command -v testssl.sh)
 if need "${testssl:-testssl}" testssl_finds_nothing_high_or_critical; then
-  "$testssl" --quiet --color 0 --warnings batch -p -S -U --add-ca "$T/ca.pem" \
+  "$testssl" --quiet --color 0 --warnings batch -p -s -f -S -U --add-ca "$T/ca.pem" \
     --jsonfile "$T/testssl.json" "localhost:$port" > "$T/testssl.txt" 2>&1
   # Kept as CI artifacts: target/testssl.json and target/sslyze.txt.
   mkdir -p target && cp "$T/testssl.json" target/testssl.json 2>/dev/null
@@ -65,6 +66,11 @@ import json, sys
 findings = json.load(open(sys.argv[1]))
 if not any(f["id"] == "TLS1_3" and f["finding"].startswith("offered") for f in findings):
     print("the scan did not reach the server (no TLS 1.3 offered)")
+# No TLS 1.0/1.1, nothing weaker than strong ciphers (no CBC-SHA1, 3DES, ...).
+for must_be_absent in ("SSLv3", "TLS1", "TLS1_1", "cipherlist_LOW", "cipherlist_3DES_IDEA",
+                       "cipherlist_AVERAGE", "cipherlist_NULL", "cipherlist_aNULL", "cipherlist_EXPORT"):
+    if not any(f["id"] == must_be_absent and f["finding"].startswith("not offered") for f in findings):
+        print(must_be_absent, "is offered or was not checked")
 for f in findings:
     if f["severity"] in ("HIGH", "CRITICAL") and f["id"] != "cert_revocation":
         print(f["severity"], f["id"], f["finding"])
