@@ -643,15 +643,19 @@ nhttps_result nhttps_server_options_set_max_connections(nhttps_server_options *o
 nhttps_result nhttps_server_options_set_keep_alive_timeout_ms(nhttps_server_options *options,
                                                               uint32_t milliseconds);
 
-// Node's `handshakeTimeout`: how long a TLS handshake may take before the
-// connection is closed and `tlsClientError` (or `clientError`) reports a
-// timeout — so a peer that connects and says nothing does not hold a
-// thread. Default 120000 ms; at least 1.
+// Node's `handshakeTimeout`: how long a TLS handshake may take, as a
+// whole, before the connection is closed and `tlsClientError` (or
+// `clientError`) reports `NHTTPS_ERR_TIMEOUT` — so a peer that connects and
+// says nothing, or trickles its hello, does not hold a thread. Default
+// 120000 ms; at least 1.
 nhttps_result nhttps_server_options_set_handshake_timeout_ms(nhttps_server_options *options,
                                                              uint32_t milliseconds);
 
-// Node's `headersTimeout`: how long the first request's head may take to
-// arrive after the handshake. Default 60000 ms; at least 1.
+// Node's `headersTimeout`: how long a request's head may take to arrive,
+// as a whole — a client trickling header bytes (slowloris) is answered
+// `408` and `clientError` reports `NHTTPS_ERR_TIMEOUT`. On a kept-alive
+// connection the clock starts after the keep-alive wait. Default 60000 ms;
+// at least 1.
 nhttps_result nhttps_server_options_set_headers_timeout_ms(nhttps_server_options *options,
                                                            uint32_t milliseconds);
 

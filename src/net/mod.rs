@@ -6,4 +6,4 @@ mod socket;
 mod transport;
 
 pub use socket::{SocketInfo, UpgradedSocket};
-pub use transport::Transport;
+pub use transport::{Transport, stop_accepting};

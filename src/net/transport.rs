@@ -110,6 +110,19 @@ fn send_no_signal(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// Wakes every thread blocked in `accept` on the listening socket `fd` and
+/// makes later `accept`s fail at once (Linux: `shutdown(2)` on a listening
+/// socket). Unlike connecting to ourselves, this cannot wait behind a full
+/// backlog.
+pub fn stop_accepting(fd: std::os::unix::io::RawFd) -> io::Result<()> {
+    // SAFETY: shutdown(2) on a descriptor the caller owns and keeps open.
+    if unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 impl Transport {
     fn raw_fd(&self) -> std::os::unix::io::RawFd {
         match self {

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::exchange::{Exchange, ServerResponse, Stream};
 use super::{Handlers, Shared};
@@ -51,7 +51,11 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
     let ssl = match session.accept(transport) {
         Ok(ssl) => ssl,
         Err(mut e) => {
-            let error = handshake_error(&e);
+            let error = if shared.timed_out(id) {
+                Error::Timeout("the TLS handshake did not finish in time".into())
+            } else {
+                handshake_error(&e)
+            };
             if !shared.is_closing() {
                 shared.report_handshake_error(&error, info);
             }
@@ -71,17 +75,32 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
     let mut stream = BufferedStream::new(ssl);
     let mut first = true;
     loop {
-        if !shared.set_busy(id, false) {
-            break;
-        }
+        // Each read may wait `wait`; the whole head must be in by the
+        // deadline (on a kept-alive connection, after up to the keep-alive
+        // wait for its first byte), which the server's watchdog enforces.
         let wait = if first {
             options.headers_timeout
         } else {
             options.keep_alive_timeout
         };
+        let head_deadline = if first {
+            Instant::now() + options.headers_timeout
+        } else {
+            Instant::now() + options.keep_alive_timeout + options.headers_timeout
+        };
+        if !shared.set_busy(id, false, Some(head_deadline)) {
+            break;
+        }
         let _ = stream.get_ref().get_ref().set_read_timeout(Some(wait));
         stream.shrink_when_empty();
         let head = match read_request_head(&mut stream, &options.limits) {
+            Ok(_) | Err(_) if shared.timed_out(id) => {
+                // Node's answer to a head that took too long.
+                send_error_response(&mut stream, 408);
+                let error = Error::Timeout("the request head did not arrive in time".into());
+                shared.report_client_error(&error, &info);
+                break;
+            }
             Ok(Some(head)) => head,
             Ok(None) => break,
             Err(e) => {
@@ -93,7 +112,7 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
             }
         };
         first = false;
-        shared.set_busy(id, true);
+        shared.set_busy(id, true, None);
         let _ = stream
             .get_ref()
             .get_ref()
@@ -195,7 +214,7 @@ fn serve_request(
 }
 
 /// Node's default answer to a malformed request: a bare status and close.
-fn send_error_response(stream: &mut Stream, status: u16) {
+pub(super) fn send_error_response(stream: &mut Stream, status: u16) {
     let response = format!(
         "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
         reason_phrase(status)

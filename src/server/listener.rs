@@ -3,11 +3,13 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::net::Transport;
+use crate::net::{Transport, stop_accepting};
 
 pub(crate) enum Listener {
     Tcp(TcpListener),
@@ -67,8 +69,16 @@ impl Listener {
         }
     }
 
-    /// Unblocks a thread waiting in `accept` by connecting to ourselves.
+    /// Unblocks the thread waiting in `accept`.
     pub fn wake(&self) {
+        if let Listener::Tcp(l) = self
+            && stop_accepting(l.as_raw_fd()).is_ok()
+        {
+            return;
+        }
+        // A unix socket (or a system where a listening TCP socket cannot be
+        // shut down): connect to ourselves, without waiting long behind a
+        // full backlog where a timeout is possible.
         match self {
             Listener::Tcp(l) => {
                 if let Ok(mut addr) = l.local_addr() {
@@ -78,7 +88,7 @@ impl Listener {
                             SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
                         });
                     }
-                    let _ = TcpStream::connect(addr);
+                    let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
                 }
             }
             Listener::Unix(_, path) => {

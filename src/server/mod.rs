@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::http::Limits;
@@ -105,6 +105,11 @@ struct ConnectionEntry {
     socket: Transport,
     /// Serving a request (as opposed to idle or in the handshake).
     busy: bool,
+    /// When the handshake or the request head being awaited must be done;
+    /// past it, the watchdog shuts the socket's reading side down.
+    deadline: Option<Instant>,
+    /// The watchdog did so.
+    timed_out: bool,
 }
 
 #[derive(Default)]
@@ -194,19 +199,31 @@ impl Shared {
             ConnectionEntry {
                 socket,
                 busy: false,
+                deadline: Some(Instant::now() + self.options.handshake_timeout),
+                timed_out: false,
             },
         );
         Some(id)
     }
 
-    /// Marks a connection busy or idle. Returns false when the server is
+    /// Marks a connection busy or idle, and sets (or, with `None`, lifts)
+    /// the deadline of what it awaits. Returns false when the server is
     /// closing and an idle connection should end.
-    fn set_busy(&self, id: u64, busy: bool) -> bool {
+    fn set_busy(&self, id: u64, busy: bool, deadline: Option<Instant>) -> bool {
         let mut state = self.state();
         if let Some(entry) = state.connections.get_mut(&id) {
             entry.busy = busy;
+            entry.deadline = deadline;
         }
         busy || !state.closing
+    }
+
+    /// Whether the watchdog cut the connection off at its deadline.
+    fn timed_out(&self, id: u64) -> bool {
+        self.state()
+            .connections
+            .get(&id)
+            .is_some_and(|entry| entry.timed_out)
     }
 
     fn unregister(&self, id: u64) {
@@ -239,6 +256,7 @@ impl Shared {
 pub struct Server {
     shared: Arc<Shared>,
     listener: Mutex<Option<(Arc<Listener>, JoinHandle<()>)>>,
+    watchdog: Mutex<Option<JoinHandle<()>>>,
     port: Mutex<u16>,
 }
 
@@ -259,6 +277,7 @@ impl Server {
         Ok(Server {
             shared: Arc::new(shared),
             listener: Mutex::new(None),
+            watchdog: Mutex::new(None),
             port: Mutex::new(0),
         })
     }
@@ -306,6 +325,12 @@ impl Server {
                 .spawn(move || accept_loop(&shared, &accepting))
                 .map_err(Error::Io)?;
             *self.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some((listener, thread));
+            let shared = self.shared.clone();
+            let watchdog = thread::Builder::new()
+                .name("nhttps-deadlines".into())
+                .spawn(move || watch_deadlines(&shared))
+                .map_err(Error::Io)?;
+            *self.watchdog.lock().unwrap_or_else(|p| p.into_inner()) = Some(watchdog);
         }
         if let Some(on_listening) = self.shared.handlers().listening.clone() {
             on_listening();
@@ -388,6 +413,15 @@ impl Server {
                 }
             }
             self.shared.workers.wait_all_exited();
+            let watchdog = self
+                .watchdog
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(watchdog) = watchdog {
+                self.shared.connections_changed.notify_all();
+                let _ = watchdog.join();
+            }
         }
         self.shared.emit_close_when_done();
     }
@@ -401,6 +435,36 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// How often the watchdog looks for connections past their deadline.
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Enforces the handshake and head deadlines as wholes, not per read: a
+/// peer that trickles a byte now and then is cut off all the same (the
+/// slowloris attack). Runs until the server is closed and its last
+/// connection has ended.
+fn watch_deadlines(shared: &Shared) {
+    let mut state = shared.state();
+    loop {
+        state = shared
+            .connections_changed
+            .wait_timeout(state, WATCH_INTERVAL)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+        if state.closing && state.connections.is_empty() {
+            break;
+        }
+        let now = Instant::now();
+        for entry in state.connections.values_mut() {
+            if entry.deadline.is_some_and(|deadline| deadline <= now) {
+                entry.deadline = None;
+                entry.timed_out = true;
+                // Wakes the connection's thread; it can still answer (408).
+                let _ = entry.socket.shutdown(Shutdown::Read);
+            }
+        }
     }
 }
 
