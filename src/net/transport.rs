@@ -134,6 +134,16 @@ impl Transport {
     /// Blocks until reading would not block: bytes are waiting, the peer
     /// closed, or the socket was shut down (also from another thread).
     pub fn wait_readable(&self) -> io::Result<()> {
+        self.poll_readable(-1).map(|_| ())
+    }
+
+    /// As `wait_readable`, for at most `timeout`; false when it passed.
+    pub fn wait_readable_for(&self, timeout: Duration) -> io::Result<bool> {
+        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+        self.poll_readable(ms)
+    }
+
+    fn poll_readable(&self, timeout_ms: i32) -> io::Result<bool> {
         let mut poll = libc::pollfd {
             fd: self.raw_fd(),
             events: libc::POLLIN,
@@ -141,9 +151,9 @@ impl Transport {
         };
         loop {
             // SAFETY: one pollfd we own, for the duration of the call.
-            let n = unsafe { libc::poll(&mut poll, 1, -1) };
+            let n = unsafe { libc::poll(&mut poll, 1, timeout_ms) };
             if n >= 0 {
-                return Ok(());
+                return Ok(n > 0);
             }
             let err = io::Error::last_os_error();
             if err.kind() != io::ErrorKind::Interrupted {

@@ -93,6 +93,15 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
         }
         let _ = stream.get_ref().get_ref().set_read_timeout(Some(wait));
         stream.shrink_when_empty();
+        // Idle until the next request: wait outside OpenSSL, so that the
+        // connection's TLS record buffers go back while it idles
+        // (RELEASE_BUFFERS) — the bulk of an idle connection's memory.
+        if stream.buffered().is_empty() && stream.get_ref().ssl().pending() == 0 {
+            match stream.get_ref().get_ref().wait_readable_for(wait) {
+                Ok(true) => {}
+                Ok(false) | Err(_) => break,
+            }
+        }
         let head = match read_request_head(&mut stream, &options.limits) {
             Ok(_) | Err(_) if shared.timed_out(id) => {
                 // Node's answer to a head that took too long.

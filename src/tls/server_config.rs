@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use openssl::hash::{MessageDigest, hash};
 use openssl::ssl::{
-    NameType, SniError, Ssl, SslAcceptor, SslContext, SslMethod, SslOptions, SslVerifyMode,
+    NameType, SniError, Ssl, SslAcceptor, SslContext, SslMethod, SslMode, SslOptions, SslVerifyMode,
 };
 
 use super::openssl_ext::{
@@ -306,6 +306,9 @@ fn build(
         builder.set_session_cache_size(i32::try_from(size).unwrap_or(i32::MAX));
     }
     set_session_timeout(&mut builder, settings.session_timeout);
+    // An idle connection gives its two 16 KiB record buffers back until
+    // its next request arrives (see the idle wait in server/connection.rs).
+    builder.set_mode(SslMode::RELEASE_BUFFERS);
     if !settings.tickets {
         builder.set_options(SslOptions::NO_TICKET);
     }
