@@ -12,7 +12,7 @@ LDLIBS     := -L$(LIBDIR) -lnhttps -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lpthread
 EXAMPLES   := hello serve fetch proxy websocket_echo embed_thread
 C_TESTS    := $(patsubst c-tests/%.c,%,$(wildcard c-tests/test_*.c))
 
-.PHONY: all lib header examples demo bench test test-rust test-c test-cxx test-cmake test-python test-ruby clean
+.PHONY: all lib header examples demo bench fuzz test test-rust test-c test-cxx test-cmake test-python test-ruby test-fuzz clean
 all: lib examples
 
 # The library, staged as a system would install it: libnhttps.so.X.Y.Z with
@@ -56,7 +56,16 @@ demo: examples
 bench: examples
 	bash bench/run.sh
 
-test: test-rust test-c test-cxx test-cmake test-python test-ruby
+test: test-rust test-c test-cxx test-cmake test-python test-ruby test-fuzz
+
+# A short fuzzing run in make test: each target 20 s (about a minute in all).
+test-fuzz:
+	bash fuzz/run.sh 20
+
+# The long run (fuzz/README.md): FUZZ_SECONDS per target, 30 minutes by default.
+FUZZ_SECONDS ?= 1800
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
 
 test-rust:
 	$(CARGO) test --release

@@ -169,6 +169,10 @@ fn read_line<S: Read>(src: &mut BufferedStream<S>) -> Result<Vec<u8>> {
     loop {
         let buffered = src.buffered();
         if let Some(lf) = buffered.iter().position(|&b| b == b'\n') {
+            // The same limit whether the line came in one read or in many.
+            if lf > MAX_LINE {
+                return Err(Error::http(400, "chunked framing line too long"));
+            }
             if lf == 0 || buffered[lf - 1] != b'\r' {
                 return Err(Error::http(400, "bare LF in chunked framing"));
             }
@@ -188,7 +192,10 @@ fn read_line<S: Read>(src: &mut BufferedStream<S>) -> Result<Vec<u8>> {
     }
 }
 
-/// `chunk-size [ chunk-ext ]` where chunk-ext is `*( BWS ";" BWS name [ BWS "=" BWS value ] )`.
+/// `chunk-size [ chunk-ext ]`, RFC 9112 section 7.1.1:
+/// `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`
+/// with a token for the name and a token or quoted-string for the value.
+/// White space is allowed only before a `;` or around `=`, never at the end.
 fn parse_chunk_size(line: &[u8]) -> Result<u64> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     if digits == 0 {
@@ -202,31 +209,72 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64> {
             .and_then(|s| s.checked_add(d))
             .ok_or_else(|| Error::http(400, "chunk size overflows"))?;
     }
-    let rest = line[digits..].trim_ascii_start();
-    if rest.is_empty() {
-        return Ok(size);
-    }
-    if rest[0] != b';' || !chunk_extensions_are_valid(&rest[1..]) {
-        return Err(Error::http(400, "malformed chunk extension"));
+    if !chunk_extensions_are_valid(&line[digits..]) {
+        return Err(Error::http(400, "malformed chunk size or extension"));
     }
     Ok(size)
 }
 
-fn chunk_extensions_are_valid(ext: &[u8]) -> bool {
-    ext.split(|&b| b == b';').all(|part| {
-        let (name, value) = match part.iter().position(|&b| b == b'=') {
-            Some(eq) => (&part[..eq], Some(&part[eq + 1..])),
-            None => (part, None),
-        };
-        let name = name.trim_ascii();
-        let name_ok =
-            !name.is_empty() && name.iter().all(|&b| super::response_head::is_token_byte(b));
-        let value_ok = value.is_none_or(|v| {
-            let v = v.trim_ascii();
-            !v.is_empty() && v.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
-        });
-        name_ok && value_ok
-    })
+fn skip_bws(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    &s[n..]
+}
+
+fn token_len(s: &[u8]) -> usize {
+    s.iter()
+        .take_while(|&&b| super::response_head::is_token_byte(b))
+        .count()
+}
+
+/// The length of the quoted-string at the start of `s` (0 if there is none):
+/// `DQUOTE *( qdtext / quoted-pair ) DQUOTE`, RFC 9110 section 5.6.4.
+fn quoted_string_len(s: &[u8]) -> usize {
+    if s.first() != Some(&b'"') {
+        return 0;
+    }
+    let mut i = 1;
+    while i < s.len() {
+        match s[i] {
+            b'"' => return i + 1,
+            b'\\' => match s.get(i + 1) {
+                Some(&b) if b == b'\t' || (b >= 0x20 && b != 0x7f) => i += 2,
+                _ => return 0,
+            },
+            b if b == b'\t' || (b >= 0x20 && b != 0x7f) => i += 1,
+            _ => return 0,
+        }
+    }
+    0
+}
+
+/// Whether `s`, what follows the chunk size, is a valid (maybe empty)
+/// list of chunk extensions.
+fn chunk_extensions_are_valid(mut s: &[u8]) -> bool {
+    while !s.is_empty() {
+        let rest = skip_bws(s);
+        if rest.first() != Some(&b';') {
+            return false;
+        }
+        s = skip_bws(&rest[1..]);
+        let name = token_len(s);
+        if name == 0 {
+            return false;
+        }
+        s = &s[name..];
+        let rest = skip_bws(s);
+        if rest.first() == Some(&b'=') {
+            s = skip_bws(&rest[1..]);
+            let value = match token_len(s) {
+                0 => quoted_string_len(s),
+                n => n,
+            };
+            if value == 0 {
+                return false;
+            }
+            s = &s[value..];
+        }
+    }
+    true
 }
 
 fn parse_trailer(line: &[u8]) -> Result<HeaderField> {
@@ -308,6 +356,63 @@ mod tests {
                 Some(400)
             );
         }
+    }
+
+    #[test]
+    fn chunk_extensions_follow_the_grammar() {
+        // Regression: an unquoted value with a space, white space after
+        // the size or at the end, and quoted strings holding ';' were
+        // judged by splitting on ';'.
+        for bad in [
+            &b"5 \r\nhello\r\n0\r\n\r\n"[..],
+            b"5\t\r\nhello\r\n0\r\n\r\n",
+            b"5;a=b c\r\nhello\r\n0\r\n\r\n",
+            b"5;a=b \r\nhello\r\n0\r\n\r\n",
+            b"5;a \r\nhello\r\n0\r\n\r\n",
+            b"5;a=\r\nhello\r\n0\r\n\r\n",
+            b"5;=b\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"b\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"b\\\"\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"\x01\"\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"b\"c\r\nhello\r\n0\r\n\r\n",
+            b"5;a;;b\r\nhello\r\n0\r\n\r\n",
+        ] {
+            let err = read_all(BodyKind::Chunked, bad).unwrap_err();
+            assert_eq!(
+                err.http_status(),
+                Some(400),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        for good in [
+            &b"5;a\r\nhello\r\n0\r\n\r\n"[..],
+            b"5 ; a = b ;c\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"b;c \\\"q\\\"\"\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"\"\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"caf\xe9\"\r\nhello\r\n0;last\r\n\r\n",
+        ] {
+            let (body, _, _) = read_all(BodyKind::Chunked, good)
+                .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(good)));
+            assert_eq!(body, b"hello");
+        }
+    }
+
+    #[test]
+    fn a_long_chunk_line_is_refused_however_it_arrives() {
+        // Regression: a line over MAX_LINE was refused only when its end
+        // had not been read yet.
+        let mut raw = b"5;a=".to_vec();
+        raw.extend(std::iter::repeat_n(b'b', MAX_LINE));
+        raw.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+        let mut src = BufferedStream::new(&raw[..]);
+        src.fill(usize::MAX).unwrap();
+        let err = BodyReader::new(BodyKind::Chunked)
+            .read(&mut src, &mut [0u8; 16])
+            .unwrap_err();
+        assert_eq!(err.http_status(), Some(400));
+        let err = read_all(BodyKind::Chunked, &raw).unwrap_err();
+        assert_eq!(err.http_status(), Some(400));
     }
 
     #[test]

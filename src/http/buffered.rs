@@ -46,7 +46,11 @@ impl<S: Read> BufferedStream<S> {
             self.start = 0;
         }
         if self.end == self.buf.len() {
-            let want = (self.buf.len() * 2).clamp(INITIAL_CAPACITY, limit.max(self.end + 1));
+            // Not `clamp`: it panics when the limit is below the initial
+            // capacity (a server with a small maxHeaderSize).
+            let want = (self.buf.len() * 2)
+                .max(INITIAL_CAPACITY)
+                .min(limit.max(self.end + 1));
             if want <= self.buf.len() {
                 return Err(io::Error::other("read buffer limit reached"));
             }
@@ -106,5 +110,32 @@ impl<S: Read + Write> Write for BufferedStream<S> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.stream.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_below_the_initial_capacity_is_honoured_without_a_panic() {
+        // Regression: `fill` used `clamp(8192, limit)`, which panics for a
+        // limit under 8 KiB (nhttps_server_options_set_max_header_size(64..8191)).
+        let mut stream = BufferedStream::new(&b"GET / HTTP/1.1\r\n\r\n"[..]);
+        assert_eq!(stream.fill(65).unwrap(), 18);
+        let mut long = BufferedStream::new(&[b'a'; 200][..]);
+        assert_eq!(long.fill(65).unwrap(), 65);
+        // Past the limit the buffer grows a byte at a time: enough for a
+        // caller to see that the limit was passed.
+        assert_eq!(long.fill(65).unwrap(), 1);
+    }
+
+    #[test]
+    fn consumed_bytes_make_room_before_the_buffer_grows() {
+        let mut stream = BufferedStream::new(&[b'a'; 100][..]);
+        assert_eq!(stream.fill(40).unwrap(), 40);
+        stream.consume(30);
+        assert_eq!(stream.fill(40).unwrap(), 30);
+        assert_eq!(stream.buffered().len(), 40);
     }
 }

@@ -1,6 +1,9 @@
 //! Reading and checking a request head. httparse does the tokenising; we add
 //! what RFC 9112 asks of a server and httparse leaves out: no bare LF line
-//! endings, unambiguous body framing, and a single Host on HTTP/1.1.
+//! endings, unambiguous body framing (Content-Length and Transfer-Encoding
+//! checked as RFC 9112 section 6 says), a single Host on HTTP/1.1, `414` for
+//! an overlong request line and `505` only for a well-formed version we do
+//! not speak.
 
 use std::ffi::{CStr, CString};
 use std::io::Read;
@@ -16,6 +19,12 @@ pub struct Limits {
     pub max_header_size: usize,
     /// The most header fields a head may have.
     pub max_headers: usize,
+    /// The longest request line (method, target and version, without CRLF)
+    /// before `414 URI Too Long`. Node has no limit of its own for it (its
+    /// head limit covers the line, with `431`), so the default is the same
+    /// 16 KiB: nhttps refuses no line Node accepts, it only names the cause.
+    /// `max_header_size` caps it too.
+    pub max_request_line: usize,
 }
 
 impl Default for Limits {
@@ -23,6 +32,7 @@ impl Default for Limits {
         Limits {
             max_header_size: 16 * 1024,
             max_headers: 128,
+            max_request_line: 16 * 1024,
         }
     }
 }
@@ -137,10 +147,16 @@ pub fn read_request_head<S: Read>(
     loop {
         let buffered = stream.buffered();
         if !buffered.is_empty() {
+            // The outcome depends on the bytes alone, not on how they were
+            // split by the network: a malformed byte is reported when it
+            // comes before a limit is passed, the limit otherwise. So the
+            // parser never looks past the request line's limit.
+            let view = request_line_view(buffered, limits);
             let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
             let mut request = httparse::Request::new(&mut slots);
-            match request.parse(buffered) {
+            match request.parse(view) {
                 Ok(httparse::Status::Complete(len)) => {
+                    check_request_line_length(view, limits)?;
                     if len > limits.max_header_size {
                         return Err(Error::http(431, "request head too large"));
                     }
@@ -150,6 +166,7 @@ pub fn read_request_head<S: Read>(
                     return Ok(Some(head));
                 }
                 Ok(httparse::Status::Partial) => {
+                    check_request_line_length(view, limits)?;
                     if buffered.len() > limits.max_header_size {
                         return Err(Error::http(431, "request head too large"));
                     }
@@ -157,8 +174,14 @@ pub fn read_request_head<S: Read>(
                 Err(httparse::Error::TooManyHeaders) => {
                     return Err(Error::http(431, "too many header fields"));
                 }
+                // httparse stops at the first byte of a version other than
+                // HTTP/1.0 or HTTP/1.1; the whole line tells whether it is a
+                // version we do not speak (505) or no version at all (400).
                 Err(httparse::Error::Version) => {
-                    return Err(Error::http(505, "HTTP version not supported"));
+                    if let Some(error) = version_error(view) {
+                        return Err(error);
+                    }
+                    check_request_line_length(view, limits)?;
                 }
                 Err(e) => return Err(Error::http(400, format!("malformed request head: {e}"))),
             }
@@ -173,6 +196,83 @@ pub fn read_request_head<S: Read>(
             };
         }
     }
+}
+
+/// The request line of `buffered`: the bytes after any empty lines (which a
+/// server ignores before a request, RFC 9112 section 2.2) up to the first
+/// LF, and whether that LF has arrived.
+fn request_line(buffered: &[u8]) -> (&[u8], bool) {
+    let (start, line, complete) = request_line_at(buffered);
+    (&buffered[start..start + line], complete)
+}
+
+/// `request_line` as an offset and a length.
+fn request_line_at(buffered: &[u8]) -> (usize, usize, bool) {
+    let start = buffered
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buffered.len());
+    match buffered[start..].iter().position(|&b| b == b'\n') {
+        Some(lf) => (start, lf, true),
+        None => (start, buffered.len() - start, false),
+    }
+}
+
+fn request_line_limit(limits: &Limits) -> usize {
+    limits.max_request_line.min(limits.max_header_size)
+}
+
+/// The length of the request line in `buffered` so far, without its CR
+/// (a last CR may be the start of the CRLF).
+fn request_line_length(buffered: &[u8]) -> (usize, usize) {
+    let (start, len, _) = request_line_at(buffered);
+    let cr = len > 0 && buffered[start + len - 1] == b'\r';
+    (start, len - usize::from(cr))
+}
+
+/// What the head parser may look at: all of `buffered`, or, when the
+/// request line is over its limit, the line up to one byte past the limit.
+fn request_line_view<'a>(buffered: &'a [u8], limits: &Limits) -> &'a [u8] {
+    let limit = request_line_limit(limits);
+    match request_line_length(buffered) {
+        (start, len) if len > limit => &buffered[..start + limit + 1],
+        _ => buffered,
+    }
+}
+
+/// `414 URI Too Long` as soon as the request line is known to be longer
+/// than the limit, whether or not its end has arrived.
+fn check_request_line_length(buffered: &[u8], limits: &Limits) -> Result<()> {
+    if request_line_length(buffered).1 > request_line_limit(limits) {
+        return Err(Error::http(414, "request line too long"));
+    }
+    Ok(())
+}
+
+/// The error for a request line whose version httparse refused, once the
+/// line is complete (`None` until then): `505` for a well-formed
+/// `HTTP/x.y` other than 1.0 and 1.1 (RFC 9110 section 15.6.6), `400` for
+/// anything else (`http/1.1`, `HTTP/1`, a space in the target, ...).
+fn version_error(buffered: &[u8]) -> Option<Error> {
+    let (line, complete) = request_line(buffered);
+    if !complete {
+        return None;
+    }
+    let Some(line) = line.strip_suffix(b"\r") else {
+        return Some(Error::http(400, "bare LF line ending"));
+    };
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let well_formed = matches!(
+        parts[..],
+        [method, target, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]]
+            if !method.is_empty() && !target.is_empty()
+                && major.is_ascii_digit() && minor.is_ascii_digit()
+    );
+    Some(if well_formed {
+        Error::http(505, "HTTP version not supported")
+    } else {
+        Error::http(400, "malformed request line: invalid HTTP version")
+    })
 }
 
 /// httparse accepts a lone `\n` as a line ending; RFC 9112 lets a server
@@ -203,8 +303,10 @@ fn check_request(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
     }
 
     let mut content_length: Option<u64> = None;
-    let mut transfer_encodings = 0;
-    let mut chunked = false;
+    let mut transfer_encoding = false;
+    // Every Transfer-Encoding field's list elements, in order (RFC 9110
+    // section 5.3: several fields are one comma-separated list).
+    let mut codings: Vec<&[u8]> = Vec::new();
     let mut hosts = 0;
     let mut connection_close = false;
     let mut connection_keep_alive = false;
@@ -221,14 +323,13 @@ fn check_request(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
             }
             content_length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            transfer_encodings += 1;
-            chunked = value.eq_ignore_ascii_case(b"chunked");
-            if !chunked || transfer_encodings > 1 {
-                return Err(Error::http(
-                    400,
-                    "unsupported Transfer-Encoding (only a single 'chunked' is accepted)",
-                ));
-            }
+            transfer_encoding = true;
+            codings.extend(
+                value
+                    .split(|&b| b == b',')
+                    .map(<[u8]>::trim_ascii)
+                    .filter(|c| !c.is_empty()),
+            );
         } else if name.eq_ignore_ascii_case("host") {
             hosts += 1;
         } else if name.eq_ignore_ascii_case("connection") {
@@ -244,15 +345,24 @@ fn check_request(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
             expect_continue = value.eq_ignore_ascii_case(b"100-continue");
         }
     }
-    if chunked && version == Version::Http10 {
+    // RFC 9112 section 6.1: Transfer-Encoding on HTTP/1.0 means faulty
+    // framing; section 6.3: with Content-Length too, the request may be an
+    // attempt at smuggling. Both are rejected, whatever the codings say.
+    if transfer_encoding && version == Version::Http10 {
         return Err(Error::http(400, "Transfer-Encoding on HTTP/1.0"));
     }
-    if chunked && content_length.is_some() {
+    if transfer_encoding && content_length.is_some() {
         return Err(Error::http(
             400,
             "both Content-Length and Transfer-Encoding",
         ));
     }
+    let unsupported_coding = if transfer_encoding {
+        check_transfer_codings(&codings)?
+    } else {
+        None
+    };
+    let chunked = transfer_encoding;
     if version == Version::Http11 && hosts != 1 {
         return Err(Error::http(
             400,
@@ -261,6 +371,15 @@ fn check_request(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
             } else {
                 "more than one Host header"
             },
+        ));
+    }
+    if let Some(coding) = unsupported_coding {
+        return Err(Error::http(
+            501,
+            format!(
+                "transfer coding {:?} is not supported (only chunked is)",
+                String::from_utf8_lossy(coding)
+            ),
         ));
     }
     let body = match (chunked, content_length) {
@@ -282,6 +401,52 @@ fn check_request(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
         expect_continue: expect_continue && version == Version::Http11,
         upgrade: (connection_upgrade && has_upgrade) || method == "CONNECT",
     })
+}
+
+/// The list of transfer codings of a request, checked as RFC 9112 section
+/// 6.3 asks: `chunked` must be the final coding (400 otherwise: the body's
+/// length cannot be known), and only once (section 7). A well-formed list
+/// whose other codings we cannot decode (`gzip, chunked`) gives the first
+/// of them, to answer `501 Not Implemented` (section 6.1) once every `400`
+/// check has passed.
+fn check_transfer_codings<'a>(codings: &[&'a [u8]]) -> Result<Option<&'a [u8]>> {
+    let Some((last, before)) = codings.split_last() else {
+        return Err(Error::http(400, "empty Transfer-Encoding"));
+    };
+    if !last.eq_ignore_ascii_case(b"chunked") {
+        return Err(Error::http(
+            400,
+            "Transfer-Encoding does not end with chunked",
+        ));
+    }
+    let mut unsupported = None;
+    for &coding in before {
+        // transfer-coding = token *( OWS ";" OWS transfer-parameter )
+        // transfer-parameter = token BWS "=" BWS ( token / quoted-string )
+        let mut parts = coding.split(|&b| b == b';').map(<[u8]>::trim_ascii);
+        let name = parts.next().unwrap_or_default();
+        if name.eq_ignore_ascii_case(b"chunked") {
+            return Err(Error::http(400, "chunked applied more than once"));
+        }
+        let parameters_ok = parts.all(|p| match p.iter().position(|&b| b == b'=') {
+            Some(eq) => {
+                let value = p[eq + 1..].trim_ascii();
+                is_token_bytes(p[..eq].trim_ascii())
+                    && (is_token_bytes(value)
+                        || (value.len() >= 2 && value.starts_with(b"\"") && value.ends_with(b"\"")))
+            }
+            None => false,
+        });
+        if !is_token_bytes(name) || !parameters_ok {
+            return Err(Error::http(400, "malformed Transfer-Encoding"));
+        }
+        unsupported.get_or_insert(coding);
+    }
+    Ok(unsupported)
+}
+
+fn is_token_bytes(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| super::response_head::is_token_byte(b))
 }
 
 fn parse_content_length(value: &[u8]) -> Result<u64> {
@@ -412,7 +577,13 @@ mod tests {
 
     #[test]
     fn only_a_single_chunked_transfer_encoding_is_accepted() {
-        for bad in ["xchunked", "chunked, identity", "identity", "gzip, chunked"] {
+        for bad in [
+            "xchunked",
+            "chunked, identity",
+            "identity",
+            "gzip",
+            "chunked, chunked",
+        ] {
             let raw = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {bad}\r\n\r\n");
             assert_eq!(status_of(&raw), 400, "{bad}");
         }
@@ -440,6 +611,167 @@ mod tests {
     #[test]
     fn unsupported_versions_get_505() {
         assert_eq!(status_of("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
+        assert_eq!(status_of("GET / HTTP/1.2\r\nHost: x\r\n\r\n"), 505);
+        assert_eq!(status_of("GET / HTTP/0.9\r\n\r\n"), 505);
+    }
+
+    #[test]
+    fn a_malformed_version_is_400_not_505() {
+        // Regression: every version httparse refused was answered 505.
+        for line in [
+            "GET / http/1.1",
+            "GET / HTTP/1",
+            "GET / HTTP/1.10",
+            "GET / HTTP/11.1",
+            "GET /a b HTTP/1.1",
+            "GET / HTTPS/1.1",
+        ] {
+            assert_eq!(
+                status_of(&format!("{line}\r\nHost: x\r\n\r\n")),
+                400,
+                "{line}"
+            );
+        }
+        assert_eq!(status_of("GET / HTTP/2.0\nHost: x\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn the_version_verdict_waits_for_the_whole_line() {
+        // "HTTP/2" is refused by httparse at once; 505 or 400 depends on
+        // what follows, so a request arriving a byte at a time gets the
+        // same answer as one arriving whole.
+        for (raw, status) in [
+            (&b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"[..], 505),
+            (b"GET / HTTP/2.0x\r\nHost: x\r\n\r\n", 400),
+        ] {
+            let mut stream = BufferedStream::new(super::super::fuzzing::Trickle::new(raw, 1));
+            let err = read_request_head(&mut stream, &Limits::default()).unwrap_err();
+            assert_eq!(err.http_status(), Some(status));
+        }
+        assert!(matches!(
+            parse("GET / HTTP/2.0"),
+            Err(Error::ConnectionClosed)
+        ));
+    }
+
+    #[test]
+    fn an_overlong_request_line_gets_414_and_an_overlong_head_431() {
+        let raw = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(20_000));
+        assert_eq!(status_of(&raw), 414);
+        let limits = Limits {
+            max_request_line: 100,
+            ..Limits::default()
+        };
+        let raw = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100));
+        let mut stream = BufferedStream::new(raw.as_bytes());
+        let err = read_request_head(&mut stream, &limits).unwrap_err();
+        assert_eq!(err.http_status(), Some(414));
+        let raw = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(80));
+        let mut stream = BufferedStream::new(raw.as_bytes());
+        assert!(read_request_head(&mut stream, &limits).unwrap().is_some());
+        // A malformed byte early in a long line is a 400, as it would be
+        // had the line arrived in pieces.
+        let raw = format!(
+            "GET /\x01{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "a".repeat(20_000)
+        );
+        assert_eq!(status_of(&raw), 400);
+    }
+
+    #[test]
+    fn a_bad_byte_past_the_line_limit_is_414_however_the_bytes_arrive() {
+        // Regression (fuzz, request): a request line over the limit with a
+        // bad byte past the limit was 400 when it arrived whole (httparse
+        // saw the byte) and 414 when it trickled in (the limit came first).
+        let limits = Limits {
+            max_request_line: 2048,
+            ..Limits::default()
+        };
+        let mut raw = b"GET /".to_vec();
+        raw.extend(std::iter::repeat_n(b'a', 2500));
+        raw.extend_from_slice(b"\x01 HTTP/1.1\r\nHost: x\r\n\r\n");
+        for step in [0, 1, 7, 100] {
+            let reader = super::super::fuzzing::Trickle::new(&raw, step);
+            let err = read_request_head(&mut BufferedStream::new(reader), &limits).unwrap_err();
+            assert_eq!(err.http_status(), Some(414), "{step} bytes at a time");
+        }
+        // A line of exactly the limit, its CR read apart from its LF.
+        let mut raw = b"GET /".to_vec();
+        raw.extend(std::iter::repeat_n(b'a', 2048 - 14));
+        raw.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+        for step in [0, 1, 2048, 2049] {
+            let reader = super::super::fuzzing::Trickle::new(&raw, step);
+            let head = read_request_head(&mut BufferedStream::new(reader), &limits);
+            assert!(head.unwrap().is_some(), "{step} bytes at a time");
+        }
+    }
+
+    #[test]
+    fn a_small_max_header_size_works() {
+        // Regression: a limit under 8 KiB made BufferedStream::fill panic.
+        let limits = Limits {
+            max_header_size: 64,
+            ..Limits::default()
+        };
+        let mut stream = BufferedStream::new(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
+        assert!(read_request_head(&mut stream, &limits).unwrap().is_some());
+        let raw = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(64));
+        let mut stream = BufferedStream::new(raw.as_bytes());
+        let err = read_request_head(&mut stream, &limits).unwrap_err();
+        assert_eq!(err.http_status(), Some(431));
+    }
+
+    #[test]
+    fn a_well_formed_but_unsupported_transfer_coding_gets_501() {
+        for te in [
+            "gzip, chunked",
+            "x-custom;p=1, chunked",
+            "x;p = \"q r\" , chunked",
+            "deflate,chunked",
+        ] {
+            let raw = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {te}\r\n\r\n");
+            assert_eq!(status_of(&raw), 501, "{te}");
+        }
+        let split = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(status_of(split), 501);
+        // Every 400 check comes first.
+        assert_eq!(
+            status_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status_of(
+                "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 1\r\n\r\n"
+            ),
+            400
+        );
+    }
+
+    #[test]
+    fn malformed_transfer_encodings_get_400() {
+        for te in [
+            "",
+            ",",
+            "chunked;q=1",
+            "gzip;, chunked",
+            "gzip;q, chunked",
+            "gzip;q=, chunked",
+            "g@zip, chunked",
+            "chunked, gzip",
+        ] {
+            let raw = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {te}\r\n\r\n");
+            assert_eq!(status_of(&raw), 400, "{te:?}");
+        }
+        // Any Transfer-Encoding on HTTP/1.0, not only chunked.
+        assert_eq!(
+            status_of("POST / HTTP/1.0\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            400
+        );
+        // Empty list elements are ignored (RFC 9110 section 5.6.1.2).
+        let head = parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: , Chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.body_kind(), BodyKind::Chunked);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 mod body;
 mod buffered;
 mod date;
+#[doc(hidden)]
+pub mod fuzzing;
 mod head;
 mod response_head;
 mod status_head;

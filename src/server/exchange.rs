@@ -308,9 +308,22 @@ impl BodySource for Exchange {
             Ok(n) => Ok(n),
             Err(e) => {
                 io.broken = true;
-                if io.body_error.is_none() && e.http_status().is_some() {
-                    io.body_error =
-                        Some(Error::http(e.http_status().unwrap_or(400), e.to_string()));
+                if io.body_error.is_none()
+                    && let Some(status) = e.http_status()
+                {
+                    io.body_error = Some(Error::http(status, e.to_string()));
+                    // As Node does: a malformed body is answered with the
+                    // error's status when nothing of the response has gone
+                    // out yet; what the handler sends after it is discarded.
+                    if !io.head_sent || !io.pending.is_empty() {
+                        io.pending.clear();
+                        io.head_sent = true;
+                        io.framing = Framing::NoBody;
+                        io.keep_alive = false;
+                        if let Some(stream) = io.stream.as_mut() {
+                            super::connection::send_error_response(stream, status);
+                        }
+                    }
                 }
                 Err(e)
             }

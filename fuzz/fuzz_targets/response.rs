@@ -1,0 +1,10 @@
+//! The client's reading of responses: status line, headers, interim 1xx,
+//! body framing (length, chunked, until close) for GET and HEAD, whole and
+//! trickled.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    nhttps::http::fuzzing::fuzz_response(data);
+});
