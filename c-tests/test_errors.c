@@ -175,6 +175,29 @@ static void header_injection_is_refused_with_invalid_argument(void) {
     free(out);
 }
 
+static void a_signed_content_length_is_refused(void *userdata, nhttps_incoming_message *req,
+                                               nhttps_server_response *res) {
+    (void)req;
+    atomic_int *result = userdata;
+    nhttps_server_response_set_header(res, "Content-Length", "+2");
+    atomic_store(result, nhttps_server_response_write(res, (const uint8_t *)"ok", 2));
+    nhttps_server_response_remove_header(res, "Content-Length");
+    nhttps_server_response_end(res, (const uint8_t *)"ok", 2);
+}
+
+static void a_content_length_that_is_not_plain_digits_is_invalid_argument(void) {
+    REQUIRE_TOOL("curl");
+    static atomic_int result;
+    nhttps_server *server = h_start_server(a_signed_content_length_is_refused, &result);
+    CHECK(server != NULL);
+    char *out = h_capture(NULL, CURL " -i https://127.0.0.1:%u/", h_port);
+    nhttps_server_free(server);
+    CHECK_INT(atomic_load(&result), NHTTPS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(out, "+2") == NULL);
+    CHECK_CONTAINS(out, "Content-Length: 2\r\n");
+    free(out);
+}
+
 int main(void) {
     RUN(version_is_a_static_string);
     RUN(result_names_every_code_and_unknown_values);
@@ -187,5 +210,6 @@ int main(void) {
     RUN(a_wrong_passphrase_is_a_passphrase_error);
     RUN(listening_twice_on_one_port_is_address_in_use);
     RUN(header_injection_is_refused_with_invalid_argument);
+    RUN(a_content_length_that_is_not_plain_digits_is_invalid_argument);
     return h_finish();
 }

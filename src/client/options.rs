@@ -215,6 +215,13 @@ impl RequestOptions {
         if self.socket_path.is_none() && self.target_host().is_empty() {
             return Err(Error::invalid("no host"));
         }
+        // The host goes into the `Host` header: nothing that could end it.
+        let host = self.target_host();
+        if host.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(Error::invalid(format!(
+                "invalid host {host:?}: it must not hold spaces or control characters"
+            )));
+        }
         Ok(())
     }
 }
@@ -267,6 +274,18 @@ fn percent_decode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_host_with_cr_or_lf_is_refused_even_with_a_socket_path() {
+        let mut options = RequestOptions {
+            socket_path: Some("/tmp/x.sock".into()),
+            ..RequestOptions::default()
+        };
+        options.host = "localhost\r\nX-Injected: 1".into();
+        assert!(matches!(options.validate(), Err(Error::InvalidArgument(_))));
+        options.host = "localhost".into();
+        assert!(options.validate().is_ok());
+    }
+
     use super::*;
 
     #[test]

@@ -100,10 +100,12 @@ impl Io {
         let status = self.head.status;
         let status_has_body = status >= 200 && status != 204 && status != 304;
         let declared = match self.head.get("content-length") {
+            // Plain digits only: `parse` would also take "+5".
             Some(v) => Some(
-                v.trim()
-                    .parse::<u64>()
-                    .map_err(|_| Error::invalid("Content-Length header is not a number"))?,
+                Some(v.trim())
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or_else(|| Error::invalid("Content-Length header is not a number"))?,
             ),
             None => None,
         };
