@@ -103,14 +103,16 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
             }
         }
         let head = match read_request_head(&mut stream, &options.limits) {
-            Ok(_) | Err(_) if shared.timed_out(id) => {
+            Ok(Some(head)) => head,
+            // No head: only now ask whether the watchdog cut it off, so the
+            // request path takes no extra lock.
+            _ if shared.timed_out(id) => {
                 // Node's answer to a head that took too long.
                 send_error_response(&mut stream, 408);
                 let error = Error::Timeout("the request head did not arrive in time".into());
                 shared.report_client_error(&error, &info);
                 break;
             }
-            Ok(Some(head)) => head,
             Ok(None) => break,
             Err(e) => {
                 if let Some(status) = e.http_status() {
