@@ -11,6 +11,7 @@ WARN       := -Wall -Wextra -Werror
 LDLIBS     := -L$(LIBDIR) -lnhttps -Wl,-rpath,$(CURDIR)/$(LIBDIR) -lpthread
 EXAMPLES   := hello serve fetch proxy websocket_echo embed_thread
 C_TESTS    := $(patsubst c-tests/%.c,%,$(wildcard c-tests/test_*.c))
+SHELL_TESTS := $(patsubst c-tests/%.sh,%,$(wildcard c-tests/test_*.sh))
 
 .PHONY: all lib header examples demo bench fuzz test test-rust test-c test-cxx test-cmake test-python test-ruby test-fuzz clean
 all: lib examples
@@ -71,7 +72,7 @@ test-rust:
 	$(CARGO) test --release
 
 test-c: examples $(addprefix $(BUILD)/tests/,$(C_TESTS))
-	BUILD=$(BUILD) bash c-tests/run.sh $(C_TESTS)
+	BUILD=$(BUILD) bash c-tests/run.sh $(C_TESTS) $(SHELL_TESTS)
 
 # The header compiles cleanly as C11 and as C++17.
 test-cxx: lib

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the C tests: each build/tests/NAME under valgrind memcheck (no
-# errors, no definite leaks), then the shell tests c-tests/test_*.sh.
+# Runs the tests named: NAME is the shell test c-tests/NAME.sh when that
+# file exists, else the C test build/tests/NAME, run under valgrind
+# memcheck (no errors, no definite leaks). `make test-c` names them all;
+# `bash c-tests/run.sh test_misuse test_serve` runs two.
 # Prints PASS/FAIL/SKIP lines and, last, `N passed, N failed`.
 # A missing tool is SKIPPED loudly on a developer machine; with CI=true it
 # is a failure.
@@ -11,6 +13,7 @@ export BUILD
 passed=0 failed=0 skipped=0
 log="$BUILD/c-tests.log"
 : > "$log"
+mkdir -p "$BUILD/tests"
 
 count() { # counts PASS/FAIL/SKIP lines of a test's output file
   passed=$((passed + $(grep -c '^PASS ' "$1")))
@@ -32,6 +35,7 @@ else
 fi
 
 for name in "$@"; do
+  [ -e "c-tests/$name.sh" ] && continue
   out="$BUILD/tests/$name.out"
   echo "-- $name"
   "${valgrind_cmd[@]}" "$BUILD/tests/$name" > "$out" 2> "$out.err"
@@ -48,9 +52,9 @@ for name in "$@"; do
   cat "$out" >> "$log"
 done
 
-for script in c-tests/test_*.sh; do
+for name in "$@"; do
+  script="c-tests/$name.sh"
   [ -e "$script" ] || continue
-  name=$(basename "$script" .sh)
   out="$BUILD/tests/$name.out"
   echo "-- $name"
   bash "$script" > "$out" 2> "$out.err"
