@@ -412,6 +412,55 @@ static void reading_a_body_again_after_its_end_gives_zero_bytes(void) {
     free(out);
 }
 
+static atomic_int rc_write_after_end, rc_end_again, rc_header_after_end, rc_status_after_end;
+static atomic_bool sent_after_end, header_after_end;
+static nhttps_server_response *ended_response;
+
+static void end_then_use_again(void *userdata, nhttps_incoming_message *req,
+                               nhttps_server_response *res) {
+    (void)userdata;
+    (void)req;
+    nhttps_server_response_end(res, (const uint8_t *)"done\n", 5);
+    ended_response = res;
+    atomic_store(&rc_write_after_end, nhttps_server_response_write(res, (const uint8_t *)"late", 4));
+    atomic_store(&rc_end_again, nhttps_server_response_end(res, (const uint8_t *)"again", 5));
+    atomic_store(&rc_header_after_end, nhttps_server_response_set_header(res, "X-Late", "1"));
+    atomic_store(&rc_status_after_end, nhttps_server_response_set_status(res, 404));
+    atomic_store(&sent_after_end, nhttps_server_response_headers_sent(res));
+    atomic_store(&header_after_end, nhttps_server_response_get_header(res, "Content-Length") != NULL);
+}
+
+static void using_a_response_after_its_end_is_invalid_state_and_sends_nothing(void) {
+    REQUIRE_TOOL("curl");
+    nhttps_server *server = h_start_server(end_then_use_again, NULL);
+    CHECK(server != NULL);
+    /* Two requests on one connection: the second gets a new response (and
+     * may reuse the first one's slot), which the stale handle must not reach. */
+    char *out = h_capture(NULL, CURL " -i https://127.0.0.1:%u/a https://127.0.0.1:%u/b",
+                          h_port, h_port);
+    CHECK_RC(nhttps_server_response_write(ended_response, (const uint8_t *)"x", 1),
+             NHTTPS_ERR_INVALID_STATE);
+    CHECK_CONTAINS(nhttps_last_error_message(), "already ended");
+    nhttps_server_free(server);
+    CHECK_RC((nhttps_result)atomic_load(&rc_write_after_end), NHTTPS_ERR_INVALID_STATE);
+    CHECK_RC((nhttps_result)atomic_load(&rc_end_again), NHTTPS_ERR_INVALID_STATE);
+    CHECK_RC((nhttps_result)atomic_load(&rc_header_after_end), NHTTPS_ERR_INVALID_STATE);
+    CHECK_RC((nhttps_result)atomic_load(&rc_status_after_end), NHTTPS_ERR_INVALID_STATE);
+    CHECK(!atomic_load(&sent_after_end));
+    CHECK(!atomic_load(&header_after_end));
+    /* Each response is exactly "done\n": nothing late, nothing twice. */
+    CHECK_CONTAINS(out, "HTTP/1.1 200 OK");
+    CHECK_CONTAINS(out, "done\nHTTP/1.1 200 OK");
+    CHECK(strstr(out, "late") == NULL && strstr(out, "again") == NULL && strstr(out, "X-Late") == NULL);
+    free(out);
+}
+
+static void a_handle_that_nhttps_never_made_is_invalid_state(void) {
+    nhttps_server_response *bogus = (nhttps_server_response *)(uintptr_t)0x12345678;
+    CHECK_RC(nhttps_server_response_write(bogus, (const uint8_t *)"x", 1), NHTTPS_ERR_INVALID_STATE);
+    CHECK_RC(nhttps_server_response_end(bogus, NULL, 0), NHTTPS_ERR_INVALID_STATE);
+}
+
 static void listening_twice_or_after_close_is_invalid_state(void) {
     nhttps_server *server = h_start_server(answer_ok, NULL);
     CHECK(server != NULL);
@@ -804,6 +853,8 @@ int main(void) {
     RUN(write_head_and_set_header_after_the_head_are_invalid_state);
     RUN(set_header_and_write_head_after_a_write_are_invalid_state);
     RUN(reading_a_body_again_after_its_end_gives_zero_bytes);
+    RUN(using_a_response_after_its_end_is_invalid_state_and_sends_nothing);
+    RUN(a_handle_that_nhttps_never_made_is_invalid_state);
     RUN(listening_twice_or_after_close_is_invalid_state);
     RUN(closing_twice_and_closing_an_idle_server_are_harmless);
     RUN(freeing_a_listening_server_with_connections_open_closes_them);

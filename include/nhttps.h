@@ -127,7 +127,11 @@ typedef struct nhttps_server_options nhttps_server_options;
 // A response (Node's `ServerResponse`), handed to a `request` or
 // `checkContinue` callback. Valid until `nhttps_server_response_end`,
 // which sends the rest and frees it; every response must be ended
-// exactly once, from any thread. Not for use from two threads at once.
+// exactly once, from any thread. A call on a response that was already
+// ended (a second `end`, a `write` after `end`) returns
+// `NHTTPS_ERR_INVALID_STATE` (or NULL/false) and touches nothing: the
+// handle is checked, never dereferenced. Calls on one response from two
+// threads at once are serialized.
 typedef struct nhttps_server_response nhttps_server_response;
 
 // A connection after `upgrade`: TLS still runs, HTTP is over. Owned by
@@ -780,8 +784,10 @@ nhttps_result nhttps_server_response_write_continue(nhttps_server_response *resp
 // the last of the body and finishes the response. When nothing was sent
 // yet and no Content-Length was set, it is set to `len`. **Frees
 // `response`, and ends the life of its request**, whatever the result:
-// neither handle may be used afterwards. An error means the client did not
-// get the whole response (its connection is then closed).
+// the request may not be used afterwards, and a call on the response
+// returns `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
+// nothing). An error means the client did not get the whole response (its
+// connection is then closed).
 nhttps_result nhttps_server_response_end(nhttps_server_response *response,
                                          const uint8_t *data,
                                          size_t len);

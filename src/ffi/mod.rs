@@ -13,5 +13,6 @@ mod message;
 mod options;
 mod response;
 mod server;
+mod slots;
 mod socket;
 mod tls;

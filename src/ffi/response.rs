@@ -1,35 +1,64 @@
 //! `nhttps_server_response`: Node's `ServerResponse`.
+//!
+//! Its handles come from a slot table (`slots`), so a call on a response
+//! that was already ended is `NHTTPS_ERR_INVALID_STATE`, not a use after free.
 
 use std::ffi::{CString, c_char};
 
-use super::error::nhttps_result;
-use super::handle::{castable, take};
-use super::macros::{ffi_boundary, try_core, try_mut, try_ref, try_slice, try_str};
+use super::error::{ErrorReturn, fail, nhttps_result};
+use super::macros::{ffi_boundary, null_argument, try_core, try_slice, try_str};
+use super::slots::Slots;
+use crate::error::Error;
 use crate::server::ServerResponse;
 
 /// A response and the storage for the header value last asked for.
-pub(crate) struct ResponseHandle {
+struct ResponseHandle {
     response: ServerResponse,
     header_value: Option<CString>,
 }
 
-impl ResponseHandle {
-    pub(crate) fn new(response: ServerResponse) -> ResponseHandle {
-        ResponseHandle {
-            response,
-            header_value: None,
-        }
-    }
-}
+static RESPONSES: Slots<ResponseHandle> = Slots::new();
 
 /// A response (Node's `ServerResponse`), handed to a `request` or
 /// `checkContinue` callback. Valid until `nhttps_server_response_end`,
 /// which sends the rest and frees it; every response must be ended
-/// exactly once, from any thread. Not for use from two threads at once.
+/// exactly once, from any thread. A call on a response that was already
+/// ended (a second `end`, a `write` after `end`) returns
+/// `NHTTPS_ERR_INVALID_STATE` (or NULL/false) and touches nothing: the
+/// handle is checked, never dereferenced. Calls on one response from two
+/// threads at once are serialized.
 pub struct nhttps_server_response {
     _private: [u8; 0],
 }
-castable!(nhttps_server_response => ResponseHandle);
+
+/// Gives a response to C. None when a million responses are already open
+/// (the response is then dropped, which answers 500).
+pub(crate) fn new_handle(response: ServerResponse) -> Option<*mut nhttps_server_response> {
+    let handle = ResponseHandle {
+        response,
+        header_value: None,
+    };
+    let id = RESPONSES.insert(handle).ok()?;
+    Some(std::ptr::without_provenance_mut(id))
+}
+
+/// Runs `f` on the response behind `response`: NULL is
+/// `NHTTPS_ERR_NULL_ARGUMENT`, an ended response `NHTTPS_ERR_INVALID_STATE`.
+fn with<R: ErrorReturn>(
+    response: *const nhttps_server_response,
+    f: impl FnOnce(&mut ResponseHandle) -> R,
+) -> R {
+    if response.is_null() {
+        return null_argument("response");
+    }
+    RESPONSES
+        .with(response.addr(), f)
+        .unwrap_or_else(|| fail(ended()))
+}
+
+fn ended() -> Error {
+    Error::state("the response was already ended (nhttps_server_response_end)")
+}
 
 fn ok(result: crate::Result<()>) -> nhttps_result {
     try_core!(result);
@@ -43,7 +72,7 @@ pub extern "C" fn nhttps_server_response_set_status(
     response: *mut nhttps_server_response,
     status: u16,
 ) -> nhttps_result {
-    ffi_boundary! { ok(try_ref!(response).response.set_status(status)) }
+    ffi_boundary! { with(response, |h| ok(h.response.set_status(status))) }
 }
 
 /// Node's `statusMessage` (default: the standard phrase), copied.
@@ -52,7 +81,7 @@ pub extern "C" fn nhttps_server_response_set_status_message(
     response: *mut nhttps_server_response,
     message: *const c_char,
 ) -> nhttps_result {
-    ffi_boundary! { ok(try_ref!(response).response.set_status_message(try_str!(message))) }
+    ffi_boundary! { with(response, |h| ok(h.response.set_status_message(try_str!(message)))) }
 }
 
 /// Node's `setHeader`: sets header `name` to `value`, replacing earlier
@@ -64,7 +93,7 @@ pub extern "C" fn nhttps_server_response_set_header(
     name: *const c_char,
     value: *const c_char,
 ) -> nhttps_result {
-    ffi_boundary! { ok(try_ref!(response).response.set_header(try_str!(name), try_str!(value))) }
+    ffi_boundary! { with(response, |h| ok(h.response.set_header(try_str!(name), try_str!(value)))) }
 }
 
 /// Node's `appendHeader`: adds a value for `name`, keeping earlier ones
@@ -75,7 +104,7 @@ pub extern "C" fn nhttps_server_response_append_header(
     name: *const c_char,
     value: *const c_char,
 ) -> nhttps_result {
-    ffi_boundary! { ok(try_ref!(response).response.append_header(try_str!(name), try_str!(value))) }
+    ffi_boundary! { with(response, |h| ok(h.response.append_header(try_str!(name), try_str!(value)))) }
 }
 
 /// Node's `getHeader`: the first value set for `name` (any case), or NULL.
@@ -87,10 +116,11 @@ pub extern "C" fn nhttps_server_response_get_header(
     name: *const c_char,
 ) -> *const c_char {
     ffi_boundary! {
-        let handle = try_mut!(response);
-        let value = handle.response.header(try_str!(name)).and_then(|v| CString::new(v).ok());
-        handle.header_value = value;
-        handle.header_value.as_ref().map_or(std::ptr::null(), |v| v.as_ptr())
+        with(response, |handle| {
+            let value = handle.response.header(try_str!(name)).and_then(|v| CString::new(v).ok());
+            handle.header_value = value;
+            handle.header_value.as_ref().map_or(std::ptr::null(), |v| v.as_ptr())
+        })
     }
 }
 
@@ -100,7 +130,7 @@ pub extern "C" fn nhttps_server_response_remove_header(
     response: *mut nhttps_server_response,
     name: *const c_char,
 ) -> nhttps_result {
-    ffi_boundary! { ok(try_ref!(response).response.remove_header(try_str!(name)).map(drop)) }
+    ffi_boundary! { with(response, |h| ok(h.response.remove_header(try_str!(name)).map(drop))) }
 }
 
 /// Node's `headersSent`.
@@ -108,7 +138,7 @@ pub extern "C" fn nhttps_server_response_remove_header(
 pub extern "C" fn nhttps_server_response_headers_sent(
     response: *const nhttps_server_response,
 ) -> bool {
-    ffi_boundary! { try_ref!(response).response.headers_sent() }
+    ffi_boundary! { with(response, |h| h.response.headers_sent()) }
 }
 
 /// Node's `writeHead`: sets the status (and, if `message` is not NULL, the
@@ -121,9 +151,8 @@ pub extern "C" fn nhttps_server_response_write_head(
     message: *const c_char,
 ) -> nhttps_result {
     ffi_boundary! {
-        let response = try_ref!(response);
         let message = if message.is_null() { None } else { Some(try_str!(message)) };
-        ok(response.response.write_head(status, message))
+        with(response, |h| ok(h.response.write_head(status, message)))
     }
 }
 
@@ -137,7 +166,7 @@ pub extern "C" fn nhttps_server_response_write(
     data: *const u8,
     len: usize,
 ) -> nhttps_result {
-    ffi_boundary! { ok(try_ref!(response).response.write(try_slice!(data, len))) }
+    ffi_boundary! { with(response, |h| ok(h.response.write(try_slice!(data, len)))) }
 }
 
 /// Node's `writeContinue`: sends `100 Continue` (in a `checkContinue`
@@ -146,15 +175,17 @@ pub extern "C" fn nhttps_server_response_write(
 pub extern "C" fn nhttps_server_response_write_continue(
     response: *mut nhttps_server_response,
 ) -> nhttps_result {
-    ffi_boundary! { ok(try_ref!(response).response.write_continue()) }
+    ffi_boundary! { with(response, |h| ok(h.response.write_continue())) }
 }
 
 /// Node's `end`: sends `len` bytes (may be 0; `data` may then be NULL) as
 /// the last of the body and finishes the response. When nothing was sent
 /// yet and no Content-Length was set, it is set to `len`. **Frees
 /// `response`, and ends the life of its request**, whatever the result:
-/// neither handle may be used afterwards. An error means the client did not
-/// get the whole response (its connection is then closed).
+/// the request may not be used afterwards, and a call on the response
+/// returns `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
+/// nothing). An error means the client did not get the whole response (its
+/// connection is then closed).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_response_end(
     response: *mut nhttps_server_response,
@@ -162,16 +193,13 @@ pub extern "C" fn nhttps_server_response_end(
     len: usize,
 ) -> nhttps_result {
     ffi_boundary! {
-        let Some(handle) = (unsafe { take(response) }) else {
-            return super::macros::null_argument("response");
+        if response.is_null() {
+            return null_argument("response");
+        }
+        let Some(handle) = RESPONSES.remove(response.addr()) else {
+            return fail(ended());
         };
-        let data = match unsafe { super::macros::slice_arg(data, len, "data") } {
-            Ok(data) => data,
-            Err(error) => {
-                drop(handle);
-                return super::error::fail(error);
-            }
-        };
-        ok(handle.response.end(data))
+        // A bad `data` still ends the response (dropping it answers 500).
+        ok(handle.response.end(try_slice!(data, len)))
     }
 }

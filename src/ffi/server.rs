@@ -8,7 +8,7 @@ use super::handle::{castable, into_raw, lend, take};
 use super::macros::{ffi_boundary, try_core, try_ref, try_str};
 use super::message::{nhttps_incoming_message, nhttps_socket_info};
 use super::options::nhttps_server_options;
-use super::response::{ResponseHandle, nhttps_server_response};
+use super::response::{self, nhttps_server_response};
 use super::socket::nhttps_socket;
 use crate::server::{Handlers, Server};
 
@@ -172,11 +172,15 @@ fn request_handler(
 ) -> crate::server::RequestHandler {
     Arc::new(move |message, response| {
         let req = lend::<nhttps_incoming_message>(&message).cast_mut();
-        let res = into_raw::<nhttps_server_response>(ResponseHandle::new(response));
+        // Without a handle (a million responses open) the response is
+        // dropped here, which answers 500.
+        let Some(res) = response::new_handle(response) else {
+            return;
+        };
         let userdata = userdata;
         // SAFETY: a C function pointer registered by the user; `req` lives
         // until the response ends (the connection keeps `message` until then)
-        // and `res` until `nhttps_server_response_end` frees it.
+        // and `res` is a handle checked by every response function.
         unsafe { callback(userdata.0, req, res) };
     })
 }
