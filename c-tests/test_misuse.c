@@ -735,6 +735,62 @@ static void a_head_trickled_byte_by_byte_is_cut_off_at_headers_timeout(void) {
     CHECK_INT(threads_settle(before, 3000), before);
 }
 
+static void headers_1s_keep_alive_3s(nhttps_server_options *options) {
+    nhttps_server_options_set_headers_timeout_ms(options, 1000);
+    nhttps_server_options_set_keep_alive_timeout_ms(options, 3000);
+}
+
+/* Node counts headersTimeout from a request's first byte: a kept-alive
+ * connection idle for longer than headersTimeout (but less than
+ * keepAliveTimeout) may still send a head, and a head trickled after it is
+ * cut off headersTimeout after its first byte, not after the idle time
+ * plus headersTimeout. */
+static void on_a_kept_alive_connection_headers_timeout_counts_from_the_first_byte(void) {
+    REQUIRE_TOOL("python3");
+    nhttps_server *server = start_with(headers_1s_keep_alive_3s, answer_ok, NULL);
+    CHECK(server != NULL);
+    struct peer p = {0};
+    CHECK(peer_start(&p, PEER "trickle --first-idle 1.5 --interval 0.2 --max-time 6",
+                     (unsigned)h_port));
+    bool done = peer_wait_line(&p, "closed_after=", 15000) != NULL ||
+                peer_wait_line(&p, "open_after=", 1000) != NULL;
+    nhttps_server_free(server);
+    peer_finish(&p, true);
+    fprintf(stderr, "headersTimeout after 1.5 s idle: %s\n", flat(&p));
+    double closed = value_after(p.buf, "closed_after=");
+    CHECK(done);
+    CHECK_CONTAINS(p.buf, "response status=200");
+    CHECK_MSG(closed >= 0.5 && closed < 2.0,
+              "the trickled second head was not cut off ~1 s after its first byte: %s", flat(&p));
+    CHECK_CONTAINS(p.buf, "408");
+}
+
+static void two_requests_per_socket(nhttps_server_options *options) {
+    nhttps_server_options_set_max_requests_per_socket(options, 2);
+}
+
+/* Node's maxRequestsPerSocket: the response to the last allowed request
+ * says Connection: close; the client opens a new connection for more. */
+static void max_requests_per_socket_closes_the_connection_after_the_last_one(void) {
+    REQUIRE_TOOL("curl");
+    atomic_store(&connections_seen, 0);
+    nhttps_server *server = start_with(two_requests_per_socket, answer_ok, NULL);
+    CHECK(server != NULL);
+    CHECK_OK(nhttps_server_on_connection(server, count_connection, NULL));
+    char *out = h_capture(NULL, CURL " -i https://127.0.0.1:%u/1 https://127.0.0.1:%u/2 "
+                                     "https://127.0.0.1:%u/3",
+                          h_port, h_port, h_port);
+    nhttps_server_free(server);
+    CHECK_INT(atomic_load(&connections_seen), 2);
+    /* First response keep-alive, second close, third (a new connection) keep-alive. */
+    const char *second = strstr(out, "ok") ? strstr(strstr(out, "ok") + 2, "HTTP/1.1") : NULL;
+    CHECK(second != NULL);
+    CHECK(second != NULL && strstr(second, "Connection: close") != NULL &&
+          strstr(second, "Connection: close") < strstr(second, "ok"));
+    CHECK_CONTAINS(out, "Connection: keep-alive");
+    free(out);
+}
+
 /* ---- handshakeTimeout: slow handshakes are cut off ------------------------ */
 
 static void handshake_timeout_1s(nhttps_server_options *options) {
@@ -862,6 +918,8 @@ int main(void) {
     RUN(close_waits_for_a_response_ended_later_from_another_thread);
     RUN(a_server_serves_1000_requests_then_closes_and_frees_leaving_no_thread);
     RUN(a_head_trickled_byte_by_byte_is_cut_off_at_headers_timeout);
+    RUN(on_a_kept_alive_connection_headers_timeout_counts_from_the_first_byte);
+    RUN(max_requests_per_socket_closes_the_connection_after_the_last_one);
     RUN(a_stalled_or_trickled_handshake_is_cut_off_at_handshake_timeout);
     RUN(a_client_that_never_reads_is_dropped_after_request_timeout);
     return h_finish();

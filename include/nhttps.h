@@ -642,6 +642,14 @@ nhttps_result nhttps_server_options_use_dev_certificate(nhttps_server_options *o
 nhttps_result nhttps_server_options_set_max_connections(nhttps_server_options *options,
                                                         uint32_t max_connections);
 
+// Node's `server.maxRequestsPerSocket`: a connection carries at most
+// this many requests; the response to the last one says
+// `Connection: close` and the connection is closed after it (requests
+// the client pipelined behind it are not answered). 0 (the default) means
+// no limit.
+nhttps_result nhttps_server_options_set_max_requests_per_socket(nhttps_server_options *options,
+                                                                uint32_t max_requests);
+
 // Node's `keepAliveTimeout`: how long an idle kept-alive connection waits
 // for the next request before it is closed. Default 5000 ms; at least 1.
 nhttps_result nhttps_server_options_set_keep_alive_timeout_ms(nhttps_server_options *options,
@@ -657,9 +665,9 @@ nhttps_result nhttps_server_options_set_handshake_timeout_ms(nhttps_server_optio
 
 // Node's `headersTimeout`: how long a request's head may take to arrive,
 // as a whole — a client trickling header bytes (slowloris) is answered
-// `408` and `clientError` reports `NHTTPS_ERR_TIMEOUT`. On a kept-alive
-// connection the clock starts after the keep-alive wait. Default 60000 ms;
-// at least 1.
+// `408` and `clientError` reports `NHTTPS_ERR_TIMEOUT`. The clock starts
+// at the head's first byte (for a new connection's first request, at the
+// end of the handshake), as in Node. Default 60000 ms; at least 1.
 nhttps_result nhttps_server_options_set_headers_timeout_ms(nhttps_server_options *options,
                                                            uint32_t milliseconds);
 

@@ -8,7 +8,10 @@ Modes (each prints `key=value` lines, flushed, for the test to read):
             --interval seconds; prints `handshake` and, at the end,
             `closed_after=S sent=N reply=...` (seconds from the end of the
             handshake until the server closed) or `open_after=S sent=N` when
-            the server had not closed after --max-time seconds.
+            the server had not closed after --max-time seconds. With
+            --first-idle S: first one keep-alive request and its response,
+            then S seconds idle, and only then the trickled head (timed from
+            its first byte).
   idle      TLS handshake, one keep-alive request, its response read, then
             idle; prints `response status=NNN` and then `closed_after=S`
             (from the response) or `open_after=S` after --hold seconds.
@@ -67,6 +70,29 @@ def wait_closed(sock, limit, start):
         seen += chunk
 
 
+def read_response(tls):
+    """Reads one response with a Content-Length; returns its status."""
+    data = b""
+    tls.settimeout(30)
+    while b"\r\n\r\n" not in data:
+        chunk = tls.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = tls.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head.split(b" ")[1].decode() if b" " in head else "?"
+
+
 def client_hello():
     """The bytes of a real ClientHello, made with a memory BIO."""
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -88,6 +114,7 @@ def main():
     ap.add_argument("--hold", type=float, default=10.0)
     ap.add_argument("--path", default="/")
     ap.add_argument("--fraction", type=float, default=0.5)
+    ap.add_argument("--first-idle", type=float, default=None)
     args = ap.parse_args()
 
     if args.mode == "silent":
@@ -132,6 +159,10 @@ def main():
     tls = context().wrap_socket(raw)
     if args.mode == "trickle":
         out("handshake")
+        if args.first_idle is not None:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            out(f"response status={read_response(tls)}")
+            time.sleep(args.first_idle)
         start = time.monotonic()
         head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 4000 + b"\r\n\r\n"
         sent = 0
@@ -157,25 +188,7 @@ def main():
         return
     if args.mode == "idle":
         tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        tls.settimeout(30)
-        while b"\r\n\r\n" not in data:
-            chunk = tls.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value.strip())
-        while len(body) < length:
-            chunk = tls.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-        status = head.split(b" ")[1].decode() if b" " in head else "?"
+        status = read_response(tls)
         out(f"response status={status}")
         start = time.monotonic()
         closed, _ = wait_closed(tls, args.hold, start)

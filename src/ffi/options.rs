@@ -182,6 +182,22 @@ pub extern "C" fn nhttps_server_options_set_max_connections(
     }
 }
 
+/// Node's `server.maxRequestsPerSocket`: a connection carries at most
+/// this many requests; the response to the last one says
+/// `Connection: close` and the connection is closed after it (requests
+/// the client pipelined behind it are not answered). 0 (the default) means
+/// no limit.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_max_requests_per_socket(
+    options: *mut nhttps_server_options,
+    max_requests: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).max_requests_per_socket = max_requests;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
 /// Sets one of the server's timeouts from milliseconds (at least 1).
 fn set_timeout(
     options: *mut nhttps_server_options,
@@ -228,9 +244,9 @@ pub extern "C" fn nhttps_server_options_set_handshake_timeout_ms(
 
 /// Node's `headersTimeout`: how long a request's head may take to arrive,
 /// as a whole — a client trickling header bytes (slowloris) is answered
-/// `408` and `clientError` reports `NHTTPS_ERR_TIMEOUT`. On a kept-alive
-/// connection the clock starts after the keep-alive wait. Default 60000 ms;
-/// at least 1.
+/// `408` and `clientError` reports `NHTTPS_ERR_TIMEOUT`. The clock starts
+/// at the head's first byte (for a new connection's first request, at the
+/// end of the handshake), as in Node. Default 60000 ms; at least 1.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_headers_timeout_ms(
     options: *mut nhttps_server_options,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::exchange::{Exchange, ServerResponse, Stream};
+use super::registration::Registration;
 use super::{Handlers, Shared};
 use crate::error::Error;
 use crate::http::{BufferedStream, RequestHead, read_request_head, reason_phrase};
@@ -20,19 +21,24 @@ const DRAIN_LIMIT: u64 = 1024 * 1024;
 
 /// Runs a connection to its end. Never panics: a panic is reported as a
 /// client error and ends the connection.
-pub(super) fn run(shared: Arc<Shared>, id: u64, transport: Transport) {
+pub(super) fn run(shared: Arc<Shared>, registration: &Registration, transport: Transport) {
     super::mark_connection_thread(&shared);
     let mut info = SocketInfo::from_transport(&transport);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        serve(&shared, id, transport, &mut info)
+        serve(&shared, registration, transport, &mut info)
     }));
     if let Err(payload) = outcome {
         shared.report_client_error(&Error::from_panic(&*payload), &info);
     }
-    shared.unregister(id);
+    shared.unregister(registration.id);
 }
 
-fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) {
+fn serve(
+    shared: &Shared,
+    registration: &Registration,
+    transport: Transport,
+    info: &mut SocketInfo,
+) {
     if let Some(on_connection) = shared.handlers().connection.clone()
         && !on_connection(info)
     {
@@ -51,7 +57,7 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
     let ssl = match session.accept(transport) {
         Ok(ssl) => ssl,
         Err(mut e) => {
-            let error = if shared.timed_out(id) {
+            let error = if registration.timed_out() {
                 Error::Timeout("the TLS handshake did not finish in time".into())
             } else {
                 handshake_error(&e)
@@ -74,24 +80,24 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
     let info = Arc::new(info.clone());
     let mut stream = BufferedStream::new(ssl);
     let mut first = true;
+    let mut served = 0u32;
     loop {
-        // Each read may wait `wait`; the whole head must be in by the
-        // deadline (on a kept-alive connection, after up to the keep-alive
-        // wait for its first byte), which the server's watchdog enforces.
-        let wait = if first {
-            options.headers_timeout
+        // The whole head must be in `headersTimeout` after its first byte
+        // (the server's watchdog enforces it); on a kept-alive connection
+        // that first byte may take up to `keepAliveTimeout` to come.
+        let (wait, deadline) = if first {
+            let wait = options.headers_timeout;
+            (wait, Some(Instant::now() + wait))
         } else {
-            options.keep_alive_timeout
+            (options.keep_alive_timeout, None)
         };
-        let head_deadline = if first {
-            Instant::now() + options.headers_timeout
-        } else {
-            Instant::now() + options.keep_alive_timeout + options.headers_timeout
-        };
-        if !shared.set_busy(id, false, Some(head_deadline)) {
+        if !shared.set_idle(registration, deadline) {
             break;
         }
-        let _ = stream.get_ref().get_ref().set_read_timeout(Some(wait));
+        let _ = stream
+            .get_ref()
+            .get_ref()
+            .set_read_timeout(Some(options.headers_timeout));
         stream.shrink_when_empty();
         // Idle until the next request: wait outside OpenSSL, so that the
         // connection's TLS record buffers go back while it idles
@@ -102,11 +108,12 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
                 Ok(false) | Err(_) => break,
             }
         }
+        if deadline.is_none() {
+            registration.set_deadline(Some(Instant::now() + options.headers_timeout));
+        }
         let head = match read_request_head(&mut stream, &options.limits) {
             Ok(Some(head)) => head,
-            // No head: only now ask whether the watchdog cut it off, so the
-            // request path takes no extra lock.
-            _ if shared.timed_out(id) => {
+            _ if registration.timed_out() => {
                 // Node's answer to a head that took too long.
                 send_error_response(&mut stream, 408);
                 let error = Error::Timeout("the request head did not arrive in time".into());
@@ -123,12 +130,15 @@ fn serve(shared: &Shared, id: u64, transport: Transport, info: &mut SocketInfo) 
             }
         };
         first = false;
-        shared.set_busy(id, true, None);
+        registration.set_busy(true);
+        registration.set_deadline(None);
+        served += 1;
+        let last = options.max_requests_per_socket > 0 && served >= options.max_requests_per_socket;
         let _ = stream
             .get_ref()
             .get_ref()
             .set_read_timeout(Some(options.request_timeout));
-        match serve_request(shared, stream, head, &info) {
+        match serve_request(shared, stream, head, &info, last) {
             Some(next) => stream = next,
             None => return,
         }
@@ -143,6 +153,7 @@ fn serve_request(
     stream: Stream,
     head: RequestHead,
     info: &Arc<SocketInfo>,
+    last: bool,
 ) -> Option<Stream> {
     let handlers: Arc<Handlers> = shared.handlers();
     if head.is_upgrade() {
@@ -174,6 +185,11 @@ fn serve_request(
         shared.closing.clone(),
         shared.options.keep_alive_timeout,
     ));
+    if last {
+        // `maxRequestsPerSocket` reached: this response says
+        // `Connection: close` and the connection ends after it.
+        exchange.refuse_keep_alive();
+    }
     let message = Arc::new(IncomingMessage::request(
         head,
         info.clone(),

@@ -233,6 +233,12 @@ impl Exchange {
         self.io.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Makes this the connection's last exchange: the response says
+    /// `Connection: close`.
+    pub(crate) fn refuse_keep_alive(&self) {
+        self.io().keep_alive = false;
+    }
+
     pub(crate) fn send_continue(&self) -> Result<()> {
         let mut io = self.io();
         if io.head_sent {

@@ -4,6 +4,7 @@
 mod connection;
 mod exchange;
 mod listener;
+mod registration;
 mod workers;
 
 pub use crate::message::IncomingMessage;
@@ -18,6 +19,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::{self, JoinHandle};
+
+use registration::Registration;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -71,7 +74,13 @@ pub struct ServerOptions {
     /// Node's `maxConnections`: past it, new connections are closed at once,
     /// before the handshake. 0 = no limit.
     pub max_connections: usize,
-    /// How long the first request's head may take to arrive, per read (Node: 60 s).
+    /// Node's `maxRequestsPerSocket`: the response to the last request a
+    /// connection may carry says `Connection: close`, and the connection
+    /// ends after it. 0 = no limit.
+    pub max_requests_per_socket: u32,
+    /// How long a request head may take from its first byte (Node's
+    /// `headersTimeout`: 60 s). On a new connection it counts from the end
+    /// of the handshake.
     pub headers_timeout: Duration,
     /// Idle time allowed between requests on a kept-alive connection (Node: 5 s).
     pub keep_alive_timeout: Duration,
@@ -91,6 +100,7 @@ impl Default for ServerOptions {
             sni_callback: None,
             limits: Limits::default(),
             max_connections: 0,
+            max_requests_per_socket: 0,
             headers_timeout: Duration::from_secs(60),
             keep_alive_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(300),
@@ -101,15 +111,11 @@ impl Default for ServerOptions {
 }
 
 struct ConnectionEntry {
-    /// A second handle on the socket, to shut it down from `close`.
+    /// A second handle on the socket, to shut it down from `close` or when
+    /// a deadline passes.
     socket: Transport,
-    /// Serving a request (as opposed to idle or in the handshake).
-    busy: bool,
-    /// When the handshake or the request head being awaited must be done;
-    /// past it, the watchdog shuts the socket's reading side down.
-    deadline: Option<Instant>,
-    /// The watchdog did so.
-    timed_out: bool,
+    /// Shared with the connection's thread.
+    registration: Arc<Registration>,
 }
 
 #[derive(Default)]
@@ -185,7 +191,7 @@ impl Shared {
     }
 
     /// Admits a new connection; `None` when closing or at `max_connections`.
-    fn register(&self, socket: &Transport) -> Option<u64> {
+    fn register(&self, socket: &Transport) -> Option<Arc<Registration>> {
         let mut state = self.state();
         let max = self.options.max_connections;
         if state.closing || (max > 0 && state.connections.len() >= max) {
@@ -194,36 +200,27 @@ impl Shared {
         let socket = socket.try_clone().ok()?;
         state.next_id += 1;
         let id = state.next_id;
+        let registration = Arc::new(Registration::new(
+            id,
+            Instant::now() + self.options.handshake_timeout,
+        ));
         state.connections.insert(
             id,
             ConnectionEntry {
                 socket,
-                busy: false,
-                deadline: Some(Instant::now() + self.options.handshake_timeout),
-                timed_out: false,
+                registration: registration.clone(),
             },
         );
-        Some(id)
+        Some(registration)
     }
 
-    /// Marks a connection busy or idle, and sets (or, with `None`, lifts)
-    /// the deadline of what it awaits. Returns false when the server is
-    /// closing and an idle connection should end.
-    fn set_busy(&self, id: u64, busy: bool, deadline: Option<Instant>) -> bool {
-        let mut state = self.state();
-        if let Some(entry) = state.connections.get_mut(&id) {
-            entry.busy = busy;
-            entry.deadline = deadline;
-        }
-        busy || !state.closing
-    }
-
-    /// Whether the watchdog cut the connection off at its deadline.
-    fn timed_out(&self, id: u64) -> bool {
-        self.state()
-            .connections
-            .get(&id)
-            .is_some_and(|entry| entry.timed_out)
+    /// Marks a connection idle, awaiting a request head by `deadline`
+    /// (`None`: only its own wait bounds it). Returns false when the server
+    /// is closing: the connection should end.
+    fn set_idle(&self, registration: &Registration, deadline: Option<Instant>) -> bool {
+        registration.set_deadline(deadline);
+        registration.set_busy(false);
+        !self.closing.load(Ordering::SeqCst)
     }
 
     fn unregister(&self, id: u64) {
@@ -381,8 +378,12 @@ impl Server {
         {
             let mut state = self.shared.state();
             state.closing = true;
-            self.shared.closing.store(true, Ordering::Relaxed);
-            for entry in state.connections.values().filter(|e| !e.busy) {
+            self.shared.closing.store(true, Ordering::SeqCst);
+            for entry in state
+                .connections
+                .values()
+                .filter(|e| !e.registration.is_busy())
+            {
                 // Wakes a thread blocked reading the next request or in the
                 // handshake; writes of a response in flight are not affected.
                 let _ = entry.socket.shutdown(Shutdown::Read);
@@ -457,10 +458,8 @@ fn watch_deadlines(shared: &Shared) {
             break;
         }
         let now = Instant::now();
-        for entry in state.connections.values_mut() {
-            if entry.deadline.is_some_and(|deadline| deadline <= now) {
-                entry.deadline = None;
-                entry.timed_out = true;
+        for entry in state.connections.values() {
+            if entry.registration.expire_if_due(now) {
                 // Wakes the connection's thread; it can still answer (408).
                 let _ = entry.socket.shutdown(Shutdown::Read);
             }
@@ -488,10 +487,15 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener) {
         if shared.is_closing() {
             break;
         }
-        let Some(id) = shared.register(&transport) else {
+        let Some(registration) = shared.register(&transport) else {
             continue;
         };
-        if shared.workers.dispatch(shared, id, transport).is_err() {
+        let id = registration.id;
+        if shared
+            .workers
+            .dispatch(shared, registration, transport)
+            .is_err()
+        {
             shared.unregister(id);
         }
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
+use super::registration::Registration;
 use super::{Shared, connection};
 use crate::error::{Error, Result};
 use crate::net::Transport;
@@ -16,8 +17,8 @@ use crate::net::Transport;
 /// How long a thread whose connection ended waits for another.
 const IDLE_WAIT: Duration = Duration::from_secs(10);
 
-/// A connection to serve: its id in the server's table and its socket.
-type Job = (u64, Transport);
+/// A connection to serve: its entry in the server's table and its socket.
+type Job = (Arc<Registration>, Transport);
 
 pub(super) struct Workers {
     /// A rendezvous channel: a send succeeds only when an idle thread is
@@ -46,15 +47,15 @@ impl Workers {
     pub(super) fn dispatch(
         &self,
         shared: &Arc<Shared>,
-        id: u64,
+        registration: Arc<Registration>,
         transport: Transport,
     ) -> Result<()> {
         let job = match self.sender() {
-            Some(handoff) => match handoff.try_send((id, transport)) {
+            Some(handoff) => match handoff.try_send((registration, transport)) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
             },
-            None => (id, transport),
+            None => (registration, transport),
         };
         *self.lock_alive() += 1;
         let for_thread = shared.clone();
@@ -111,8 +112,8 @@ impl Workers {
 fn work(shared: &Arc<Shared>, first: Job) {
     let mut job = first;
     loop {
-        let (id, transport) = job;
-        connection::run(shared.clone(), id, transport);
+        let (registration, transport) = job;
+        connection::run(shared.clone(), &registration, transport);
         job = match shared.workers.waiting.recv_timeout(IDLE_WAIT) {
             Ok(next) => next,
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
