@@ -179,6 +179,36 @@ static void malformed_request_gets_400_and_client_error(void) {
     free(out);
 }
 
+static void answer_without_reading(void *userdata, nhttps_incoming_message *req,
+                                   nhttps_server_response *res) {
+    (void)userdata;
+    (void)req;
+    atomic_fetch_add(&requests, 1);
+    nhttps_server_response_end(res, (const uint8_t *)"ok", 2);
+}
+
+/* A body the handler did not read is drained to keep the connection; when
+ * it turns out malformed, that is answered 400 and reported like a
+ * malformed head (as Node's clientError), not dropped in silence. */
+static void a_malformed_body_left_unread_gets_400_and_client_error(void) {
+    reset();
+    nhttps_server *server = new_server();
+    CHECK(server != NULL);
+    nhttps_server_on_request(server, answer_without_reading, NULL);
+    CHECK_OK(nhttps_server_on_client_error(server, on_client_error, NULL));
+    CHECK_OK(listen_local(server));
+    const char *request = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "zz\r\nhello\r\n0\r\n\r\n";
+    char *out = h_tls_exchange(h_port, request, strlen(request));
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "HTTP/1.1 200 OK\r\n");
+    CHECK_CONTAINS(out, "ok" "HTTP/1.1 400 Bad Request\r\n");
+    CHECK_INT(atomic_load(&requests), 1);
+    CHECK_INT(atomic_load(&client_errors), 1);
+    CHECK_CONTAINS(seen, "clientError NHTTPS_ERR_HTTP_PARSE status=400");
+    free(out);
+}
+
 static void bare_lf_line_endings_are_rejected(void) {
     reset();
     nhttps_server *server = h_start_server(echo_request, NULL);
@@ -725,6 +755,7 @@ int main(void) {
     RUN(connection_callback_returning_false_refuses_the_connection);
     RUN(listening_fires_before_listen_returns_and_close_after_close);
     RUN(malformed_request_gets_400_and_client_error);
+    RUN(a_malformed_body_left_unread_gets_400_and_client_error);
     RUN(bare_lf_line_endings_are_rejected);
     RUN(a_tls_handshake_failure_is_a_client_error);
     RUN(without_a_check_continue_handler_100_is_sent_and_request_follows);

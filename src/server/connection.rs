@@ -11,7 +11,7 @@ use super::exchange::{Exchange, ServerResponse, Stream};
 use super::registration::Registration;
 use super::{Handlers, Shared};
 use crate::error::Error;
-use crate::http::{BufferedStream, RequestHead, read_request_head, reason_phrase};
+use crate::http::{BodyReader, BufferedStream, RequestHead, read_request_head, reason_phrase};
 use crate::message::IncomingMessage;
 use crate::net::{SocketInfo, Transport, UpgradedSocket};
 
@@ -227,16 +227,28 @@ fn serve_request(
     let reusable = outcome.keep_alive
         && !shared.is_closing()
         && (outcome.body.is_done()
-            || (!outcome.body_not_requested
-                && outcome
-                    .body
-                    .drain(&mut stream, DRAIN_LIMIT)
-                    .unwrap_or(false)));
+            || (!outcome.body_not_requested && drain(shared, &mut outcome.body, &mut stream, info)));
     if reusable {
         Some(stream)
     } else {
         close(stream);
         None
+    }
+}
+
+/// Reads and discards the body the handler left unread, so the connection
+/// can carry the next request; false when it cannot. A malformed body is
+/// answered and reported like a malformed head.
+fn drain(shared: &Shared, body: &mut BodyReader, stream: &mut Stream, info: &SocketInfo) -> bool {
+    match body.drain(stream, DRAIN_LIMIT) {
+        Ok(drained) => drained,
+        Err(e) => {
+            if let Some(status) = e.http_status() {
+                send_error_response(stream, status);
+                shared.report_client_error(&e, info);
+            }
+            false
+        }
     }
 }
 
