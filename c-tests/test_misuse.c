@@ -791,6 +791,45 @@ static void max_requests_per_socket_closes_the_connection_after_the_last_one(voi
     free(out);
 }
 
+static void two_connections_per_ip(nhttps_server_options *options) {
+    nhttps_server_options_set_max_connections_per_ip(options, 2);
+}
+
+/* The per-address cap: with two connections from 127.0.0.1 open (silent,
+ * before their handshakes), a third from it is closed at once; when one
+ * of the two ends, a new one is served again. */
+static void max_connections_per_ip_closes_extra_connections_from_one_address(void) {
+    REQUIRE_TOOL("python3");
+    REQUIRE_TOOL("curl");
+    nhttps_server *server = start_with(two_connections_per_ip, answer_ok, NULL);
+    CHECK(server != NULL);
+    struct peer a = {0}, b = {0};
+    CHECK(peer_start(&a, PEER "silent --hold 20", (unsigned)h_port));
+    CHECK(peer_start(&b, PEER "silent --hold 20", (unsigned)h_port));
+    CHECK(peer_wait_line(&a, "connected", 10000) != NULL);
+    CHECK(peer_wait_line(&b, "connected", 10000) != NULL);
+    h_sleep_ms(200); /* both accepted and counted */
+    int refused_status = 0, served_status = 0;
+    char *refused = h_capture(&refused_status, CURL " https://127.0.0.1:%u/ 2>&1", h_port);
+    peer_finish(&a, true);
+    char *served = NULL;
+    for (int i = 0; i < 50; i++) { /* until the server has seen `a` close */
+        free(served);
+        served = h_capture(&served_status, CURL " https://127.0.0.1:%u/ 2>&1", h_port);
+        if (served_status == 0) {
+            break;
+        }
+        h_sleep_ms(100);
+    }
+    nhttps_server_free(server);
+    peer_finish(&b, true);
+    CHECK_MSG(refused_status != 0, "a third connection from one address was served: %s", refused);
+    CHECK_INT(served_status, 0);
+    CHECK_STR(served, "ok");
+    free(refused);
+    free(served);
+}
+
 /* ---- handshakeTimeout: slow handshakes are cut off ------------------------ */
 
 static void handshake_timeout_1s(nhttps_server_options *options) {
@@ -920,6 +959,7 @@ int main(void) {
     RUN(a_head_trickled_byte_by_byte_is_cut_off_at_headers_timeout);
     RUN(on_a_kept_alive_connection_headers_timeout_counts_from_the_first_byte);
     RUN(max_requests_per_socket_closes_the_connection_after_the_last_one);
+    RUN(max_connections_per_ip_closes_extra_connections_from_one_address);
     RUN(a_stalled_or_trickled_handshake_is_cut_off_at_handshake_timeout);
     RUN(a_client_that_never_reads_is_dropped_after_request_timeout);
     return h_finish();

@@ -642,6 +642,15 @@ nhttps_result nhttps_server_options_use_dev_certificate(nhttps_server_options *o
 nhttps_result nhttps_server_options_set_max_connections(nhttps_server_options *options,
                                                         uint32_t max_connections);
 
+// Not in Node: at most this many open connections from one IP address;
+// past it, new ones from that address are accepted and closed at once,
+// before the TLS handshake (no callback is called for them). IPv4-mapped
+// IPv6 addresses count as their IPv4 address; unix-socket peers are not
+// counted. 0 (the default) means no limit. Behind a proxy or NAT, many
+// clients share one address: set it with that in mind.
+nhttps_result nhttps_server_options_set_max_connections_per_ip(nhttps_server_options *options,
+                                                               uint32_t max_connections);
+
 // Node's `server.maxRequestsPerSocket`: a connection carries at most
 // this many requests; the response to the last one says
 // `Connection: close` and the connection is closed after it (requests

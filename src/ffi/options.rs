@@ -182,6 +182,23 @@ pub extern "C" fn nhttps_server_options_set_max_connections(
     }
 }
 
+/// Not in Node: at most this many open connections from one IP address;
+/// past it, new ones from that address are accepted and closed at once,
+/// before the TLS handshake (no callback is called for them). IPv4-mapped
+/// IPv6 addresses count as their IPv4 address; unix-socket peers are not
+/// counted. 0 (the default) means no limit. Behind a proxy or NAT, many
+/// clients share one address: set it with that in mind.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_max_connections_per_ip(
+    options: *mut nhttps_server_options,
+    max_connections: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).max_connections_per_ip = max_connections;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
 /// Node's `server.maxRequestsPerSocket`: a connection carries at most
 /// this many requests; the response to the last one says
 /// `Connection: close` and the connection is closed after it (requests

@@ -1,7 +1,7 @@
 //! The byte stream under TLS: a TCP or a unix-domain socket.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -39,6 +39,15 @@ impl Transport {
         match self {
             Transport::Tcp(s) => s.set_write_timeout(timeout),
             Transport::Unix(s) => s.set_write_timeout(timeout),
+        }
+    }
+
+    /// The peer's IP address (an IPv4-mapped IPv6 one as IPv4); `None` for
+    /// a unix socket.
+    pub fn remote_ip(&self) -> Option<IpAddr> {
+        match self {
+            Transport::Tcp(s) => s.peer_addr().ok().map(|a| a.ip().to_canonical()),
+            Transport::Unix(_) => None,
         }
     }
 

@@ -227,7 +227,8 @@ fn serve_request(
     let reusable = outcome.keep_alive
         && !shared.is_closing()
         && (outcome.body.is_done()
-            || (!outcome.body_not_requested && drain(shared, &mut outcome.body, &mut stream, info)));
+            || (!outcome.body_not_requested
+                && drain(shared, &mut outcome.body, &mut stream, info)));
     if reusable {
         Some(stream)
     } else {

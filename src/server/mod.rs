@@ -14,7 +14,7 @@ pub use exchange::ServerResponse;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::CStr;
-use std::net::Shutdown;
+use std::net::{IpAddr, Shutdown};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -78,6 +78,10 @@ pub struct ServerOptions {
     /// connection may carry says `Connection: close`, and the connection
     /// ends after it. 0 = no limit.
     pub max_requests_per_socket: u32,
+    /// Not in Node: past this many open connections from one IP address,
+    /// new ones from it are closed at once, before the handshake. 0 = no
+    /// limit. Unix-socket peers are not counted.
+    pub max_connections_per_ip: u32,
     /// How long a request head may take from its first byte (Node's
     /// `headersTimeout`: 60 s). On a new connection it counts from the end
     /// of the handshake.
@@ -101,6 +105,7 @@ impl Default for ServerOptions {
             limits: Limits::default(),
             max_connections: 0,
             max_requests_per_socket: 0,
+            max_connections_per_ip: 0,
             headers_timeout: Duration::from_secs(60),
             keep_alive_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(300),
@@ -116,6 +121,8 @@ struct ConnectionEntry {
     socket: Transport,
     /// Shared with the connection's thread.
     registration: Arc<Registration>,
+    /// The peer's address, counted in `State::per_ip` (when capped).
+    ip: Option<IpAddr>,
 }
 
 #[derive(Default)]
@@ -125,6 +132,8 @@ struct State {
     accept_done: bool,
     close_emitted: bool,
     connections: HashMap<u64, ConnectionEntry>,
+    /// Open connections per peer address, kept when `max_connections_per_ip` is set.
+    per_ip: HashMap<IpAddr, u32>,
     next_id: u64,
 }
 
@@ -190,14 +199,24 @@ impl Shared {
         }
     }
 
-    /// Admits a new connection; `None` when closing or at `max_connections`.
+    /// Admits a new connection; `None` when closing, at `max_connections`,
+    /// or at `max_connections_per_ip` for the peer's address.
     fn register(&self, socket: &Transport) -> Option<Arc<Registration>> {
+        let per_ip_cap = self.options.max_connections_per_ip;
+        let ip = (per_ip_cap > 0).then(|| socket.remote_ip()).flatten();
+        let socket = socket.try_clone().ok()?;
         let mut state = self.state();
         let max = self.options.max_connections;
         if state.closing || (max > 0 && state.connections.len() >= max) {
             return None;
         }
-        let socket = socket.try_clone().ok()?;
+        if let Some(ip) = ip {
+            let open = state.per_ip.entry(ip).or_insert(0);
+            if *open >= per_ip_cap {
+                return None;
+            }
+            *open += 1;
+        }
         state.next_id += 1;
         let id = state.next_id;
         let registration = Arc::new(Registration::new(
@@ -209,6 +228,7 @@ impl Shared {
             ConnectionEntry {
                 socket,
                 registration: registration.clone(),
+                ip,
             },
         );
         Some(registration)
@@ -224,7 +244,18 @@ impl Shared {
     }
 
     fn unregister(&self, id: u64) {
-        self.state().connections.remove(&id);
+        {
+            let mut state = self.state();
+            let ip = state.connections.remove(&id).and_then(|entry| entry.ip);
+            if let Some(ip) = ip
+                && let Some(open) = state.per_ip.get_mut(&ip)
+            {
+                *open -= 1;
+                if *open == 0 {
+                    state.per_ip.remove(&ip);
+                }
+            }
+        }
         self.connections_changed.notify_all();
         self.emit_close_when_done();
     }
