@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 
@@ -227,16 +228,22 @@ static bool node_start(struct peer *p, const char *name, bool mtls) {
                   (peer)->log);                                                           \
     } while (0)
 
-/* The canned-response Python server, answering with `response`. */
-static bool start_canned(struct peer *p, const char *name, const char *response, bool keep_open) {
+/* The canned-response Python server, answering with `response`; `flag`
+ * is one of its options ("--keep-open", "--stall") or "". */
+static bool start_canned_with(struct peer *p, const char *name, const char *response,
+                              const char *flag) {
     const char *file = h_path("canned.http");
     char path[512];
     snprintf(path, sizeof path, "%s-%s", file, name);
     h_write_file(path, response, strlen(response));
     return peer_start(p, name,
                       "python3 c-tests/peers/tls_canned_server.py --cert %s --key %s "
-                      "--response %s%s",
-                      server_pem, server_key, path, keep_open ? " --keep-open" : "");
+                      "--response %s %s",
+                      server_pem, server_key, path, flag);
+}
+
+static bool start_canned(struct peer *p, const char *name, const char *response, bool keep_open) {
+    return start_canned_with(p, name, response, keep_open ? "--keep-open" : "");
 }
 
 /* A TCP port nothing listens on (bound, then closed). */
@@ -1195,6 +1202,205 @@ static void a_malformed_response_is_an_http_parse_error(void) {
     reply_free(&r);
 }
 
+/* ---- limits and timeouts ------------------------------------------------ */
+
+/* A GET of the canned server at `port` trusting the test CA, through no
+ * agent, with Node's `timeout` when `timeout_ms` is not 0. */
+static nhttps_request_options *canned_get(unsigned port, uint32_t timeout_ms) {
+    nhttps_request_options *o = opts_url("https://localhost:%u/", port);
+    nhttps_request_options_add_ca_file(o, ca_pem);
+    nhttps_request_options_set_no_agent(o);
+    if (timeout_ms != 0) {
+        nhttps_request_options_set_timeout_ms(o, timeout_ms);
+    }
+    return o;
+}
+
+/* `prefix` then `n` bytes of 'a' (no line end), NUL-terminated in `out`
+ * (which holds at least strlen(prefix) + n + 1 bytes). */
+static void long_line(char *out, size_t cap, const char *prefix, size_t n) {
+    size_t at = (size_t)snprintf(out, cap, "%s", prefix);
+    memset(out + at, 'a', n);
+    out[at + n] = '\0';
+}
+
+static void a_response_head_over_16_kib_is_an_http_parse_error(void) {
+    REQUIRE_TOOL("python3");
+    REQUIRE_CERTS();
+    /* A header of 20,000 bytes and counting: the server sends no more and
+     * waits (10 s), so only the limit ends the read. */
+    static char response[21000];
+    long_line(response, sizeof response, "HTTP/1.1 200 OK\r\nX-Big: ", 20000);
+    static struct peer py;
+    CHECK_MSG(start_canned_with(&py, "big-head.log", response, "--stall"),
+              "python did not start");
+    struct reply r;
+    long long start = now_ms();
+    get(canned_get(py.port, 0), &r);
+    long long took = now_ms() - start;
+    peer_stop(&py);
+    CHECK_RC(r.rc, NHTTPS_ERR_HTTP_PARSE);
+    CHECK_CONTAINS(r.message, "response head too large");
+    CHECK_MSG(took < 8000, "failing took %lld ms: it waited for the server", took);
+    reply_free(&r);
+}
+
+static void more_than_128_response_header_fields_is_an_http_parse_error(void) {
+    REQUIRE_TOOL("python3");
+    REQUIRE_CERTS();
+    /* 129 short fields, 1.2 KiB in all: only their number is over a limit
+     * (one fewer and this is a fine 200). */
+    static char response[4096];
+    size_t at = (size_t)snprintf(response, sizeof response, "HTTP/1.1 200 OK\r\n");
+    for (int i = 0; i < 128; i++) {
+        at += (size_t)snprintf(response + at, sizeof response - at, "X-%d: v\r\n", i);
+    }
+    snprintf(response + at, sizeof response - at, "Content-Length: 2\r\n\r\nok");
+    static struct peer py;
+    CHECK_MSG(start_canned(&py, "many-fields.log", response, false), "python did not start");
+    struct reply r;
+    get(canned_get(py.port, 0), &r);
+    peer_stop(&py);
+    CHECK_RC(r.rc, NHTTPS_ERR_HTTP_PARSE);
+    CHECK_CONTAINS(r.message, "too many headers");
+    reply_free(&r);
+}
+
+static void a_chunk_size_line_over_8_kib_is_an_http_parse_error(void) {
+    REQUIRE_TOOL("python3");
+    REQUIRE_CERTS();
+    /* A chunk extension of 20,000 bytes and counting, then nothing (the
+     * server waits 10 s): only the cap ends the read. */
+    static char response[21000];
+    long_line(response, sizeof response,
+              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=", 20000);
+    static struct peer py;
+    CHECK_MSG(start_canned_with(&py, "long-chunk-line.log", response, "--stall"),
+              "python did not start");
+    struct reply r;
+    long long start = now_ms();
+    get(canned_get(py.port, 0), &r);
+    long long took = now_ms() - start;
+    peer_stop(&py);
+    CHECK_INT(r.status, 200);
+    CHECK_RC(r.rc, NHTTPS_ERR_HTTP_PARSE);
+    CHECK_CONTAINS(r.message, "chunked framing line too long");
+    CHECK_INT(r.len, 0);
+    CHECK_MSG(took < 8000, "failing took %lld ms: it waited for the server", took);
+    reply_free(&r);
+}
+
+static void a_server_that_never_answers_times_out(void) {
+    REQUIRE_TOOL("python3");
+    REQUIRE_CERTS();
+    /* It reads the request and sends nothing; it would close after 10 s. */
+    static struct peer py;
+    CHECK_MSG(start_canned_with(&py, "silent.log", "", "--stall"), "python did not start");
+    struct reply r;
+    long long start = now_ms();
+    get(canned_get(py.port, 500), &r);
+    long long took = now_ms() - start;
+    int requests = peer_count(&py, "request ");
+    peer_stop(&py);
+    CHECK_INT(requests, 1); /* the handshake and the request went through */
+    CHECK_RC(r.rc, NHTTPS_ERR_TIMEOUT);
+    CHECK(strlen(r.message) > 0);
+    /* 0.5 s and connecting (seconds under valgrind), well before the 10 s
+     * after which the server would close. */
+    CHECK_MSG(took >= 450 && took < 8000, "timing out took %lld ms", took);
+    reply_free(&r);
+}
+
+static void a_server_stalling_mid_body_times_out(void) {
+    REQUIRE_TOOL("python3");
+    REQUIRE_CERTS();
+    static struct peer py;
+    CHECK_MSG(start_canned_with(&py, "stall.log",
+                                "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part",
+                                "--stall"),
+              "python did not start");
+    nhttps_client_request *request = NULL;
+    nhttps_request_options *o = canned_get(py.port, 500);
+    nhttps_result rc = nhttps_client_request_new(o, &request);
+    nhttps_request_options_free(o);
+    CHECK_OK(rc);
+    nhttps_incoming_message *response = NULL;
+    CHECK_OK(nhttps_client_request_end(request, &response));
+    struct reply r = {0};
+    long long start = now_ms();
+    take_response(response, &r); /* reads the body, then frees the response */
+    long long took = now_ms() - start;
+    peer_stop(&py);
+    CHECK_INT(r.status, 200);
+    CHECK_RC(r.rc, NHTTPS_ERR_TIMEOUT);
+    CHECK_STR(r.body, "only part");
+    CHECK_MSG(took >= 450 && took < 3000, "timing out took %lld ms", took);
+    reply_free(&r);
+}
+
+/* Connects to 127.0.0.1:port without blocking; true when the connection was
+ * made within `ms` (`*out` is the socket either way). */
+static bool connects_within(unsigned port, long ms, int *out) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    *out = fd;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
+        return true;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int error = 0;
+    socklen_t len = sizeof error;
+    return errno == EINPROGRESS && poll(&p, 1, (int)ms) == 1 &&
+           getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error == 0;
+}
+
+static void a_connect_nobody_answers_times_out(void) {
+    REQUIRE_CERTS();
+    /* A listener that never accepts, its backlog of 0 filled by our own
+     * connections: the kernel then drops further SYNs, so a connect gets
+     * no answer at all, as from a blackholed address. */
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t addr_len = sizeof addr;
+    CHECK(bind(listener, (struct sockaddr *)&addr, sizeof addr) == 0);
+    CHECK(listen(listener, 0) == 0);
+    CHECK(getsockname(listener, (struct sockaddr *)&addr, &addr_len) == 0);
+    unsigned port = ntohs(addr.sin_port);
+    int fillers[16], filled = 0;
+    bool full = false;
+    while (!full && filled < 16) {
+        full = !connects_within(port, 200, &fillers[filled]);
+        filled++;
+    }
+    /* Twice through one agent: the first request also builds the agent's
+     * TLS configuration (a second or more under valgrind); the second
+     * request is timed. */
+    const nhttps_agent *agent = new_agent(1, true);
+    struct reply r[2];
+    long long took = 0;
+    for (int i = 0; full && i < 2; i++) {
+        nhttps_request_options *o = opts_url("https://127.0.0.1:%u/", port);
+        nhttps_request_options_add_ca_file(o, ca_pem);
+        nhttps_request_options_set_agent(o, agent);
+        nhttps_request_options_set_connect_timeout_ms(o, 300);
+        long long start = now_ms();
+        get(o, &r[i]);
+        took = now_ms() - start;
+    }
+    nhttps_agent_free(agent);
+    for (int i = 0; i < filled; i++) close(fillers[i]);
+    close(listener);
+    CHECK_MSG(full, "the listen queue never filled: connects to it do not hang here");
+    CHECK_RC(r[0].rc, NHTTPS_ERR_TIMEOUT);
+    CHECK_RC(r[1].rc, NHTTPS_ERR_TIMEOUT);
+    CHECK_CONTAINS(r[1].message, "connecting to 127.0.0.1:");
+    CHECK_MSG(took >= 250 && took < 1500, "timing out took %lld ms", took);
+    reply_free(&r[0]);
+    reply_free(&r[1]);
+}
+
 /* ---- client certificates, SNI ------------------------------------------- */
 
 static void a_client_certificate_is_accepted_by_node(void) {
@@ -2102,6 +2308,12 @@ int main(void) {
     RUN_IF(informational_responses_are_not_the_response);
     RUN_IF(a_server_closing_mid_body_is_connection_closed);
     RUN_IF(a_malformed_response_is_an_http_parse_error);
+    RUN_IF(a_response_head_over_16_kib_is_an_http_parse_error);
+    RUN_IF(more_than_128_response_header_fields_is_an_http_parse_error);
+    RUN_IF(a_chunk_size_line_over_8_kib_is_an_http_parse_error);
+    RUN_IF(a_server_that_never_answers_times_out);
+    RUN_IF(a_server_stalling_mid_body_times_out);
+    RUN_IF(a_connect_nobody_answers_times_out);
     RUN_IF(a_client_certificate_is_accepted_by_node);
     RUN_IF(a_client_certificate_is_accepted_by_nhttps);
     RUN_IF(a_missing_or_unknown_client_certificate_is_refused_by_node);

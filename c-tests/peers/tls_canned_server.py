@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """A TLS server that answers every request with canned bytes, a peer of the
 client tests (close-delimited bodies, 1xx responses, malformed responses,
-a server that closes mid-response).
+a server that closes mid-response, a server that stops answering).
 
   tls_canned_server.py --cert FILE --key FILE --response FILE [--port N]
-                       [--keep-open]
+                       [--keep-open | --stall]
 
 The first line on stdout is `listening PORT`; then one line per request,
 `request N`. Each connection reads one request head, sends the bytes of
@@ -12,6 +12,9 @@ The first line on stdout is `listening PORT`; then one line per request,
 With --keep-open it waits instead for the next request on the connection,
 prints `dropped N`, and closes without answering it: a kept-alive
 connection that dies under the client's next request.
+With --stall it sends nothing more after --response (which may be empty:
+a server that never answers) and closes only when the client does, or
+after 10 s: a server that hangs mid-response.
 SIGTERM ends it."""
 import argparse
 import signal
@@ -28,6 +31,7 @@ def main():
     ap.add_argument("--response", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--keep-open", action="store_true")
+    ap.add_argument("--stall", action="store_true")
     args = ap.parse_args()
     with open(args.response, "rb") as f:
         canned = f.read()
@@ -60,6 +64,10 @@ def main():
                 count[0] += 1
                 print(f"request {count[0]}", flush=True)
             tls.sendall(canned)
+            if args.stall:
+                while tls.recv(65536):
+                    pass
+                return
             if args.keep_open:
                 if read_head() is None:
                     return

@@ -69,14 +69,14 @@ pub fn read_status_head<S: Read>(
             match response.parse(buffered) {
                 Ok(httparse::Status::Complete(len)) => {
                     if len > limits.max_header_size {
-                        return Err(malformed("response head too large"));
+                        return Err(too_large(limits));
                     }
                     let head = check_response(&response, request_method)?;
                     stream.consume(len);
                     return Ok(head);
                 }
                 Ok(httparse::Status::Partial) if buffered.len() > limits.max_header_size => {
-                    return Err(malformed("response head too large"));
+                    return Err(too_large(limits));
                 }
                 Ok(httparse::Status::Partial) => {}
                 Err(e) => return Err(malformed(&format!("malformed response head: {e}"))),
@@ -89,6 +89,13 @@ pub fn read_status_head<S: Read>(
 }
 
 /// A response we cannot read; the status 502 is what a proxy would answer.
+fn too_large(limits: &Limits) -> Error {
+    malformed(&format!(
+        "response head too large (over {} bytes, maxHeaderSize)",
+        limits.max_header_size
+    ))
+}
+
 fn malformed(message: &str) -> Error {
     Error::http(502, message)
 }
