@@ -160,9 +160,9 @@ impl UpgradedSocket {
         loop {
             {
                 let mut stream = lock()?;
-                // Decrypted bytes buffered, or input waiting (OpenSSL reads
-                // no further ahead than the record it decrypts): read now.
-                if stream.ssl().pending() > 0 || waker.is_readable_now() {
+                // Input in OpenSSL's buffers (decrypted or not yet), or
+                // waiting on the socket: read now.
+                if crate::tls::has_pending(stream.ssl()) || waker.is_readable_now() {
                     return Ok(stream.read(out)?);
                 }
             }

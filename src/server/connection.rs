@@ -14,6 +14,11 @@ use crate::error::Error;
 use crate::http::{BodyReader, BufferedStream, RequestHead, read_request_head, reason_phrase};
 use crate::message::IncomingMessage;
 use crate::net::{SocketInfo, Transport, UpgradedSocket};
+use crate::tls;
+
+/// How long a connection waits for its next request before it gives its
+/// buffers back: a busy connection's next request is usually there sooner.
+const BUSY_WAIT: Duration = Duration::from_millis(50);
 
 /// The most of an unread request body we read and discard to keep a
 /// connection alive; past it, the connection is closed instead.
@@ -79,6 +84,18 @@ fn serve(
     }
     let info = Arc::new(info.clone());
     let mut stream = BufferedStream::new(ssl);
+    let can_free_buffers = tls::can_free_buffers();
+    // A head's reads are bounded by the watchdog's deadline, a request's by
+    // `requestTimeout`: one socket timeout serves both when it can, so that
+    // a request costs no system call for it.
+    let head_read_timeout = options.request_timeout.max(options.headers_timeout);
+    let mut read_timeout = None;
+    let mut set_read_timeout = |stream: &Stream, timeout: Duration| {
+        if read_timeout != Some(timeout) {
+            let _ = stream.get_ref().get_ref().set_read_timeout(Some(timeout));
+            read_timeout = Some(timeout);
+        }
+    };
     let mut first = true;
     let mut served = 0u32;
     loop {
@@ -94,16 +111,23 @@ fn serve(
         if !shared.set_idle(registration, deadline) {
             break;
         }
-        let _ = stream
-            .get_ref()
-            .get_ref()
-            .set_read_timeout(Some(options.headers_timeout));
-        stream.shrink_when_empty();
-        // Idle until the next request: wait outside OpenSSL, so that the
-        // connection's TLS record buffers go back while it idles
-        // (RELEASE_BUFFERS) — the bulk of an idle connection's memory.
-        if stream.buffered().is_empty() && stream.get_ref().ssl().pending() == 0 {
-            match stream.get_ref().get_ref().wait_readable_for(wait) {
+        set_read_timeout(&stream, head_read_timeout);
+        // Idle until the next request, waiting outside OpenSSL. A busy
+        // connection's next request comes at once and finds its buffers
+        // ready; one that stays idle gives its TLS record buffers and its
+        // read buffer back — the bulk of an idle connection's memory.
+        if stream.buffered().is_empty() && !tls::has_pending(stream.get_ref().ssl()) {
+            let transport = stream.get_ref().get_ref();
+            let soon = wait.min(BUSY_WAIT);
+            let mut ready = transport.wait_readable_for(soon);
+            if let Ok(false) = ready {
+                stream.shrink_when_empty();
+                if can_free_buffers {
+                    tls::free_buffers(stream.get_ref().ssl());
+                }
+                ready = stream.get_ref().get_ref().wait_readable_for(wait - soon);
+            }
+            match ready {
                 Ok(true) => {}
                 Ok(false) | Err(_) => break,
             }
@@ -134,10 +158,7 @@ fn serve(
         registration.set_deadline(None);
         served += 1;
         let last = options.max_requests_per_socket > 0 && served >= options.max_requests_per_socket;
-        let _ = stream
-            .get_ref()
-            .get_ref()
-            .set_read_timeout(Some(options.request_timeout));
+        set_read_timeout(&stream, options.request_timeout);
         match serve_request(shared, stream, head, &info, last) {
             Some(next) => stream = next,
             None => return,

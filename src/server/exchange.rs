@@ -189,10 +189,18 @@ impl Io {
     }
 }
 
+/// Whether the response has ended, and whether the connection's thread
+/// waits for that.
+#[derive(Default)]
+struct Finished {
+    finished: bool,
+    waiting: bool,
+}
+
 /// The shared part of one exchange.
 pub(crate) struct Exchange {
     io: Mutex<Io>,
-    finished: Mutex<bool>,
+    finished: Mutex<Finished>,
     finished_changed: Condvar,
 }
 
@@ -222,7 +230,7 @@ impl Exchange {
         };
         Exchange {
             io: Mutex::new(io),
-            finished: Mutex::new(false),
+            finished: Mutex::new(Finished::default()),
             finished_changed: Condvar::new(),
         }
     }
@@ -252,17 +260,23 @@ impl Exchange {
     }
 
     fn finish(&self) {
-        *self.finished.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.finished_changed.notify_all();
+        let mut state = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        state.finished = true;
+        // Most responses end on the connection's own thread before it
+        // waits: no one to wake, and no system call for it.
+        if state.waiting {
+            self.finished_changed.notify_all();
+        }
     }
 
     /// Blocks until the response has ended (or was dropped).
     pub(crate) fn wait_finished(&self) {
-        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-        while !*finished {
-            finished = self
+        let mut state = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        while !state.finished {
+            state.waiting = true;
+            state = self
                 .finished_changed
-                .wait(finished)
+                .wait(state)
                 .unwrap_or_else(|p| p.into_inner());
         }
     }

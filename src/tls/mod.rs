@@ -12,7 +12,9 @@ mod verify;
 
 pub use certificate::CertificateInfo;
 pub use dev_certificate::DevCertificate;
-pub use openssl_ext::{TICKET_KEYS_LEN, TicketKeys, negotiated_npn};
+pub use openssl_ext::{
+    TICKET_KEYS_LEN, TicketKeys, can_free_buffers, free_buffers, has_pending, negotiated_npn,
+};
 pub use policy::{Policy, TlsVersion, alpn_wire_format};
 pub use secure_context::{ContextOptions, SecureContext, read_file};
 pub use server_config::{KeylogHandler, ServerTls, SniCallback, TlsOptions};

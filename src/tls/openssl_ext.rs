@@ -1,13 +1,14 @@
 //! The few OpenSSL calls the `openssl` crate has no binding for, made
-//! through `openssl-sys`: session-ticket keys, the session timeout, and the
-//! NPN advertisement. Each function states what it requires.
+//! through `openssl-sys`: session-ticket keys, the session timeout, the
+//! NPN advertisement, and giving an idle connection's buffers back. Each
+//! function states what it requires.
 
 use std::ffi::{c_int, c_long, c_uchar, c_uint, c_void};
 use std::sync::OnceLock;
 
 use foreign_types::ForeignTypeRef;
 use openssl::ex_data::Index;
-use openssl::ssl::{SslContext, SslContextBuilder, SslContextRef};
+use openssl::ssl::{SslContext, SslContextBuilder, SslContextRef, SslRef};
 use openssl_sys as ffi;
 
 use crate::error::{Error, Result};
@@ -26,6 +27,55 @@ const SSL_TLSEXT_ERR_OK: c_int = 0;
 unsafe extern "C" {
     // Part of libssl's public API (ssl.h); openssl-sys does not declare it.
     fn SSL_CTX_set_timeout(ctx: *mut ffi::SSL_CTX, seconds: c_long) -> c_long;
+    // Also public (ssl.h, OpenSSL 1.1.0 and later).
+    fn SSL_free_buffers(ssl: *mut ffi::SSL) -> c_int;
+    fn SSL_has_pending(ssl: *const ffi::SSL) -> c_int;
+}
+
+/// Whether `ssl` holds input not yet returned by a read: decrypted bytes,
+/// or (with read-ahead, which server connections use) bytes read from the
+/// socket and not yet decrypted. When false, and only then, waiting for
+/// the socket to be readable cannot miss data.
+pub fn has_pending(ssl: &SslRef) -> bool {
+    // SAFETY: `ssl` is valid for the borrow; the call only reads its state.
+    unsafe { SSL_has_pending(ssl.as_ptr()) == 1 }
+}
+
+/// Whether `free_buffers` may be used with the OpenSSL linked at run time:
+/// before 3.0.14 (and 3.1.6, 3.2.2, 3.3.1) `SSL_free_buffers` could free
+/// a buffer still in use (CVE-2024-4741). Without it, connections use
+/// `SSL_MODE_RELEASE_BUFFERS` instead, which frees the buffers after
+/// every record.
+pub fn can_free_buffers() -> bool {
+    free_buffers_is_safe_in(openssl::version::number() as u64)
+}
+
+/// Whether `SSL_free_buffers` is fixed in OpenSSL `version` (OPENSSL_VERSION_NUMBER).
+fn free_buffers_is_safe_in(version: u64) -> bool {
+    let fixed_in: &[(u64, u64)] = &[
+        // (first release of the series, first fixed release in it)
+        (0x3000_0000, 0x3000_00e0),
+        (0x3010_0000, 0x3010_0060),
+        (0x3020_0000, 0x3020_0020),
+        (0x3030_0000, 0x3030_0010),
+    ];
+    if version >= 0x3040_0000 {
+        return true;
+    }
+    fixed_in.iter().any(|&(series, fixed)| {
+        version >= series && version < series + 0x0010_0000 && version >= fixed
+    })
+}
+
+/// Gives `ssl`'s read and write record buffers (about 34 KiB) back to the
+/// allocator; OpenSSL makes them again for the next record. Does nothing
+/// and returns false when they hold data not yet processed. Only for a
+/// connection no other thread is using, and only when `can_free_buffers`.
+pub fn free_buffers(ssl: &SslRef) -> bool {
+    // SAFETY: `ssl` is valid for the borrow and not used elsewhere meanwhile
+    // (the caller holds it); with a fixed OpenSSL, the call refuses to free
+    // a buffer that still holds data.
+    unsafe { SSL_free_buffers(ssl.as_ptr()) == 1 }
 }
 
 /// The keys that encrypt session tickets issued by `context`.
@@ -126,5 +176,23 @@ pub fn negotiated_npn(ssl: &openssl::ssl::SslRef) -> Option<Vec<u8>> {
         ffi::SSL_get0_next_proto_negotiated(ssl.as_ptr(), &mut data, &mut len);
         (!data.is_null() && len > 0)
             .then(|| std::slice::from_raw_parts(data, len as usize).to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_buffers_is_safe_in;
+
+    #[test]
+    fn ssl_free_buffers_is_used_only_where_cve_2024_4741_is_fixed() {
+        assert!(!free_buffers_is_safe_in(0x1010_117f)); // 1.1.1w
+        assert!(!free_buffers_is_safe_in(0x3000_00d0)); // 3.0.13
+        assert!(free_buffers_is_safe_in(0x3000_00e0)); // 3.0.14
+        assert!(free_buffers_is_safe_in(0x3000_0130)); // 3.0.19
+        assert!(!free_buffers_is_safe_in(0x3010_0050)); // 3.1.5
+        assert!(free_buffers_is_safe_in(0x3010_0060)); // 3.1.6
+        assert!(!free_buffers_is_safe_in(0x3030_0000)); // 3.3.0
+        assert!(free_buffers_is_safe_in(0x3040_0000)); // 3.4.0
+        assert!(free_buffers_is_safe_in(0x3050_0010)); // 3.5.1
     }
 }

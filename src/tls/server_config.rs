@@ -307,8 +307,16 @@ fn build(
     }
     set_session_timeout(&mut builder, settings.session_timeout);
     // An idle connection gives its two 16 KiB record buffers back until
-    // its next request arrives (see the idle wait in server/connection.rs).
-    builder.set_mode(SslMode::RELEASE_BUFFERS);
+    // its next request arrives (see the idle wait in server/connection.rs):
+    // explicitly once it has been idle a moment, or — with an OpenSSL
+    // whose SSL_free_buffers is unsafe — after every record.
+    if !super::can_free_buffers() {
+        builder.set_mode(SslMode::RELEASE_BUFFERS);
+    }
+    // One read(2) per record (or per several), not one for its 5-byte
+    // header and one for the rest. Whoever waits for the socket must then
+    // ask `has_pending` first: input may wait in OpenSSL's buffer.
+    builder.set_read_ahead(true);
     if !settings.tickets {
         builder.set_options(SslOptions::NO_TICKET);
     }
