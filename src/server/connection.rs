@@ -114,8 +114,9 @@ fn serve(
         set_read_timeout(&stream, head_read_timeout);
         // Idle until the next request, waiting outside OpenSSL. A busy
         // connection's next request comes at once and finds its buffers
-        // ready; one that stays idle gives its TLS record buffers and its
-        // read buffer back — the bulk of an idle connection's memory.
+        // ready; one that stays idle gives back its TLS record buffers, its
+        // read buffer and the stack pages its handshake touched — the bulk
+        // of an idle connection's memory.
         if stream.buffered().is_empty() && !tls::has_pending(stream.get_ref().ssl()) {
             let transport = stream.get_ref().get_ref();
             let soon = wait.min(BUSY_WAIT);
@@ -125,6 +126,7 @@ fn serve(
                 if can_free_buffers {
                     tls::free_buffers(stream.get_ref().ssl());
                 }
+                super::stack::release_unused_stack();
                 ready = stream.get_ref().get_ref().wait_readable_for(wait - soon);
             }
             match ready {

@@ -5,6 +5,7 @@ mod connection;
 mod exchange;
 mod listener;
 mod registration;
+mod stack;
 mod workers;
 
 pub use crate::message::IncomingMessage;
