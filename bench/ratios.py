@@ -35,7 +35,14 @@ servers = ["nginx", "node", "mhd"]
 for kind in ("ec", "rsa"):
     for key, low in [("keepalive_rps", False), ("keepalive_cpu_us", True), ("keepalive_p99_ms", True),
                      ("handshake_rps", False), ("handshake_cpu_us", True), ("bulk_MBps", False),
-                     ("rss_per_conn_kib", True), ("idle_conns", False)]:
+                     ("rss_per_conn_kib", True), ("idle_conns", False), ("probe_ms", True)]:
         row(kind, key, low, servers)
 for key, low in [("wall_s", True), ("cpu_us_per_req", True), ("max_rss_kib", True)]:
     row("client", key, low, ["curl", "node"])
+
+# The 10,000-connection hold (idle10k.sh): nhttps alone, against the targets.
+held = figures[("idle10k", "nhttps")]
+if held:
+    print(f"idle10k nhttps: {held.get('idle10k_conns', 0):.0f} idle connections held, "
+          f"{held.get('rss_per_conn_kib', float('nan'))} KiB each; a new client's GET meanwhile: "
+          f"{held.get('probe_ms', float('nan'))} ms (worst {held.get('probe_max_ms', float('nan'))} ms; target < 10 ms)")

@@ -2,8 +2,9 @@
 # run.sh [OUTDIR] — `make bench`: nhttps beside nginx (one worker), Node and libmicrohttpd
 # in one run (peers.sh: servers on core 0, wrk on core 1), then the pooled clients
 # (clients.sh: fetch beside curl and Node's Agent), and the ratios (ratios.py).
-# SECONDS_PER_FIGURE (default 8) and IDLE_CONNS (default 2000) scale the run; a smoke run is
-# SECONDS_PER_FIGURE=2 IDLE_CONNS=200 CLIENT_GETS=500.
+# SECONDS_PER_FIGURE (default 8) and IDLE_CONNS (default 2000) scale the run; then one nhttps
+# server holds IDLE10K (default 10000) idle connections (idle10k.sh). A smoke run is
+# SECONDS_PER_FIGURE=2 IDLE_CONNS=200 IDLE10K=300 CLIENT_GETS=500.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -20,5 +21,6 @@ echo "== $(date -u +%FT%TZ) $(nproc) cores, $(uname -r), $(openssl version)"
     "$here/peers.sh" "$out/$kind" "$kind" | sed "s/^/$kind /"
   done
   "$here/clients.sh" "$out/clients" "${CLIENT_GETS:-5000}" | sed 's/^/client /'
+  "$here/idle10k.sh" "$out/idle10k" "${IDLE10K:-10000}" | tr '\n' ' ' | sed 's/^/idle10k nhttps /; s/ $/\n/'
 } | tee "$out/figures.txt"
 python3 "$here/ratios.py" "$out/figures.txt"

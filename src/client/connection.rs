@@ -184,7 +184,7 @@ fn handshake(
 fn connect_transport(options: &RequestOptions) -> Result<Transport> {
     if let Some(path) = &options.socket_path {
         return UnixStream::connect(path)
-            .map(Transport::Unix)
+            .map(Transport::from)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
                     Error::ConnectionRefused(format!("{}: {e}", path.display()))
@@ -202,7 +202,7 @@ fn connect_transport(options: &RequestOptions) -> Result<Transport> {
         match TcpStream::connect_timeout(&address, options.connect_timeout) {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
-                return Ok(Transport::Tcp(stream));
+                return Ok(Transport::from(stream));
             }
             Err(e) => {
                 last = match e.kind() {

@@ -4,21 +4,35 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// A connected socket of either family.
-#[derive(Debug)]
+/// A connected socket of either family. Clones share one descriptor,
+/// closed when the last clone is dropped: a server's table of connections
+/// holds a clone of each (to shut it down from `close` or at a deadline)
+/// without costing a second descriptor per connection.
+#[derive(Debug, Clone)]
 pub enum Transport {
-    Tcp(TcpStream),
-    Unix(UnixStream),
+    Tcp(Arc<TcpStream>),
+    Unix(Arc<UnixStream>),
+}
+
+impl From<TcpStream> for Transport {
+    fn from(stream: TcpStream) -> Transport {
+        Transport::Tcp(Arc::new(stream))
+    }
+}
+
+impl From<UnixStream> for Transport {
+    fn from(stream: UnixStream) -> Transport {
+        Transport::Unix(Arc::new(stream))
+    }
 }
 
 impl Transport {
+    /// Another handle on the same socket (no new descriptor).
     pub fn try_clone(&self) -> io::Result<Transport> {
-        Ok(match self {
-            Transport::Tcp(s) => Transport::Tcp(s.try_clone()?),
-            Transport::Unix(s) => Transport::Unix(s.try_clone()?),
-        })
+        Ok(self.clone())
     }
 
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
@@ -74,8 +88,8 @@ impl Transport {
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Transport::Tcp(s) => s.read(buf),
-            Transport::Unix(s) => s.read(buf),
+            Transport::Tcp(s) => (&**s).read(buf),
+            Transport::Unix(s) => (&**s).read(buf),
         }
     }
 }
@@ -84,7 +98,7 @@ impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             // std sends with MSG_NOSIGNAL on TCP sockets.
-            Transport::Tcp(s) => s.write(buf),
+            Transport::Tcp(s) => (&**s).write(buf),
             Transport::Unix(s) => send_no_signal(s, buf),
         }
     }

@@ -55,9 +55,9 @@ impl Listener {
             Listener::Tcp(l) => {
                 let (stream, _) = l.accept()?;
                 stream.set_nodelay(true)?;
-                Ok(Transport::Tcp(stream))
+                Ok(Transport::from(stream))
             }
-            Listener::Unix(l, _) => Ok(Transport::Unix(l.accept()?.0)),
+            Listener::Unix(l, _) => Ok(Transport::from(l.accept()?.0)),
         }
     }
 
