@@ -154,9 +154,11 @@ typedef void (*nhttps_response_callback)(void *userdata,
                                          const nhttps_error *error);
 
 // `request` and `checkContinue`: called on the connection's thread with a
-// request and its response. Both handles belong to nhttps and stay valid
-// until `nhttps_server_response_end(res, ...)` returns; the callback may
-// return first and end the response later, from any thread — the
+// request and its response. Both handles belong to nhttps. `req` stays
+// valid until both the callback has returned and
+// `nhttps_server_response_end(res, ...)` has returned (so a callback may
+// still read `req` after ending `res` in it, e.g. to log); the callback
+// may return first and end the response later, from any thread — the
 // connection waits for it. Every response must be ended exactly once.
 typedef void (*nhttps_request_callback)(void *userdata,
                                         nhttps_incoming_message *req,
@@ -215,6 +217,10 @@ typedef const nhttps_secure_context *(*nhttps_sni_callback)(void *userdata,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+extern int SSL_free_buffers(SSL *ssl);
+
+extern int SSL_has_pending(const SSL *ssl);
 
 // Options with Node's defaults: maxSockets 5, maxFreeSockets 256, no total
 // limit, keep-alive on, idle connections kept 15 s, LIFO reuse. The caller
@@ -800,10 +806,10 @@ nhttps_result nhttps_server_response_write_continue(nhttps_server_response *resp
 // Node's `end`: sends `len` bytes (may be 0; `data` may then be NULL) as
 // the last of the body and finishes the response. When nothing was sent
 // yet and no Content-Length was set, it is set to `len`. **Frees
-// `response`, and ends the life of its request**, whatever the result:
-// the request may not be used afterwards, and a call on the response
-// returns `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
-// nothing). An error means the client did not get the whole response (its
+// `response`**, whatever the result: a later call on it returns
+// `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
+// nothing). Its request stays valid until the `request` callback has
+// returned too (see `nhttps_request_callback`). An error means the client did not get the whole response (its
 // connection is then closed).
 nhttps_result nhttps_server_response_end(nhttps_server_response *response,
                                          const uint8_t *data,

@@ -181,10 +181,10 @@ pub extern "C" fn nhttps_server_response_write_continue(
 /// Node's `end`: sends `len` bytes (may be 0; `data` may then be NULL) as
 /// the last of the body and finishes the response. When nothing was sent
 /// yet and no Content-Length was set, it is set to `len`. **Frees
-/// `response`, and ends the life of its request**, whatever the result:
-/// the request may not be used afterwards, and a call on the response
-/// returns `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
-/// nothing). An error means the client did not get the whole response (its
+/// `response`**, whatever the result: a later call on it returns
+/// `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
+/// nothing). Its request stays valid until the `request` callback has
+/// returned too (see `nhttps_request_callback`). An error means the client did not get the whole response (its
 /// connection is then closed).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_response_end(

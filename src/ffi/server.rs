@@ -21,9 +21,11 @@ pub struct nhttps_server {
 castable!(nhttps_server => Server);
 
 /// `request` and `checkContinue`: called on the connection's thread with a
-/// request and its response. Both handles belong to nhttps and stay valid
-/// until `nhttps_server_response_end(res, ...)` returns; the callback may
-/// return first and end the response later, from any thread — the
+/// request and its response. Both handles belong to nhttps. `req` stays
+/// valid until both the callback has returned and
+/// `nhttps_server_response_end(res, ...)` has returned (so a callback may
+/// still read `req` after ending `res` in it, e.g. to log); the callback
+/// may return first and end the response later, from any thread — the
 /// connection waits for it. Every response must be ended exactly once.
 pub type nhttps_request_callback = Option<
     unsafe extern "C" fn(
