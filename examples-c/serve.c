@@ -18,11 +18,14 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <linux/openat2.h>
 #include <unistd.h>
 
@@ -355,8 +358,113 @@ static int open_beneath(int dirfd, const char *root, const char *dir, const char
     return open(resolved, O_RDONLY | O_CLOEXEC);
 }
 
+/* ---- small files, kept in memory for a second ---------------------------- */
+
+/* A file of up to 64 KiB is read once and then answered from memory for
+ * a second: a busy page costs no system call. A changed file is seen
+ * within that second (nginx's open_file_cache_valid does the same, for
+ * 60 s). Entries are reference-counted, so one can be replaced while a
+ * slow client is still being sent the old one. */
+enum { CACHE_SLOTS = 256, CACHE_MAX_FILE = 64 * 1024, CACHE_VALID_MS = 1000 };
+
+struct cached_file {
+    atomic_int refs; /* one for the table, one per response sending it */
+    long long loaded_ms;
+    const char *type;
+    char *path;
+    size_t len;
+    uint8_t data[];
+};
+
+static struct cached_file *cache[CACHE_SLOTS];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t cache_slot(const char *path) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *path != '\0'; path++) {
+        h = (h ^ (unsigned char)*path) * 1099511628211ULL;
+    }
+    return (size_t)(h % CACHE_SLOTS);
+}
+
+static void cache_release(struct cached_file *f) {
+    if (f != NULL && atomic_fetch_sub(&f->refs, 1) == 1) {
+        free(f->path);
+        free(f);
+    }
+}
+
+/* The fresh entry for `path`, with a reference for the caller, or NULL. */
+static struct cached_file *cache_get(const char *path) {
+    size_t slot = cache_slot(path);
+    pthread_mutex_lock(&cache_lock);
+    struct cached_file *f = cache[slot];
+    if (f != NULL && strcmp(f->path, path) == 0 && now_ms() - f->loaded_ms < CACHE_VALID_MS) {
+        atomic_fetch_add(&f->refs, 1);
+    } else {
+        f = NULL;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return f;
+}
+
+/* Reads the open regular file `fd` (`size` bytes) into a new entry for
+ * `path`, stores it and returns it with a reference for the caller; NULL
+ * when it cannot (the caller then streams the file). */
+static struct cached_file *cache_load(const char *path, int fd, size_t size, const char *type) {
+    struct cached_file *f = malloc(sizeof *f + size);
+    char *key = strdup(path);
+    size_t got = 0;
+    ssize_t n = 1;
+    while (f != NULL && got < size && (n = read(fd, f->data + got, size - got)) > 0) {
+        got += (size_t)n;
+    }
+    if (f == NULL || key == NULL || got != size || n < 0) {
+        free(f);
+        free(key);
+        return NULL;
+    }
+    atomic_init(&f->refs, 2);
+    f->loaded_ms = now_ms();
+    f->type = type;
+    f->path = key;
+    f->len = size;
+    size_t slot = cache_slot(path);
+    pthread_mutex_lock(&cache_lock);
+    struct cached_file *old = cache[slot];
+    cache[slot] = f;
+    pthread_mutex_unlock(&cache_lock);
+    cache_release(old);
+    return f;
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+static void send_cached(const struct config *cfg, nhttps_incoming_message *req,
+                        nhttps_server_response *res, struct cached_file *f, bool is_head) {
+    char length[32];
+    snprintf(length, sizeof length, "%zu", f->len);
+    nhttps_server_response_set_header(res, "Content-Type", f->type);
+    nhttps_server_response_set_header(res, "Content-Length", length);
+    /* Head and body leave in one call (one TLS record). */
+    nhttps_server_response_end(res, is_head ? NULL : f->data, is_head ? 0 : f->len);
+    log_response(cfg, req, 200, is_head ? 0 : f->len);
+    cache_release(f);
+}
+
 static void serve_file(const struct config *cfg, nhttps_incoming_message *req,
                        nhttps_server_response *res, const char *path, bool is_head) {
+    struct cached_file *cached = cache_get(path);
+    if (cached != NULL) {
+        send_cached(cfg, req, res, cached, is_head);
+        return;
+    }
     const char *rel = path[1] != '\0' ? path + 1 : ".";
     int fd = open_beneath(cfg->root_fd, cfg->root, cfg->root, rel);
     struct stat st;
@@ -374,6 +482,12 @@ static void serve_file(const struct config *cfg, nhttps_incoming_message *req,
         answer_text(cfg, req, res, 404, "Not Found\n", is_head);
         return;
     }
+    if (st.st_size <= CACHE_MAX_FILE &&
+        (cached = cache_load(path, fd, (size_t)st.st_size, content_type(name))) != NULL) {
+        close(fd);
+        send_cached(cfg, req, res, cached, is_head);
+        return;
+    }
     char length[32];
     snprintf(length, sizeof length, "%lld", (long long)st.st_size);
     nhttps_server_response_set_header(res, "Content-Type", content_type(name));
@@ -382,20 +496,13 @@ static void serve_file(const struct config *cfg, nhttps_incoming_message *req,
     enum { CHUNK = 64 * 1024 };
     uint8_t *buffer = is_head ? NULL : malloc(CHUNK);
     ssize_t n = 0;
-    if (buffer != NULL && st.st_size <= CHUNK) {
-        /* A small file: head and body leave in one call (one TLS record). */
-        n = read(fd, buffer, CHUNK);
-        sent = n > 0 ? (unsigned long long)n : 0;
-        nhttps_server_response_end(res, buffer, (size_t)sent);
-    } else {
-        while (buffer != NULL && (n = read(fd, buffer, CHUNK)) > 0) {
-            if (nhttps_server_response_write(res, buffer, (size_t)n) != NHTTPS_OK) {
-                break; /* the client went away; end() below closes the connection */
-            }
-            sent += (unsigned long long)n;
+    while (buffer != NULL && (n = read(fd, buffer, CHUNK)) > 0) {
+        if (nhttps_server_response_write(res, buffer, (size_t)n) != NHTTPS_OK) {
+            break; /* the client went away; end() below closes the connection */
         }
-        nhttps_server_response_end(res, NULL, 0);
+        sent += (unsigned long long)n;
     }
+    nhttps_server_response_end(res, NULL, 0);
     free(buffer);
     close(fd);
     log_response(cfg, req, 200, sent);
