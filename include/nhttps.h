@@ -218,10 +218,6 @@ typedef const nhttps_secure_context *(*nhttps_sni_callback)(void *userdata,
 extern "C" {
 #endif // __cplusplus
 
-extern int SSL_free_buffers(SSL *ssl);
-
-extern int SSL_has_pending(const SSL *ssl);
-
 // Options with Node's defaults: maxSockets 5, maxFreeSockets 256, no total
 // limit, keep-alive on, idle connections kept 15 s, LIFO reuse. The caller
 // frees them with `nhttps_agent_options_free`.
