@@ -13,7 +13,9 @@ mod status_head;
 
 pub use body::{BodyKind, BodyReader};
 pub use buffered::BufferedStream;
-pub use date::http_date;
+pub use date::{http_date, http_date_now};
 pub use head::{HeaderField, Limits, RequestHead, Version, read_request_head};
-pub use response_head::{ResponseHead, is_token, is_valid_header_value, reason_phrase};
+pub use response_head::{
+    ResponseHead, is_token, is_valid_header_value, push_decimal, reason_phrase,
+};
 pub use status_head::{StatusHead, read_status_head};

@@ -53,6 +53,21 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+/// Appends `n` in decimal.
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// What a response head says before it is sent: status, reason and headers
 /// in the order they were set.
 #[derive(Clone, Debug)]
@@ -115,18 +130,34 @@ impl ResponseHead {
     /// The status line always says HTTP/1.1, our version, as Node's does
     /// (RFC 9110 section 6.2); framing for an HTTP/1.0 client is the caller's care.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_fields(out);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// Appends the status line and the headers set, without the blank line
+    /// that ends a head: the caller adds its own fields first.
+    pub fn encode_fields(&self, out: &mut Vec<u8>) {
         let reason = self
             .reason
             .as_deref()
             .unwrap_or_else(|| reason_phrase(self.status));
-        out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", self.status).as_bytes());
+        let fields: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum();
+        out.reserve(16 + reason.len() + fields + 128);
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, u64::from(self.status));
+        out.push(b' ');
+        out.extend_from_slice(reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(b"\r\n");
     }
 }
 

@@ -6,14 +6,14 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use openssl::ssl::SslStream;
 
 use crate::error::{Error, Result};
 use crate::http::{
     BodyKind, BodyReader, BufferedStream, HeaderField, RequestHead, ResponseHead, Version,
-    http_date, is_token, is_valid_header_value,
+    http_date_now, is_token, is_valid_header_value, push_decimal,
 };
 use crate::message::BodySource;
 use crate::net::Transport;
@@ -113,6 +113,10 @@ impl Io {
             .head
             .get("transfer-encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        // What nhttps adds to the head goes straight into `out`, after the
+        // application's fields (as in Node, `getHeader` does not see it).
+        let mut length = None;
+        let mut add_chunked = false;
         self.framing = if !status_has_body {
             Framing::NoBody
         } else if let Some(n) = declared {
@@ -120,10 +124,11 @@ impl Io {
         } else if user_chunked {
             Framing::Chunked
         } else if let Some(n) = whole_body {
-            self.head.set("Content-Length", &n.to_string());
+            length = Some(n as u64);
             Framing::Length(n as u64)
         } else if self.version == Version::Http11 {
-            self.head.set("Transfer-Encoding", "chunked");
+            self.head.remove("Transfer-Encoding");
+            add_chunked = true;
             Framing::Chunked
         } else {
             Framing::UntilClose
@@ -137,21 +142,30 @@ impl Io {
         {
             self.keep_alive = false;
         }
+        self.head.encode_fields(out);
+        if let Some(n) = length {
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        if add_chunked {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
         if !self.head.has("date") {
-            self.head.append("Date", &http_date(SystemTime::now()));
+            out.extend_from_slice(b"Date: ");
+            out.extend_from_slice(&http_date_now());
+            out.extend_from_slice(b"\r\n");
         }
         if !self.head.has("connection") {
             if self.keep_alive {
-                self.head.append("Connection", "keep-alive");
-                self.head.append(
-                    "Keep-Alive",
-                    &format!("timeout={}", self.keep_alive_timeout.as_secs().max(1)),
-                );
+                out.extend_from_slice(b"Connection: keep-alive\r\nKeep-Alive: timeout=");
+                push_decimal(out, self.keep_alive_timeout.as_secs().max(1));
+                out.extend_from_slice(b"\r\n");
             } else {
-                self.head.append("Connection", "close");
+                out.extend_from_slice(b"Connection: close\r\n");
             }
         }
-        self.head.encode(out);
+        out.extend_from_slice(b"\r\n");
         self.head_sent = true;
         Ok(())
     }
