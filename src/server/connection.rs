@@ -50,7 +50,13 @@ fn serve(
         return;
     }
     let options = &shared.options;
-    let _ = transport.set_read_timeout(Some(options.handshake_timeout));
+    // The handshake and each request head are bounded as wholes by the
+    // watchdog's deadlines, a request's reads by `requestTimeout`: one
+    // socket timeout serves them all when it can (with Node's defaults it
+    // is set once per connection, not per request).
+    let head_read_timeout = options.request_timeout.max(options.headers_timeout);
+    let handshake_read_timeout = head_read_timeout.max(options.handshake_timeout);
+    let _ = transport.set_read_timeout(Some(handshake_read_timeout));
     let _ = transport.set_write_timeout(Some(options.request_timeout));
     let session = match shared.tls.new_session() {
         Ok(session) => session,
@@ -85,11 +91,7 @@ fn serve(
     let info = Arc::new(info.clone());
     let mut stream = BufferedStream::new(ssl);
     let can_free_buffers = tls::can_free_buffers();
-    // A head's reads are bounded by the watchdog's deadline, a request's by
-    // `requestTimeout`: one socket timeout serves both when it can, so that
-    // a request costs no system call for it.
-    let head_read_timeout = options.request_timeout.max(options.headers_timeout);
-    let mut read_timeout = None;
+    let mut read_timeout = Some(handshake_read_timeout);
     let mut set_read_timeout = |stream: &Stream, timeout: Duration| {
         if read_timeout != Some(timeout) {
             let _ = stream.get_ref().get_ref().set_read_timeout(Some(timeout));
