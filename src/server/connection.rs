@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::exchange::{Exchange, ServerResponse, Stream};
 use super::registration::Registration;
-use super::{Handlers, Shared};
+use super::{CachedHandlers, Handlers, Shared};
 use crate::error::Error;
 use crate::http::{BodyReader, BufferedStream, RequestHead, read_request_head, reason_phrase};
 use crate::message::IncomingMessage;
@@ -44,7 +44,8 @@ fn serve(
     transport: Transport,
     info: &mut SocketInfo,
 ) {
-    if let Some(on_connection) = shared.handlers().connection.clone()
+    let mut handlers = CachedHandlers::new(shared);
+    if let Some(on_connection) = &handlers.get(shared).connection
         && !on_connection(info)
     {
         return;
@@ -85,7 +86,7 @@ fn serve(
         }
     };
     info.add_tls(ssl.ssl(), shared.tls.requests_client_certificate());
-    if let Some(on_secure) = shared.handlers().secure_connection.clone() {
+    if let Some(on_secure) = &handlers.get(shared).secure_connection {
         on_secure(info);
     }
     let info = Arc::new(info.clone());
@@ -163,7 +164,7 @@ fn serve(
         served += 1;
         let last = options.max_requests_per_socket > 0 && served >= options.max_requests_per_socket;
         set_read_timeout(&stream, options.request_timeout);
-        match serve_request(shared, stream, head, &info, last) {
+        match serve_request(shared, handlers.get(shared), stream, head, &info, last) {
             Some(next) => stream = next,
             None => return,
         }
@@ -175,14 +176,14 @@ fn serve(
 /// another request, `None` when it was closed or handed over.
 fn serve_request(
     shared: &Shared,
+    handlers: &Handlers,
     stream: Stream,
     head: RequestHead,
     info: &Arc<SocketInfo>,
     last: bool,
 ) -> Option<Stream> {
-    let handlers: Arc<Handlers> = shared.handlers();
     if head.is_upgrade() {
-        match handlers.upgrade.clone() {
+        match &handlers.upgrade {
             Some(on_upgrade) => {
                 let (ssl, head_bytes) = stream.into_parts();
                 let exchange = Arc::new(Exchange::new(
@@ -222,12 +223,12 @@ fn serve_request(
     ));
     let response = ServerResponse::new(exchange.clone());
     let handler = match (&handlers.check_continue, expects_continue) {
-        (Some(on_check_continue), true) => Some(on_check_continue.clone()),
+        (Some(on_check_continue), true) => Some(on_check_continue),
         (_, continue_expected) => {
             if continue_expected {
                 let _ = exchange.send_continue();
             }
-            handlers.request.clone()
+            handlers.request.as_ref()
         }
     };
     match handler {

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::ffi::CStr;
 use std::net::{IpAddr, Shutdown};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::{self, JoinHandle};
 
@@ -143,12 +143,42 @@ pub(crate) struct Shared {
     options: ServerOptions,
     tls: ServerTls,
     handlers: RwLock<Arc<Handlers>>,
+    /// Bumped when `handlers` changes: connections keep their own copy
+    /// until then (`CachedHandlers`).
+    handlers_version: AtomicU64,
     /// `State::closing`, readable without the lock.
     closing: Arc<AtomicBool>,
     state: Mutex<State>,
     connections_changed: Condvar,
     /// The connection threads, reused from one connection to the next.
     workers: Workers,
+}
+
+/// A connection's copy of the server's listeners, taken again only when
+/// they change: a request reads them without a lock and without touching a
+/// reference count that every connection shares.
+struct CachedHandlers {
+    version: u64,
+    handlers: Arc<Handlers>,
+}
+
+impl CachedHandlers {
+    fn new(shared: &Shared) -> CachedHandlers {
+        let version = shared.handlers_version.load(Ordering::Acquire);
+        CachedHandlers {
+            version,
+            handlers: shared.handlers(),
+        }
+    }
+
+    fn get(&mut self, shared: &Shared) -> &Handlers {
+        let version = shared.handlers_version.load(Ordering::Acquire);
+        if version != self.version {
+            self.handlers = shared.handlers();
+            self.version = version;
+        }
+        &self.handlers
+    }
 }
 
 thread_local! {
@@ -299,6 +329,7 @@ impl Server {
             options,
             tls,
             handlers: RwLock::new(Arc::new(Handlers::default())),
+            handlers_version: AtomicU64::new(0),
             closing: Arc::new(AtomicBool::new(false)),
             state: Mutex::new(State::default()),
             connections_changed: Condvar::new(),
@@ -323,6 +354,7 @@ impl Server {
         change(&mut handlers);
         self.shared.tls.set_keylog_handler(handlers.keylog.clone());
         *guard = Arc::new(handlers);
+        self.shared.handlers_version.fetch_add(1, Ordering::Release);
     }
 
     /// Listens on `host:port` (port 0: the system picks one; no host: every address).
