@@ -115,27 +115,8 @@ fn serve(
             break;
         }
         set_read_timeout(&stream, head_read_timeout);
-        // Idle until the next request, waiting outside OpenSSL. A busy
-        // connection's next request comes at once and finds its buffers
-        // ready; one that stays idle gives back its TLS record buffers, its
-        // read buffer and the stack pages its handshake touched — the bulk
-        // of an idle connection's memory.
-        if stream.buffered().is_empty() && !tls::has_pending(stream.get_ref().ssl()) {
-            let transport = stream.get_ref().get_ref();
-            let soon = wait.min(BUSY_WAIT);
-            let mut ready = transport.wait_readable_for(soon);
-            if let Ok(false) = ready {
-                stream.shrink_when_empty();
-                if can_free_buffers {
-                    tls::free_buffers(stream.get_ref().ssl());
-                }
-                super::stack::release_unused_stack();
-                ready = stream.get_ref().get_ref().wait_readable_for(wait - soon);
-            }
-            match ready {
-                Ok(true) => {}
-                Ok(false) | Err(_) => break,
-            }
+        if !await_request(&mut stream, wait, can_free_buffers) {
+            break;
         }
         if deadline.is_none() {
             registration.set_deadline(Some(Instant::now() + options.headers_timeout));
@@ -170,6 +151,28 @@ fn serve(
         }
     }
     close(stream);
+}
+
+/// Waits up to `wait` for the next request's first byte, outside OpenSSL;
+/// false when none came (or the socket failed). A busy connection's next
+/// request comes at once and finds its buffers ready; one that stays idle
+/// gives back its TLS record buffers, its read buffer and the stack pages
+/// its handshake touched — the bulk of an idle connection's memory.
+fn await_request(stream: &mut Stream, wait: Duration, can_free_buffers: bool) -> bool {
+    if !stream.buffered().is_empty() || tls::has_pending(stream.get_ref().ssl()) {
+        return true;
+    }
+    let soon = wait.min(BUSY_WAIT);
+    let mut ready = stream.get_ref().get_ref().wait_readable_for(soon);
+    if let Ok(false) = ready {
+        stream.shrink_when_empty();
+        if can_free_buffers {
+            tls::free_buffers(stream.get_ref().ssl());
+        }
+        super::stack::release_unused_stack();
+        ready = stream.get_ref().get_ref().wait_readable_for(wait - soon);
+    }
+    matches!(ready, Ok(true))
 }
 
 /// Serves one request. Returns the stream when the connection may carry
