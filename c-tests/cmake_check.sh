@@ -14,6 +14,9 @@
 # non-zero on a failure. cargo's target directory is $CARGO_TARGET_DIR, by
 # default the repository's target/, so the build of `make` is reused.
 set -uo pipefail
+# With pipefail, `cmd | grep -q` fails at random: grep -q stops reading at
+# the first match and cmd may then die of SIGPIPE. Pipelines here end in
+# `grep ... >/dev/null`, which reads everything.
 cd "$(dirname "$0")/.."
 if ! command -v cmake >/dev/null; then
   if [ "${CI:-}" = true ]; then echo "not ok - cmake build: cmake is not installed"; echo "0 passed, 1 failed"; exit 1; fi
@@ -43,7 +46,7 @@ missing() {
 # run LOG CMD...: runs CMD with its output in LOG; on failure shows the log's end.
 run() { local log=$1; shift; "$@" >"$log" 2>&1 || { echo "# failed: $*"; tail -n 40 "$log" | sed 's/^/#   /'; return 1; }; }
 # needs_nhttps_so EXE: whether EXE loads libnhttps dynamically.
-needs_nhttps_so() { readelf -d "$1" | grep -q "NEEDED.*libnhttps"; }
+needs_nhttps_so() { readelf -d "$1" | grep "NEEDED.*libnhttps" >/dev/null; }
 finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
 
 # The consumer's source: prints the version and the body it fetched.
@@ -108,7 +111,7 @@ check "cmake builds the hello example" '[ -x "$B/bin/hello" ]'
 if command -v c++ >/dev/null; then
   check "cmake builds the C++ example" '[ -x "$B/bin/hello-cpp" ]'
 fi
-check "the shared library has its soname" 'readelf -d "$B/lib/libnhttps.so.$major" | grep -q "SONAME.*libnhttps.so.$major"'
+check "the shared library has its soname" 'readelf -d "$B/lib/libnhttps.so.$major" | grep "SONAME.*libnhttps.so.$major" >/dev/null'
 check "the shared library is staged as libnhttps.so.$version with links .so.$major and .so" \
   '[ -f "$B/lib/libnhttps.so.$version" ] && [ ! -L "$B/lib/libnhttps.so.$version" ] &&
    [ "$(readlink "$B/lib/libnhttps.so.$major")" = "libnhttps.so.$version" ] &&
@@ -171,7 +174,7 @@ EOT
      run "$dir/pkg-build.log" cmake --build "$dir/pkg/build" -j2; then
     F="$dir/pkg/build"
     check "find_package: a consumer links nhttps::nhttps from the prefix and runs" \
-      '[ "$("$F/roundtrip_shared")" = "$expected" ] && ldd "$F/roundtrip_shared" | grep -q "$P/lib/libnhttps.so.$major"'
+      '[ "$("$F/roundtrip_shared")" = "$expected" ] && ldd "$F/roundtrip_shared" | grep "$P/lib/libnhttps.so.$major" >/dev/null'
     check "find_package: a consumer links nhttps::static and runs without libnhttps.so" \
       '[ "$("$F/roundtrip_static")" = "$expected" ] && ! needs_nhttps_so "$F/roundtrip_static"'
   else
@@ -191,10 +194,10 @@ EOT
     # shellcheck disable=SC2086 # pkg-config's output is a list of flags
     check "pkg-config: a consumer compiled with cc (shared) runs" \
       'run "$dir/pc-shared.log" "$CC" -std=c11 -Wall -Wextra -Werror "$dir/src/main.c" -o "$dir/pc_shared" $flags -Wl,-rpath,"$P/lib" &&
-       [ "$("$dir/pc_shared")" = "$expected" ] && ldd "$dir/pc_shared" | grep -q "$P/lib/libnhttps.so.$major"'
+       [ "$("$dir/pc_shared")" = "$expected" ] && ldd "$dir/pc_shared" | grep "$P/lib/libnhttps.so.$major" >/dev/null'
     static_libs=$(pkg-config --static --libs nhttps)
     check "pkg-config: --static lists -lssl -lcrypto -lpthread -ldl -lm" \
-      'for l in -lssl -lcrypto -lpthread -ldl -lm; do printf " %s \n" "$static_libs" | grep -q -- " $l " || exit 1; done'
+      'for l in -lssl -lcrypto -lpthread -ldl -lm; do printf " %s \n" "$static_libs" | grep -- " $l " >/dev/null || exit 1; done'
     # Static: the archive by path (-lnhttps would pick the .so), then what --static lists.
     static_rest=$(printf '%s\n' $static_libs | grep -vx -- -lnhttps | tr '\n' ' ')
     pc_cflags=$(pkg-config --cflags nhttps)
