@@ -853,7 +853,9 @@ def _apply_server_options(opts, key=None, cert=None, ca=None, passphrase=None,
                           session_timeout=None, session_cache_size=None,
                           tickets=None, ticket_keys=None, max_connections=None,
                           keep_alive_timeout=None, max_header_size=None,
-                          thread_stack_size=None):
+                          thread_stack_size=None, headers_timeout=None,
+                          request_timeout=None, handshake_timeout=None,
+                          max_requests_per_socket=None, max_connections_per_ip=None):
     if dev_certificate:
         check(fn.server_options_use_dev_certificate(opts))
     if key is not None:
@@ -908,6 +910,19 @@ def _apply_server_options(opts, key=None, cert=None, ca=None, passphrase=None,
     if keep_alive_timeout is not None:
         check(fn.server_options_set_keep_alive_timeout_ms(
             opts, _ms(keep_alive_timeout, "keep_alive_timeout", 1)))
+    if headers_timeout is not None:
+        check(fn.server_options_set_headers_timeout_ms(
+            opts, _ms(headers_timeout, "headers_timeout", 1)))
+    if request_timeout is not None:
+        check(fn.server_options_set_request_timeout_ms(
+            opts, _ms(request_timeout, "request_timeout", 1)))
+    if handshake_timeout is not None:
+        check(fn.server_options_set_handshake_timeout_ms(
+            opts, _ms(handshake_timeout, "handshake_timeout", 1)))
+    if max_requests_per_socket is not None:
+        check(fn.server_options_set_max_requests_per_socket(opts, int(max_requests_per_socket)))
+    if max_connections_per_ip is not None:
+        check(fn.server_options_set_max_connections_per_ip(opts, int(max_connections_per_ip)))
     if max_header_size is not None:
         check(fn.server_options_set_max_header_size(opts, int(max_header_size)))
     if thread_stack_size is not None:
@@ -931,7 +946,10 @@ def create_server(request_listener=None, *, key=None, cert=None, ca=None,
     "TLSv1.3"), ciphers, ciphersuites, ecdh_curve, honor_cipher_order,
     alpn_protocols (list), session_id_context, session_timeout,
     session_cache_size, tickets, ticket_keys (80 bytes), max_connections,
-    keep_alive_timeout (default 5.0), max_header_size, thread_stack_size.
+    keep_alive_timeout (default 5.0), headers_timeout (60.0), request_timeout
+    (300.0), handshake_timeout (120.0), max_requests_per_socket (0: no
+    limit), max_connections_per_ip (not in Node; 0: no limit),
+    max_header_size, thread_stack_size.
 
     A bad key, certificate or passphrase raises now (PrivateKeyError,
     CertificateError, PassphraseError).

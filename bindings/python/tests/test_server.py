@@ -30,6 +30,20 @@ class HelloTest(ServerTestCase):
         self.assertEqual(r.getheader("Content-Length"), "12")
         conn.close()
 
+    def test_max_requests_per_socket_closes_after_the_last(self):
+        server = self.serve(hello, max_requests_per_socket=2, headers_timeout=30,
+                            request_timeout=30, handshake_timeout=30)
+        conn = http.client.HTTPSConnection("127.0.0.1", server.port,
+                                           context=unverified_context(), timeout=10)
+        said = []
+        for _ in range(2):
+            conn.request("GET", "/")
+            r = conn.getresponse()
+            r.read()
+            said.append(r.getheader("Connection"))
+        self.assertEqual(said, ["keep-alive", "close"])
+        conn.close()
+
     def test_http_client_trusting_the_dev_certificate(self):
         server = self.serve(hello)
         self.assertIn("-----BEGIN CERTIFICATE-----", server.certificate_pem)

@@ -30,7 +30,9 @@ module Nhttps
     # pfx_file, passphrase, request_cert, reject_unauthorized (default true),
     # min_version, max_version, ciphers, ciphersuites, ecdh_curve,
     # honor_cipher_order, alpn_protocols, session_timeout (s),
-    # max_connections, keep_alive_timeout (ms), max_header_size,
+    # max_connections, keep_alive_timeout, headers_timeout, request_timeout,
+    # handshake_timeout (all ms), max_requests_per_socket,
+    # max_connections_per_ip (not in Node), max_header_size,
     # thread_stack_size. The block, if given, is the :request listener.
     def create_server(**options, &handler)
       Server.new(**options, &handler)

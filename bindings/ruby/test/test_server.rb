@@ -30,6 +30,15 @@ class TestServer < Minitest::Test
     end
   end
 
+  def test_max_requests_per_socket_closes_after_the_last
+    with_server(HELLO, max_requests_per_socket: 2, headers_timeout: 30_000) do |server|
+      net_http(server) do |http|
+        said = 2.times.map { http.get("/")["connection"] }
+        assert_equal %w[keep-alive close], said
+      end
+    end
+  end
+
   def test_hello_with_the_binding_client
     with_server(HELLO) do |server|
       res = Nhttps.get(url(server), reject_unauthorized: false)

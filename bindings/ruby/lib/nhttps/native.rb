@@ -96,6 +96,11 @@ module Nhttps
     attach_function :nhttps_server_options_use_dev_certificate, [:pointer], :int
     attach_function :nhttps_server_options_set_max_connections, %i[pointer uint32], :int
     attach_function :nhttps_server_options_set_keep_alive_timeout_ms, %i[pointer uint32], :int
+    attach_function :nhttps_server_options_set_headers_timeout_ms, %i[pointer uint32], :int
+    attach_function :nhttps_server_options_set_request_timeout_ms, %i[pointer uint32], :int
+    attach_function :nhttps_server_options_set_handshake_timeout_ms, %i[pointer uint32], :int
+    attach_function :nhttps_server_options_set_max_requests_per_socket, %i[pointer uint32], :int
+    attach_function :nhttps_server_options_set_max_connections_per_ip, %i[pointer uint32], :int
     attach_function :nhttps_server_options_set_thread_stack_size, %i[pointer size_t], :int
     attach_function :nhttps_server_options_set_max_header_size, %i[pointer size_t], :int
     attach_function :nhttps_server_options_set_min_version, %i[pointer string], :int

@@ -82,7 +82,9 @@ module Nhttps
                               min_version: nil, max_version: nil, ciphers: nil, ciphersuites: nil,
                               ecdh_curve: nil, honor_cipher_order: nil, alpn_protocols: nil,
                               session_timeout: nil, max_connections: nil, keep_alive_timeout: nil,
-                              max_header_size: nil, thread_stack_size: nil)
+                              max_header_size: nil, thread_stack_size: nil, headers_timeout: nil,
+                              request_timeout: nil, handshake_timeout: nil,
+                              max_requests_per_socket: nil, max_connections_per_ip: nil)
         n = Native
         opts = n.nhttps_server_options_new
         raise NoMemoryError, "nhttps_server_options_new" if opts.null?
@@ -116,6 +118,11 @@ module Nhttps
           { session_timeout: :nhttps_server_options_set_session_timeout,
             max_connections: :nhttps_server_options_set_max_connections,
             keep_alive_timeout: :nhttps_server_options_set_keep_alive_timeout_ms,
+            headers_timeout: :nhttps_server_options_set_headers_timeout_ms,
+            request_timeout: :nhttps_server_options_set_request_timeout_ms,
+            handshake_timeout: :nhttps_server_options_set_handshake_timeout_ms,
+            max_requests_per_socket: :nhttps_server_options_set_max_requests_per_socket,
+            max_connections_per_ip: :nhttps_server_options_set_max_connections_per_ip,
             max_header_size: :nhttps_server_options_set_max_header_size,
             thread_stack_size: :nhttps_server_options_set_thread_stack_size }.each do |name, fn|
             value = binding.local_variable_get(name)
