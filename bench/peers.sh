@@ -16,15 +16,23 @@ printf 'hello, world\n' >"$dir/www/index.html"
 head -c 1048576 /dev/zero | tr '\0' x >"$dir/www/1m"
 
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-bench() {  # NAME PORT COMMAND... : start on core 0, measure, stop
-  local name=$1 port=$2; shift 2
-  taskset -c 0 "$@" >/dev/null & local pid=$!
-  wait_port "$port"
+start() {  # PORT COMMAND... : start on core 0, wait for the port; sets pid
+  local port=$1; shift
+  taskset -c 0 "$@" >/dev/null & pid=$!
   trap 'kill "$pid" 2>/dev/null' EXIT
+  wait_port "$port"
+}
+stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; trap - EXIT; }
+bench() {  # NAME PORT COMMAND... : measure load, then idle connections on a fresh start
+  local name=$1 port=$2; shift 2
+  start "$port" "$@"
   "$here/load.sh" "https://127.0.0.1:$port" "$pid" "${SECONDS_PER_FIGURE:-8}" | sed "s/^/$name /" || echo "$name load_failed=1"
+  stop
+  # A fresh process: after the load, memory the allocator kept (freed bulk buffers, cached
+  # thread stacks) would be handed to the idle connections and hide what they cost.
+  start "$port" "$@"
   python3 "$here/idle_conns.py" "$port" "$pid" "${IDLE_CONNS:-2000}" | sed "s/^/$name /" || echo "$name idle_failed=1"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  trap - EXIT
+  stop
 }
 
 sed -e "s#@DIR@#$dir#g" -e "s#@PORT@#9443#g" -e "s#@CERT@#$cert#g" -e "s#@KEY@#$key#g" \
