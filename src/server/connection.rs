@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::exchange::{Exchange, ServerResponse, Stream};
 use super::registration::Registration;
-use super::{CachedHandlers, Handlers, Shared};
+use super::{CachedHandlers, Handlers, ServerOptions, Shared};
 use crate::error::Error;
 use crate::http::{BodyReader, BufferedStream, RequestHead, read_request_head, reason_phrase};
 use crate::message::IncomingMessage;
@@ -45,25 +45,81 @@ fn serve(
     info: &mut SocketInfo,
 ) {
     let mut handlers = CachedHandlers::new(shared);
+    let options = &shared.options;
+    let Some(mut stream) = open(shared, registration, transport, info, &mut handlers) else {
+        return;
+    };
+    let info = Arc::new(info.clone());
+    let can_free_buffers = tls::can_free_buffers();
+    let mut read_timeout = ReadTimeout(Some(handshake_read_timeout(options)));
+    let mut first = true;
+    let mut served = 0u32;
+    // This loop's frame is what an idle connection's stack keeps (see
+    // `stack`): the handshake and the request's work run in functions of
+    // their own, whose frames are gone while the connection waits.
+    loop {
+        // The whole head must be in `headersTimeout` after its first byte
+        // (the server's watchdog enforces it); on a kept-alive connection
+        // that first byte may take up to `keepAliveTimeout` to come.
+        let (wait, deadline) = if first {
+            let wait = options.headers_timeout;
+            (wait, Some(Instant::now() + wait))
+        } else {
+            (options.keep_alive_timeout, None)
+        };
+        if !shared.set_idle(registration, deadline) {
+            break;
+        }
+        read_timeout.set(&stream, head_read_timeout(options));
+        if !await_request(&mut stream, wait, can_free_buffers) {
+            break;
+        }
+        if deadline.is_none() {
+            registration.set_deadline(Some(Instant::now() + options.headers_timeout));
+        }
+        first = false;
+        served += 1;
+        let last = options.max_requests_per_socket > 0 && served >= options.max_requests_per_socket;
+        let handlers = handlers.get(shared);
+        match read_and_serve(
+            shared,
+            registration,
+            handlers,
+            stream,
+            &info,
+            last,
+            &mut read_timeout,
+        ) {
+            Some(next) => stream = next,
+            None => return,
+        }
+    }
+    close(stream);
+}
+
+/// The `connection` event, the TLS handshake and the `secureConnection`
+/// event: the secure stream, or `None` when the connection ended.
+#[inline(never)]
+fn open(
+    shared: &Shared,
+    registration: &Registration,
+    transport: Transport,
+    info: &mut SocketInfo,
+    handlers: &mut CachedHandlers,
+) -> Option<Stream> {
     if let Some(on_connection) = &handlers.get(shared).connection
         && !on_connection(info)
     {
-        return;
+        return None;
     }
     let options = &shared.options;
-    // The handshake and each request head are bounded as wholes by the
-    // watchdog's deadlines, a request's reads by `requestTimeout`: one
-    // socket timeout serves them all when it can (with Node's defaults it
-    // is set once per connection, not per request).
-    let head_read_timeout = options.request_timeout.max(options.headers_timeout);
-    let handshake_read_timeout = head_read_timeout.max(options.handshake_timeout);
-    let _ = transport.set_read_timeout(Some(handshake_read_timeout));
+    let _ = transport.set_read_timeout(Some(handshake_read_timeout(options)));
     let _ = transport.set_write_timeout(Some(options.request_timeout));
     let session = match shared.tls.new_session() {
         Ok(session) => session,
         Err(e) => {
             shared.report_client_error(&e, info);
-            return;
+            return None;
         }
     };
     let ssl = match session.accept(transport) {
@@ -82,75 +138,85 @@ fn serve(
             {
                 linger(mid.get_mut());
             }
-            return;
+            return None;
         }
     };
     info.add_tls(ssl.ssl(), shared.tls.requests_client_certificate());
     if let Some(on_secure) = &handlers.get(shared).secure_connection {
         on_secure(info);
     }
-    let info = Arc::new(info.clone());
-    let mut stream = BufferedStream::new(ssl);
-    let can_free_buffers = tls::can_free_buffers();
-    let mut read_timeout = Some(handshake_read_timeout);
-    let mut set_read_timeout = |stream: &Stream, timeout: Duration| {
-        if read_timeout != Some(timeout) {
+    Some(BufferedStream::new(ssl))
+}
+
+// The handshake and each request head are bounded as wholes by the
+// watchdog's deadlines, a request's reads by `requestTimeout`: one socket
+// read timeout serves them all when it can (with Node's defaults it is set
+// once per connection, not per request).
+
+/// The socket's read timeout while a request head is read.
+fn head_read_timeout(options: &ServerOptions) -> Duration {
+    options.request_timeout.max(options.headers_timeout)
+}
+
+/// The socket's read timeout during the handshake.
+fn handshake_read_timeout(options: &ServerOptions) -> Duration {
+    head_read_timeout(options).max(options.handshake_timeout)
+}
+
+/// The socket's read timeout, set only when it changes (a syscall saved per
+/// request with Node's defaults).
+struct ReadTimeout(Option<Duration>);
+
+impl ReadTimeout {
+    fn set(&mut self, stream: &Stream, timeout: Duration) {
+        if self.0 != Some(timeout) {
             let _ = stream.get_ref().get_ref().set_read_timeout(Some(timeout));
-            read_timeout = Some(timeout);
-        }
-    };
-    let mut first = true;
-    let mut served = 0u32;
-    loop {
-        // The whole head must be in `headersTimeout` after its first byte
-        // (the server's watchdog enforces it); on a kept-alive connection
-        // that first byte may take up to `keepAliveTimeout` to come.
-        let (wait, deadline) = if first {
-            let wait = options.headers_timeout;
-            (wait, Some(Instant::now() + wait))
-        } else {
-            (options.keep_alive_timeout, None)
-        };
-        if !shared.set_idle(registration, deadline) {
-            break;
-        }
-        set_read_timeout(&stream, head_read_timeout);
-        if !await_request(&mut stream, wait, can_free_buffers) {
-            break;
-        }
-        if deadline.is_none() {
-            registration.set_deadline(Some(Instant::now() + options.headers_timeout));
-        }
-        let head = match read_request_head(&mut stream, &options.limits) {
-            Ok(Some(head)) => head,
-            _ if registration.timed_out() => {
-                // Node's answer to a head that took too long.
-                send_error_response(&mut stream, 408);
-                let error = Error::Timeout("the request head did not arrive in time".into());
-                shared.report_client_error(&error, &info);
-                break;
-            }
-            Ok(None) => break,
-            Err(e) => {
-                if let Some(status) = e.http_status() {
-                    send_error_response(&mut stream, status);
-                    shared.report_client_error(&e, &info);
-                }
-                break;
-            }
-        };
-        first = false;
-        registration.set_busy(true);
-        registration.set_deadline(None);
-        served += 1;
-        let last = options.max_requests_per_socket > 0 && served >= options.max_requests_per_socket;
-        set_read_timeout(&stream, options.request_timeout);
-        match serve_request(shared, handlers.get(shared), stream, head, &info, last) {
-            Some(next) => stream = next,
-            None => return,
+            self.0 = Some(timeout);
         }
     }
-    close(stream);
+}
+
+/// Reads a request's head and serves the request. Returns the stream when
+/// the connection may carry another request, `None` when it was closed or
+/// handed over.
+#[inline(never)]
+fn read_and_serve(
+    shared: &Shared,
+    registration: &Registration,
+    handlers: &Handlers,
+    mut stream: Stream,
+    info: &Arc<SocketInfo>,
+    last: bool,
+    read_timeout: &mut ReadTimeout,
+) -> Option<Stream> {
+    let options = &shared.options;
+    let head = match read_request_head(&mut stream, &options.limits) {
+        Ok(Some(head)) => head,
+        _ if registration.timed_out() => {
+            // Node's answer to a head that took too long.
+            send_error_response(&mut stream, 408);
+            let error = Error::Timeout("the request head did not arrive in time".into());
+            shared.report_client_error(&error, info);
+            close(stream);
+            return None;
+        }
+        Ok(None) => {
+            close(stream);
+            return None;
+        }
+        Err(e) => {
+            if let Some(status) = e.http_status() {
+                send_error_response(&mut stream, status);
+                shared.report_client_error(&e, info);
+            }
+            close(stream);
+            return None;
+        }
+    };
+    registration.set_busy(true);
+    registration.set_deadline(None);
+    read_timeout.set(&stream, options.request_timeout);
+    serve_request(shared, handlers, stream, head, info, last)
 }
 
 /// Waits up to `wait` for the next request's first byte, outside OpenSSL;
