@@ -110,6 +110,10 @@ static inline void h_fail(const char *file, int line, const char *fmt, ...) {
         }                                                                            \
     } while (0)
 
+/* This test process's scratch directory (made on first use, removed by
+ * h_finish). */
+static char h_scratch[256];
+
 static inline void h_run(const char *name, void (*test)(void)) {
     h_current = name;
     h_current_failed = false;
@@ -129,6 +133,13 @@ static inline void h_run(const char *name, void (*test)(void)) {
 #define RUN(name) h_run(#name, name)
 
 static inline int h_finish(void) {
+    if (h_scratch[0] != '\0') {
+        char command[300];
+        snprintf(command, sizeof command, "rm -rf %s", h_scratch);
+        if (system(command) != 0) {
+            fprintf(stderr, "cannot remove %s\n", h_scratch);
+        }
+    }
     printf("%s: %d passed, %d failed, %d skipped\n", h_current ? "done" : "none", h_passed,
            h_failed, h_skipped);
     return h_failed == 0 ? 0 : 1;
@@ -192,10 +203,10 @@ static inline char * h_capture(int *status, const char *fmt, ...) {
 }
 
 static inline const char * h_dir(void) {
-    static char dir[256];
+    char *dir = h_scratch;
     if (dir[0] == '\0') {
         const char *build = getenv("BUILD");
-        snprintf(dir, sizeof dir, "%s/tmp-%d", build ? build : "build", (int)getpid());
+        snprintf(dir, sizeof h_scratch, "%s/tmp-%d", build ? build : "build", (int)getpid());
         char command[300];
         snprintf(command, sizeof command, "mkdir -p %s", dir);
         if (system(command) != 0) {

@@ -221,6 +221,7 @@ static void peer_finish(struct peer *p, bool kill_it) {
  * returns. Returns a description of the outcome in `why` and whether the
  * child exited 0. */
 static bool in_child(int (*scenario)(void), char *why, size_t why_size) {
+    (void)h_dir(); /* the child's files go in this process's scratch directory */
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
