@@ -16,6 +16,6 @@ pub use buffered::BufferedStream;
 pub use date::{http_date, http_date_now};
 pub use head::{HeaderField, Limits, RequestHead, Version, read_request_head};
 pub use response_head::{
-    ResponseHead, is_token, is_valid_header_value, push_decimal, reason_phrase,
+    ResponseHead, is_token, is_valid_header_value, push_decimal, push_hex, reason_phrase,
 };
 pub use status_head::{StatusHead, read_status_head};

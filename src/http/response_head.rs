@@ -68,6 +68,21 @@ pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
+/// Appends `n` in lower-case hexadecimal (a chunk's size line).
+pub fn push_hex(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[(n % 16) as usize];
+        n /= 16;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// What a response head says before it is sent: status, reason and headers
 /// in the order they were set.
 #[derive(Clone, Debug)]
@@ -134,19 +149,28 @@ impl ResponseHead {
         out.extend_from_slice(b"\r\n");
     }
 
-    /// Appends the status line and the headers set, without the blank line
-    /// that ends a head: the caller adds its own fields first.
-    pub fn encode_fields(&self, out: &mut Vec<u8>) {
-        let reason = self
-            .reason
+    fn reason(&self) -> &str {
+        self.reason
             .as_deref()
-            .unwrap_or_else(|| reason_phrase(self.status));
+            .unwrap_or_else(|| reason_phrase(self.status))
+    }
+
+    /// Room enough for the encoded head, with the fields the server adds
+    /// (`Date`, `Connection`, the framing).
+    pub fn encoded_len(&self) -> usize {
         let fields: usize = self
             .headers
             .iter()
             .map(|(n, v)| n.len() + v.len() + 4)
             .sum();
-        out.reserve(16 + reason.len() + fields + 128);
+        16 + self.reason().len() + fields + 128
+    }
+
+    /// Appends the status line and the headers set, without the blank line
+    /// that ends a head: the caller adds its own fields first.
+    pub fn encode_fields(&self, out: &mut Vec<u8>) {
+        out.reserve(self.encoded_len());
+        let reason = self.reason();
         out.extend_from_slice(b"HTTP/1.1 ");
         push_decimal(out, u64::from(self.status));
         out.push(b' ');
@@ -189,5 +213,16 @@ mod tests {
         assert!(is_valid_header_value(b"a\tb c"));
         assert!(!is_token("Bad Name"));
         assert!(is_token("X-Good_Name"));
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal_and_hexadecimal() {
+        for n in [0u64, 9, 10, 255, 4096, 1 << 20, u64::MAX] {
+            let (mut decimal, mut hex) = (Vec::new(), Vec::new());
+            push_decimal(&mut decimal, n);
+            push_hex(&mut hex, n);
+            assert_eq!(decimal, n.to_string().into_bytes());
+            assert_eq!(hex, format!("{n:x}").into_bytes());
+        }
     }
 }

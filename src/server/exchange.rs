@@ -13,7 +13,7 @@ use openssl::ssl::SslStream;
 use crate::error::{Error, Result};
 use crate::http::{
     BodyKind, BodyReader, BufferedStream, HeaderField, RequestHead, ResponseHead, Version,
-    http_date_now, is_token, is_valid_header_value, push_decimal,
+    http_date_now, is_token, is_valid_header_value, push_decimal, push_hex,
 };
 use crate::message::BodySource;
 use crate::net::Transport;
@@ -66,18 +66,16 @@ impl Io {
         self.stream.as_mut().ok_or(Error::ConnectionClosed)
     }
 
-    /// Writes a pending head and then `parts` to the stream, as one TLS
-    /// write when they are small.
+    /// Writes what is pending (a head, a chunk's size line) and then
+    /// `parts` to the stream, as one TLS write when they are small.
     fn send(&mut self, parts: &[&[u8]]) -> Result<()> {
-        let pending = std::mem::take(&mut self.pending);
+        let mut pending = std::mem::take(&mut self.pending);
         let total: usize = pending.len() + parts.iter().map(|p| p.len()).sum::<usize>();
         let result = (|| {
             let stream = self.stream()?.get_mut();
             if total <= COALESCE_LIMIT {
-                let mut all = pending;
-                all.reserve(total);
-                parts.iter().for_each(|p| all.extend_from_slice(p));
-                stream.write_all(&all)?;
+                parts.iter().for_each(|p| pending.extend_from_slice(p));
+                stream.write_all(&pending)?;
             } else {
                 for part in std::iter::once(&pending[..])
                     .chain(parts.iter().copied())
@@ -172,9 +170,25 @@ impl Io {
 
     /// Sends the head (if not yet sent) and `data`, framed.
     fn write_body(&mut self, data: &[u8], whole_body: Option<usize>, last: bool) -> Result<()> {
-        let mut prefix = Vec::new();
-        if !self.head_sent {
-            self.encode_head(whole_body, &mut prefix)?;
+        // The head, a chunk's size line and a small body leave in one write,
+        // from one buffer: `pending`, allocated once, with room for them all.
+        let kept = self.pending.len();
+        let body_room = if data.len() <= COALESCE_LIMIT {
+            data.len() + 32
+        } else {
+            0
+        };
+        if self.head_sent {
+            self.pending.reserve(body_room);
+        } else {
+            let mut out = std::mem::take(&mut self.pending);
+            out.reserve(self.head.encoded_len() + body_room);
+            let encoded = self.encode_head(whole_body, &mut out);
+            self.pending = out;
+            if let Err(e) = encoded {
+                self.pending.truncate(kept);
+                return Err(e);
+            }
         }
         let mut suffix: &[u8] = b"";
         let mut data = data;
@@ -183,6 +197,7 @@ impl Io {
             Framing::Length(remaining) => {
                 if data.len() as u64 > remaining {
                     self.broken = true;
+                    self.pending.truncate(kept);
                     return Err(Error::invalid(
                         "more body than the Content-Length header announced",
                     ));
@@ -191,7 +206,8 @@ impl Io {
             }
             Framing::Chunked => {
                 if !data.is_empty() {
-                    prefix.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                    push_hex(&mut self.pending, data.len() as u64);
+                    self.pending.extend_from_slice(b"\r\n");
                     suffix = if last { b"\r\n0\r\n\r\n" } else { b"\r\n" };
                 } else if last {
                     suffix = b"0\r\n\r\n";
@@ -199,7 +215,7 @@ impl Io {
             }
             Framing::UntilClose => {}
         }
-        self.send(&[&prefix, data, suffix])
+        self.send(&[data, suffix])
     }
 }
 
