@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::http::{HeaderField, RequestHead, StatusHead, Version};
+use crate::http::{HeaderFields, RequestHead, StatusHead, Version};
 use crate::net::{SocketInfo, UpgradedSocket};
 
 /// Where a message's body comes from.
@@ -14,7 +14,7 @@ pub(crate) trait BodySource: Send + Sync {
     /// Reads body bytes into `out`; 0 at the end of the body.
     fn read(&self, out: &mut [u8]) -> Result<usize>;
     /// The trailer fields of a chunked body, once read to the end.
-    fn trailers(&self) -> Vec<HeaderField>;
+    fn trailers(&self) -> HeaderFields;
     /// Hands over the connection of a `101 Switching Protocols` response.
     fn upgrade(&self) -> Option<UpgradedSocket> {
         None
@@ -119,7 +119,7 @@ impl IncomingMessage {
     }
 
     /// Every header field in the order received, duplicates kept.
-    pub fn headers(&self) -> &[HeaderField] {
+    pub fn headers(&self) -> &HeaderFields {
         match &self.head {
             Head::Request(h) => h.headers(),
             Head::Response(h) => h.headers(),
@@ -128,10 +128,7 @@ impl IncomingMessage {
 
     /// The first value of header `name`, any case.
     pub fn header(&self, name: &str) -> Option<&CStr> {
-        self.headers()
-            .iter()
-            .find(|h| h.name_str().eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_c_str())
+        self.headers().first(name)
     }
 
     pub fn socket(&self) -> &SocketInfo {
@@ -144,7 +141,7 @@ impl IncomingMessage {
     }
 
     /// The trailer fields of a chunked body, once it has been read to the end.
-    pub fn trailers(&self) -> Vec<HeaderField> {
+    pub fn trailers(&self) -> HeaderFields {
         self.body.trailers()
     }
 

@@ -9,7 +9,7 @@ use super::agent::{Agent, AgentOptions, Lease, PoolKey};
 use super::connection::{ClientConnection, ClientSocket, TlsStart};
 use super::options::{AgentChoice, RequestOptions};
 use crate::error::{Error, Result};
-use crate::http::{BodyKind, BodyReader, HeaderField, Limits, StatusHead, read_status_head};
+use crate::http::{BodyKind, BodyReader, HeaderFields, Limits, StatusHead, read_status_head};
 use crate::message::{BodySource, IncomingMessage};
 use crate::net::UpgradedSocket;
 
@@ -470,8 +470,8 @@ impl BodySource for ResponseBody {
         }
     }
 
-    fn trailers(&self) -> Vec<HeaderField> {
-        self.lock().reader.trailers().to_vec()
+    fn trailers(&self) -> HeaderFields {
+        self.lock().reader.trailers().clone()
     }
 
     fn upgrade(&self) -> Option<UpgradedSocket> {

@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use super::buffered::BufferedStream;
-use super::head::HeaderField;
+use super::fields::HeaderFields;
 use crate::error::{Error, Result};
 
 /// The longest chunk-size line or trailer line we accept.
@@ -37,7 +37,7 @@ enum State {
 #[derive(Debug)]
 pub struct BodyReader {
     state: State,
-    trailers: Vec<HeaderField>,
+    trailers: HeaderFields,
     trailer_bytes: usize,
 }
 
@@ -51,7 +51,7 @@ impl BodyReader {
         };
         BodyReader {
             state,
-            trailers: Vec::new(),
+            trailers: HeaderFields::default(),
             trailer_bytes: 0,
         }
     }
@@ -62,7 +62,7 @@ impl BodyReader {
     }
 
     /// The trailer fields of a chunked body, once it has been read to the end.
-    pub fn trailers(&self) -> &[HeaderField] {
+    pub fn trailers(&self) -> &HeaderFields {
         &self.trailers
     }
 
@@ -139,7 +139,7 @@ impl BodyReader {
                     if self.trailer_bytes > MAX_TRAILERS {
                         return Err(Error::http(431, "trailers too large"));
                     }
-                    self.trailers.push(parse_trailer(&line)?);
+                    push_trailer(&mut self.trailers, &line)?;
                 }
             }
         }
@@ -277,7 +277,7 @@ fn chunk_extensions_are_valid(mut s: &[u8]) -> bool {
     true
 }
 
-fn parse_trailer(line: &[u8]) -> Result<HeaderField> {
+fn push_trailer(trailers: &mut HeaderFields, line: &[u8]) -> Result<()> {
     let colon = line
         .iter()
         .position(|&b| b == b':')
@@ -290,7 +290,7 @@ fn parse_trailer(line: &[u8]) -> Result<HeaderField> {
     if !super::response_head::is_valid_header_value(value) {
         return Err(Error::http(400, "invalid trailer value"));
     }
-    HeaderField::new(name, value)
+    trailers.push(name, value)
 }
 
 #[cfg(test)]
@@ -333,7 +333,10 @@ mod tests {
         let raw = b"5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\nNEXT";
         let (body, reader, rest) = read_all(BodyKind::Chunked, raw).unwrap();
         assert_eq!(body, b"hello world");
-        assert_eq!(reader.trailers()[0].value.to_str().unwrap(), "42");
+        assert_eq!(
+            reader.trailers().first("x-sum").unwrap().to_str().unwrap(),
+            "42"
+        );
         assert_eq!(rest, b"NEXT");
     }
 

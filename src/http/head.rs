@@ -5,11 +5,13 @@
 //! an overlong request line and `505` only for a well-formed version we do
 //! not speak.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::io::Read;
+use std::mem::MaybeUninit;
 
 use super::body::BodyKind;
 use super::buffered::BufferedStream;
+use super::fields::HeaderFields;
 use crate::error::{Error, Result};
 
 /// Limits on what a request head may be.
@@ -53,37 +55,15 @@ impl Version {
     }
 }
 
-/// One header field as received. Both parts are NUL-terminated so they can be
-/// lent to C without a copy; a name or value never contains NUL (the parser
-/// rejects it).
-#[derive(Clone, Debug)]
-pub struct HeaderField {
-    pub name: CString,
-    pub value: CString,
-}
-
-impl HeaderField {
-    pub fn new(name: &[u8], value: &[u8]) -> Result<HeaderField> {
-        let nul = |_| Error::http(400, "NUL byte in a header field");
-        Ok(HeaderField {
-            name: CString::new(name).map_err(nul)?,
-            value: CString::new(value).map_err(nul)?,
-        })
-    }
-
-    pub fn name_str(&self) -> &str {
-        // Names are tokens (checked by the parser), hence ASCII.
-        self.name.to_str().unwrap_or("")
-    }
-}
-
 /// A parsed and checked request head.
 #[derive(Debug)]
 pub struct RequestHead {
-    method: CString,
-    url: CString,
+    /// The method and the target, each NUL-terminated (lent to C as is).
+    line: Vec<u8>,
+    /// Where the target starts in `line`.
+    target_start: usize,
     version: Version,
-    headers: Vec<HeaderField>,
+    headers: HeaderFields,
     body: BodyKind,
     keep_alive: bool,
     expect_continue: bool,
@@ -92,29 +72,26 @@ pub struct RequestHead {
 
 impl RequestHead {
     pub fn method(&self) -> &str {
-        self.method.to_str().unwrap_or("")
+        self.method_cstr().to_str().unwrap_or("")
     }
     pub fn method_cstr(&self) -> &CStr {
-        &self.method
+        CStr::from_bytes_until_nul(&self.line).unwrap_or_default()
     }
     pub fn url(&self) -> &str {
-        self.url.to_str().unwrap_or("")
+        self.url_cstr().to_str().unwrap_or("")
     }
     pub fn url_cstr(&self) -> &CStr {
-        &self.url
+        CStr::from_bytes_until_nul(&self.line[self.target_start..]).unwrap_or_default()
     }
     pub fn version(&self) -> Version {
         self.version
     }
-    pub fn headers(&self) -> &[HeaderField] {
+    pub fn headers(&self) -> &HeaderFields {
         &self.headers
     }
     /// The first value of the header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&CStr> {
-        self.headers
-            .iter()
-            .find(|h| h.name_str().eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_c_str())
+        self.headers.first(name)
     }
     pub fn header_str(&self, name: &str) -> Option<&str> {
         self.header(name).and_then(|v| v.to_str().ok())
@@ -138,6 +115,10 @@ impl RequestHead {
     }
 }
 
+/// How many of httparse's field slots live on the stack (the default
+/// `max_headers`).
+const STACK_SLOTS: usize = 128;
+
 /// Reads one request head from `stream`. Returns `Ok(None)` when the stream
 /// ends cleanly before the first byte of a head.
 pub fn read_request_head<S: Read>(
@@ -152,9 +133,18 @@ pub fn read_request_head<S: Read>(
             // comes before a limit is passed, the limit otherwise. So the
             // parser never looks past the request line's limit.
             let view = request_line_view(buffered, limits);
-            let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
-            let mut request = httparse::Request::new(&mut slots);
-            match request.parse(view) {
+            // httparse's field slots: on the stack up to the default limit,
+            // without initialising them (4 KiB a request otherwise).
+            let mut on_stack = [const { MaybeUninit::uninit() }; STACK_SLOTS];
+            let mut on_heap = Vec::new();
+            let slots = if limits.max_headers <= STACK_SLOTS {
+                &mut on_stack[..limits.max_headers]
+            } else {
+                on_heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+                &mut on_heap[..]
+            };
+            let mut request = httparse::Request::new(&mut []);
+            match request.parse_with_uninit_headers(view, slots) {
                 Ok(httparse::Status::Complete(len)) => {
                     check_request_line_length(view, limits)?;
                     if len > limits.max_header_size {
@@ -297,9 +287,14 @@ fn check_request(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
     if std::str::from_utf8(url.as_bytes()).is_err() {
         return Err(Error::http(400, "request target is not UTF-8"));
     }
-    let mut headers = Vec::with_capacity(request.headers.len());
+    let bytes = request
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len())
+        .sum();
+    let mut headers = HeaderFields::with_capacity(request.headers.len(), bytes);
     for h in request.headers.iter() {
-        headers.push(HeaderField::new(h.name.as_bytes(), h.value)?);
+        headers.push(h.name.as_bytes(), h.value)?;
     }
 
     let mut content_length: Option<u64> = None;
@@ -391,9 +386,18 @@ fn check_request(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
         Version::Http11 => !connection_close,
         Version::Http10 => connection_keep_alive && !connection_close,
     };
+    if method.contains('\0') || url.contains('\0') {
+        return Err(Error::http(400, "NUL in the request line"));
+    }
+    let mut line = Vec::with_capacity(method.len() + url.len() + 2);
+    line.extend_from_slice(method.as_bytes());
+    line.push(0);
+    let target_start = line.len();
+    line.extend_from_slice(url.as_bytes());
+    line.push(0);
     Ok(RequestHead {
-        method: CString::new(method).map_err(|_| Error::http(400, "NUL in method"))?,
-        url: CString::new(url).map_err(|_| Error::http(400, "NUL in request target"))?,
+        line,
+        target_start,
         version,
         headers,
         body,

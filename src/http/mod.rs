@@ -5,6 +5,7 @@
 mod body;
 mod buffered;
 mod date;
+mod fields;
 #[doc(hidden)]
 pub mod fuzzing;
 mod head;
@@ -14,7 +15,8 @@ mod status_head;
 pub use body::{BodyKind, BodyReader};
 pub use buffered::BufferedStream;
 pub use date::{http_date, http_date_now};
-pub use head::{HeaderField, Limits, RequestHead, Version, read_request_head};
+pub use fields::{HeaderField, HeaderFields};
+pub use head::{Limits, RequestHead, Version, read_request_head};
 pub use response_head::{
     ResponseHead, is_token, is_valid_header_value, push_decimal, push_hex, reason_phrase,
 };

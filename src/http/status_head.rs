@@ -6,7 +6,8 @@ use std::io::Read;
 
 use super::body::BodyKind;
 use super::buffered::BufferedStream;
-use super::head::{HeaderField, Limits, Version};
+use super::fields::HeaderFields;
+use super::head::{Limits, Version};
 use crate::error::{Error, Result};
 
 /// A parsed response head.
@@ -15,7 +16,7 @@ pub struct StatusHead {
     status: u16,
     reason: CString,
     version: Version,
-    headers: Vec<HeaderField>,
+    headers: HeaderFields,
     body: BodyKind,
     keep_alive: bool,
 }
@@ -30,15 +31,12 @@ impl StatusHead {
     pub fn version(&self) -> Version {
         self.version
     }
-    pub fn headers(&self) -> &[HeaderField] {
+    pub fn headers(&self) -> &HeaderFields {
         &self.headers
     }
     /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&CStr> {
-        self.headers
-            .iter()
-            .find(|h| h.name_str().eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_c_str())
+        self.headers.first(name)
     }
     pub fn body_kind(&self) -> BodyKind {
         self.body
@@ -109,12 +107,16 @@ fn check_response(
         _ => Version::Http11,
     };
     let status = response.code.unwrap_or(0);
-    let mut headers = Vec::with_capacity(response.headers.len());
+    let bytes = response
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len())
+        .sum();
+    let mut headers = HeaderFields::with_capacity(response.headers.len(), bytes);
     for h in response.headers.iter() {
-        headers.push(
-            HeaderField::new(h.name.as_bytes(), h.value)
-                .map_err(|_| malformed("NUL in a header"))?,
-        );
+        headers
+            .push(h.name.as_bytes(), h.value)
+            .map_err(|_| malformed("NUL in a header"))?;
     }
     let mut content_length: Option<u64> = None;
     let mut chunked = false;

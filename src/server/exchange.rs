@@ -12,7 +12,7 @@ use openssl::ssl::SslStream;
 
 use crate::error::{Error, Result};
 use crate::http::{
-    BodyKind, BodyReader, BufferedStream, HeaderField, RequestHead, ResponseHead, Version,
+    BodyKind, BodyReader, BufferedStream, HeaderFields, RequestHead, ResponseHead, Version,
     http_date_now, is_token, is_valid_header_value, push_decimal, push_hex,
 };
 use crate::message::BodySource;
@@ -382,8 +382,8 @@ impl BodySource for Exchange {
         }
     }
 
-    fn trailers(&self) -> Vec<HeaderField> {
-        self.io().body.trailers().to_vec()
+    fn trailers(&self) -> HeaderFields {
+        self.io().body.trailers().clone()
     }
 }
 
