@@ -3,8 +3,10 @@
 # Node's https server, libmicrohttpd (thread per connection), and nhttps's `serve` when
 # NHTTPS_SERVE names it. Every server runs on core 0 and wrk on core 1; each prints
 # `server figure=value` lines (see load.sh and idle_conns.py; IDLE_CONNS sets how many idle
-# connections to hold, 2000 by default). Needs nginx, wrk, node, libmicrohttpd-dev
-# (apt-get install nginx wrk libmicrohttpd-dev).
+# connections to hold, 2000 by default). The load figures are taken ROUNDS times (default 3),
+# the servers taking turns within each round, so that a slow spell of the machine falls on
+# all of them alike; ratios.py reports each figure's median. Needs nginx, wrk, node,
+# libmicrohttpd-dev (apt-get install nginx wrk libmicrohttpd-dev).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mkdir -p "${1:?usage: peers.sh DIR [ec|rsa]}" && cd "$1" && pwd)
@@ -23,24 +25,31 @@ start() {  # PORT COMMAND... : start on core 0, wait for the port; sets pid
   wait_port "$port"
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; trap - EXIT; }
-bench() {  # NAME PORT COMMAND... : measure load, then idle connections on a fresh start
-  local name=$1 port=$2; shift 2
-  start "$port" "$@"
-  "$here/load.sh" "https://127.0.0.1:$port" "$pid" "${SECONDS_PER_FIGURE:-8}" | sed "s/^/$name /" || echo "$name load_failed=1"
-  stop
-  # A fresh process: after the load, memory the allocator kept (freed bulk buffers, cached
-  # thread stacks) would be handed to the idle connections and hide what they cost.
-  start "$port" "$@"
-  python3 "$here/idle_conns.py" "$port" "$pid" "${IDLE_CONNS:-2000}" | sed "s/^/$name /" || echo "$name idle_failed=1"
-  stop
+launch() {  # NAME : starts that server in a fresh process; sets pid and port
+  case $1 in
+    nginx) port=9443; start $port nginx -c "$dir/nginx.conf" -g 'daemon off;' ;;
+    node) port=9444; start $port node "$here/node_server.js" $port "$cert" "$key" ;;
+    mhd) port=9446; start $port "$dir/mhd_server" $port "$cert" "$key" ;;
+    nhttps) port=9445; start $port "$NHTTPS_SERVE" --port $port --cert "$cert" --key "$key" "$dir/www" ;;
+  esac
 }
 
 sed -e "s#@DIR@#$dir#g" -e "s#@PORT@#9443#g" -e "s#@CERT@#$cert#g" -e "s#@KEY@#$key#g" \
   "$here/nginx.conf.in" >"$dir/nginx.conf"
-bench nginx 9443 nginx -c "$dir/nginx.conf" -g 'daemon off;'
-bench node 9444 node "$here/node_server.js" 9444 "$cert" "$key"
 cc -O2 "$here/mhd_server.c" -o "$dir/mhd_server" $(pkg-config --cflags --libs libmicrohttpd)
-bench mhd 9446 "$dir/mhd_server" 9446 "$cert" "$key"
-if [ -n "${NHTTPS_SERVE:-}" ]; then
-  bench nhttps 9445 "$NHTTPS_SERVE" --port 9445 --cert "$cert" --key "$key" "$dir/www"
-fi
+servers=(nginx node mhd)
+[ -n "${NHTTPS_SERVE:-}" ] && servers+=(nhttps)
+for _ in $(seq "${ROUNDS:-3}"); do
+  for name in "${servers[@]}"; do
+    launch "$name"
+    "$here/load.sh" "https://127.0.0.1:$port" "$pid" "${SECONDS_PER_FIGURE:-8}" | sed "s/^/$name /" || echo "$name load_failed=1"
+    stop
+  done
+done
+# Idle connections on a fresh start: after the load, memory the allocator kept (freed bulk
+# buffers, cached thread stacks) would be handed to the idle connections and hide their cost.
+for name in "${servers[@]}"; do
+  launch "$name"
+  python3 "$here/idle_conns.py" "$port" "$pid" "${IDLE_CONNS:-2000}" | sed "s/^/$name /" || echo "$name idle_failed=1"
+  stop
+done

@@ -2,9 +2,10 @@
 # run.sh [OUTDIR] — `make bench`: nhttps beside nginx (one worker), Node and libmicrohttpd
 # in one run (peers.sh: servers on core 0, wrk on core 1), then the pooled clients
 # (clients.sh: fetch beside curl and Node's Agent), and the ratios (ratios.py).
-# SECONDS_PER_FIGURE (default 8) and IDLE_CONNS (default 2000) scale the run; then one nhttps
-# server holds IDLE10K (default 10000) idle connections (idle10k.sh). A smoke run is
-# SECONDS_PER_FIGURE=2 IDLE_CONNS=200 IDLE10K=300 CLIENT_GETS=500.
+# SECONDS_PER_FIGURE (default 8), ROUNDS (load figures taken that many times, servers taking
+# turns; default 3) and IDLE_CONNS (default 2000) scale the run; then one nhttps server holds
+# IDLE10K (default 10000) idle connections (idle10k.sh). A smoke run is
+# SECONDS_PER_FIGURE=2 ROUNDS=1 IDLE_CONNS=200 IDLE10K=300 CLIENT_GETS=500.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
