@@ -487,6 +487,38 @@ static void secure_connection_fires_with_the_tls_version(void) {
     CHECK_CONTAINS(rec_line("secure#1 "), "sni=[localhost]");
 }
 
+/* The key-log listener may come and go while the server runs (the server
+ * builds its contexts again): lines for the handshakes while it is
+ * registered, none before or after, and every connection served. */
+static void a_keylog_listener_added_while_serving_gets_lines_until_removed(void) {
+    REQUIRE_TOOL("curl");
+    REQUIRE_PKI();
+    rec_reset();
+    nhttps_server *server = start(server_options(), 0);
+    CHECK_SERVER(server);
+    char *before = h_capture(NULL, VCURL " https://localhost:%u/", cert_of("ca"), h_port);
+    bool none_before = strstr(rec, "keylog ") == NULL;
+    nhttps_result added = nhttps_server_on_keylog(server, on_keylog, NULL);
+    char *during = h_capture(NULL, VCURL " https://localhost:%u/", cert_of("ca"), h_port);
+    bool logged = strstr(rec, "keylog CLIENT_TRAFFIC_SECRET_0 ") != NULL;
+    nhttps_result removed = nhttps_server_on_keylog(server, NULL, NULL);
+    rec_reset();
+    char *after = h_capture(NULL, VCURL " https://localhost:%u/", cert_of("ca"), h_port);
+    bool none_after = strstr(rec, "keylog ") == NULL;
+    nhttps_server_free(server);
+    bool served = before != NULL && during != NULL && after != NULL &&
+                  strcmp(before, "hello\n") == 0 && strcmp(during, "hello\n") == 0 &&
+                  strcmp(after, "hello\n") == 0;
+    free(before);
+    free(during);
+    free(after);
+    CHECK(added == NHTTPS_OK && removed == NHTTPS_OK);
+    CHECK_MSG(served, "a request was not answered");
+    CHECK_MSG(none_before, "key-log lines before the listener was registered");
+    CHECK_MSG(logged, "no key-log line while the listener was registered");
+    CHECK_MSG(none_after, "key-log lines after the listener was removed: %s", rec);
+}
+
 static void keylog_lines_are_nss_lines_that_match_the_clients(void) {
     REQUIRE_TOOL("curl");
     REQUIRE_PKI();
@@ -1612,6 +1644,7 @@ int main(void) {
     RUN_TLS(alpn_without_a_common_protocol_fails_the_handshake);
     RUN_TLS(secure_connection_fires_with_the_tls_version);
     RUN_TLS(keylog_lines_are_nss_lines_that_match_the_clients);
+    RUN_TLS(a_keylog_listener_added_while_serving_gets_lines_until_removed);
     RUN_TLS(plain_http_to_the_tls_port_fires_tls_client_error);
     RUN_TLS(plain_http_goes_to_client_error_without_a_tls_client_error_listener);
     RUN_TLS(sni_exact_name_gets_its_context);

@@ -870,7 +870,11 @@ nhttps_result nhttps_server_on_secure_connection(nhttps_server *server,
                                                  nhttps_secure_connection_callback callback,
                                                  void *userdata);
 
-// Registers the `keylog` listener (NULL removes it).
+// Registers the `keylog` listener (NULL removes it). OpenSSL formats key-log
+// lines only while a listener is registered (they cost a tenth of a
+// handshake); registering the first listener or removing the last one
+// rebuilds the server's TLS contexts for new connections: same
+// certificates and ticket keys, but the session-id cache starts empty.
 nhttps_result nhttps_server_on_keylog(nhttps_server *server,
                                       nhttps_keylog_callback callback,
                                       void *userdata);

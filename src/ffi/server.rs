@@ -299,7 +299,11 @@ pub extern "C" fn nhttps_server_on_secure_connection(
     })
 }
 
-/// Registers the `keylog` listener (NULL removes it).
+/// Registers the `keylog` listener (NULL removes it). OpenSSL formats key-log
+/// lines only while a listener is registered (they cost a tenth of a
+/// handshake); registering the first listener or removing the last one
+/// rebuilds the server's TLS contexts for new connections: same
+/// certificates and ticket keys, but the session-id cache starts empty.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_keylog(
     server: *mut nhttps_server,

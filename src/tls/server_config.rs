@@ -100,10 +100,17 @@ pub struct ServerTls {
     hooks: Arc<Hooks>,
     /// The default context, as built for this server; swapped by `set_secure_context`.
     current: RwLock<SslContext>,
+    /// What `current` is built from; held while it is rebuilt.
+    default: Mutex<DefaultContext>,
+    initial_certificate_pem: CString,
+}
+
+/// What the default context is built from.
+struct DefaultContext {
+    source: Arc<SecureContext>,
     /// The keys of every default context this server builds, so that
     /// tickets survive a certificate swap.
-    ticket_keys: Mutex<TicketKeys>,
-    initial_certificate_pem: CString,
+    ticket_keys: TicketKeys,
 }
 
 impl ServerTls {
@@ -140,26 +147,29 @@ impl ServerTls {
             settings,
             hooks,
             current: RwLock::new(current),
-            ticket_keys: Mutex::new(ticket_keys),
             initial_certificate_pem: context.certificate_pem().to_owned(),
+            default: Mutex::new(DefaultContext {
+                source: context,
+                ticket_keys,
+            }),
         })
     }
 
     /// Node's `server.getTicketKeys()`.
     pub fn ticket_keys(&self) -> TicketKeys {
-        *lock(&self.ticket_keys)
+        lock(&self.default).ticket_keys
     }
 
     /// Node's `server.setTicketKeys(keys)`: tickets issued from now on are
     /// encrypted with `keys`, and only tickets under `keys` are accepted —
     /// share them between processes, rotate them across restarts.
     pub fn set_ticket_keys(&self, keys: &TicketKeys) -> Result<()> {
-        let mut stored = lock(&self.ticket_keys);
+        let mut default = lock(&self.default);
         set_ticket_keys(
             &self.current.read().unwrap_or_else(|p| p.into_inner()),
             keys,
         )?;
-        *stored = *keys;
+        default.ticket_keys = *keys;
         Ok(())
     }
 
@@ -172,10 +182,11 @@ impl ServerTls {
     /// Node's `server.setSecureContext`: new connections present `context`;
     /// connections already open keep theirs.
     pub fn set_secure_context(&self, context: &Arc<SecureContext>) -> Result<()> {
+        let mut default = lock(&self.default);
         let built = build(&self.settings, &self.hooks, context)?;
-        let keys = lock(&self.ticket_keys);
-        set_ticket_keys(&built, &keys)?;
+        set_ticket_keys(&built, &default.ticket_keys)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = built;
+        default.source = context.clone();
         Ok(())
     }
 
@@ -215,8 +226,38 @@ impl ServerTls {
     }
 
     /// Sets (or with `None` removes) the receiver of key-log lines.
+    ///
+    /// OpenSSL formats every key-log line (five per TLS 1.3 handshake, a
+    /// tenth of its instructions) whenever a context has a key-log
+    /// callback, listened to or not; so contexts carry one only while a
+    /// handler is set. When that changes, the default context is built
+    /// again (with the same certificate and ticket keys; the session-id
+    /// cache starts empty) and the SNI contexts built so far are forgotten,
+    /// to be built again at their next use. Connections already open keep
+    /// their context.
     pub fn set_keylog_handler(&self, handler: Option<KeylogHandler>) {
-        *self.hooks.keylog.write().unwrap_or_else(|p| p.into_inner()) = handler;
+        let has = handler.is_some();
+        let had = std::mem::replace(
+            &mut *self.hooks.keylog.write().unwrap_or_else(|p| p.into_inner()),
+            handler,
+        )
+        .is_some();
+        if has != had {
+            self.rebuild();
+        }
+    }
+
+    /// Builds the contexts again after a change of what they are built
+    /// with. Should the default one fail to build (it built before), it
+    /// stays as it is.
+    fn rebuild(&self) {
+        let default = lock(&self.default);
+        if let Ok(built) = build(&self.settings, &self.hooks, &default.source)
+            && set_ticket_keys(&built, &default.ticket_keys).is_ok()
+        {
+            *self.current.write().unwrap_or_else(|p| p.into_inner()) = built;
+        }
+        lock(&self.hooks.built).clear();
     }
 
     /// The leaf certificate the server was created with, PEM.
@@ -323,17 +364,20 @@ fn build(
     if let Some(wire) = &settings.npn_wire {
         set_npn_protocols(&mut builder, wire.clone())?;
     }
-    // Weak, like the SNI callback's: `Hooks` holds the built contexts, so a
-    // strong reference here would keep both alive for ever.
-    let keylog_hooks = Arc::downgrade(hooks);
-    builder.set_keylog_callback(move |_, line| {
-        let handler = keylog_hooks
-            .upgrade()
-            .and_then(|hooks| hooks.keylog.read().ok().and_then(|h| h.clone()));
-        if let Some(handler) = handler {
-            handler(line);
-        }
-    });
+    // Only while a handler listens (see `set_keylog_handler`). Weak, like
+    // the SNI callback's: `Hooks` holds the built contexts, so a strong
+    // reference here would keep both alive for ever.
+    if hooks.keylog.read().is_ok_and(|h| h.is_some()) {
+        let keylog_hooks = Arc::downgrade(hooks);
+        builder.set_keylog_callback(move |_, line| {
+            let handler = keylog_hooks
+                .upgrade()
+                .and_then(|hooks| hooks.keylog.read().ok().and_then(|h| h.clone()));
+            if let Some(handler) = handler {
+                handler(line);
+            }
+        });
+    }
     let sni_hooks = Arc::downgrade(hooks);
     let sni_settings = settings.clone();
     builder.set_servername_callback(move |ssl, _alert| {
