@@ -275,7 +275,7 @@ impl Shared {
     }
 
     fn unregister(&self, id: u64) {
-        {
+        let closing = {
             let mut state = self.state();
             let ip = state.connections.remove(&id).and_then(|entry| entry.ip);
             if let Some(ip) = ip
@@ -286,8 +286,14 @@ impl Shared {
                     state.per_ip.remove(&ip);
                 }
             }
+            state.closing
+        };
+        // Only a closing server waits for its connections to end (`close`,
+        // and the watchdog to stop): waking the watchdog for every
+        // connection would cost a context switch per connection.
+        if closing {
+            self.connections_changed.notify_all();
         }
-        self.connections_changed.notify_all();
         self.emit_close_when_done();
     }
 
