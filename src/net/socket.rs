@@ -124,6 +124,8 @@ impl UpgradedSocket {
         info: SocketInfo,
         pending: Vec<u8>,
     ) -> UpgradedSocket {
+        // Its reads wait for ever, without a tick.
+        let _ = stream.get_ref().set_read_tick(None);
         let _ = stream.get_ref().set_read_timeout(None);
         let waker = stream.get_ref().try_clone().ok();
         UpgradedSocket {

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A connected socket of either family. Clones share one descriptor,
@@ -12,72 +13,142 @@ use std::time::Duration;
 /// holds a clone of each (to shut it down from `close` or at a deadline)
 /// without costing a second descriptor per connection.
 #[derive(Debug, Clone)]
-pub enum Transport {
-    Tcp(Arc<TcpStream>),
-    Unix(Arc<UnixStream>),
+pub struct Transport(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    socket: Socket,
+    reads: ReadTimeout,
+}
+
+#[derive(Debug)]
+enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// A read's timeout, kept by the transport when it ticks (see
+/// `set_read_tick`): the socket's own timeout is then the tick, and a read
+/// sleeps through ticks until its timeout has passed — or returns at the
+/// first tick when it was asked to be brief.
+#[derive(Debug, Default)]
+struct ReadTimeout {
+    /// The tick in nanoseconds; 0: not ticking (the socket's timeout is the
+    /// read timeout itself).
+    tick_ns: AtomicU64,
+    /// The read timeout in nanoseconds; 0: none.
+    timeout_ns: AtomicU64,
+    /// The next read returns at its first tick.
+    brief: AtomicBool,
 }
 
 impl From<TcpStream> for Transport {
     fn from(stream: TcpStream) -> Transport {
-        Transport::Tcp(Arc::new(stream))
+        Transport::new(Socket::Tcp(stream))
     }
 }
 
 impl From<UnixStream> for Transport {
     fn from(stream: UnixStream) -> Transport {
-        Transport::Unix(Arc::new(stream))
+        Transport::new(Socket::Unix(stream))
     }
 }
 
+fn nanos(d: Option<Duration>) -> u64 {
+    d.map_or(0, |d| {
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
+    })
+}
+
 impl Transport {
+    fn new(socket: Socket) -> Transport {
+        Transport(Arc::new(Inner {
+            socket,
+            reads: ReadTimeout::default(),
+        }))
+    }
+
     /// Another handle on the same socket (no new descriptor).
     pub fn try_clone(&self) -> io::Result<Transport> {
         Ok(self.clone())
     }
 
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        match self {
-            Transport::Tcp(s) => s.shutdown(how),
-            Transport::Unix(s) => s.shutdown(how),
+        match &self.0.socket {
+            Socket::Tcp(s) => s.shutdown(how),
+            Socket::Unix(s) => s.shutdown(how),
         }
     }
 
+    /// How long one read may wait for bytes (`None`: for ever). While the
+    /// transport ticks, this costs no system call.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Transport::Tcp(s) => s.set_read_timeout(timeout),
-            Transport::Unix(s) => s.set_read_timeout(timeout),
+        let reads = &self.0.reads;
+        reads.timeout_ns.store(nanos(timeout), Ordering::Relaxed);
+        if reads.tick_ns.load(Ordering::Relaxed) == 0 {
+            self.set_socket_read_timeout(timeout)?;
+        }
+        Ok(())
+    }
+
+    /// Makes reads wake every `tick` (`None`: stop), so that one can be
+    /// asked to return early (`read_briefly`) without a system call to wait
+    /// first or to change the socket's timeout around it; the read timeout
+    /// still holds.
+    pub fn set_read_tick(&self, tick: Option<Duration>) -> io::Result<()> {
+        let reads = &self.0.reads;
+        reads.tick_ns.store(nanos(tick), Ordering::Relaxed);
+        match tick {
+            Some(_) => self.set_socket_read_timeout(tick),
+            None => {
+                let timeout = reads.timeout_ns.load(Ordering::Relaxed);
+                self.set_socket_read_timeout((timeout > 0).then(|| Duration::from_nanos(timeout)))
+            }
+        }
+    }
+
+    /// The next read returns (`WouldBlock`) at its first tick if no byte
+    /// came by then, instead of waiting out its timeout. Only while ticking.
+    pub fn read_briefly(&self, brief: bool) {
+        self.0.reads.brief.store(brief, Ordering::Relaxed);
+    }
+
+    fn set_socket_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match &self.0.socket {
+            Socket::Tcp(s) => s.set_read_timeout(timeout),
+            Socket::Unix(s) => s.set_read_timeout(timeout),
         }
     }
 
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Transport::Tcp(s) => s.set_write_timeout(timeout),
-            Transport::Unix(s) => s.set_write_timeout(timeout),
+        match &self.0.socket {
+            Socket::Tcp(s) => s.set_write_timeout(timeout),
+            Socket::Unix(s) => s.set_write_timeout(timeout),
         }
     }
 
     /// The peer's IP address (an IPv4-mapped IPv6 one as IPv4); `None` for
     /// a unix socket.
     pub fn remote_ip(&self) -> Option<IpAddr> {
-        match self {
-            Transport::Tcp(s) => s.peer_addr().ok().map(|a| a.ip().to_canonical()),
-            Transport::Unix(_) => None,
+        match &self.0.socket {
+            Socket::Tcp(s) => s.peer_addr().ok().map(|a| a.ip().to_canonical()),
+            Socket::Unix(_) => None,
         }
     }
 
     /// `(address, port)` of the peer; `None` for a unix socket.
     pub fn remote(&self) -> Option<(String, u16)> {
-        match self {
-            Transport::Tcp(s) => s.peer_addr().ok().map(|a| (a.ip().to_string(), a.port())),
-            Transport::Unix(_) => None,
+        match &self.0.socket {
+            Socket::Tcp(s) => s.peer_addr().ok().map(|a| (a.ip().to_string(), a.port())),
+            Socket::Unix(_) => None,
         }
     }
 
     /// `(address, port)` of our end; for a unix socket, its path and 0.
     pub fn local(&self) -> Option<(String, u16)> {
-        match self {
-            Transport::Tcp(s) => s.local_addr().ok().map(|a| (a.ip().to_string(), a.port())),
-            Transport::Unix(s) => s
+        match &self.0.socket {
+            Socket::Tcp(s) => s.local_addr().ok().map(|a| (a.ip().to_string(), a.port())),
+            Socket::Unix(s) => s
                 .local_addr()
                 .ok()
                 .and_then(|a| a.as_pathname().map(|p| (p.display().to_string(), 0))),
@@ -87,19 +158,38 @@ impl Transport {
 
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Tcp(s) => (&**s).read(buf),
-            Transport::Unix(s) => (&**s).read(buf),
+        let reads = &self.0.reads;
+        let mut waited = 0u64;
+        loop {
+            let result = match &self.0.socket {
+                Socket::Tcp(s) => (&*s).read(buf),
+                Socket::Unix(s) => (&*s).read(buf),
+            };
+            let tick = reads.tick_ns.load(Ordering::Relaxed);
+            match result {
+                // A tick passed without a byte (the socket's timeout).
+                Err(e) if tick > 0 && e.kind() == io::ErrorKind::WouldBlock => {
+                    if reads.brief.swap(false, Ordering::Relaxed) {
+                        return Err(e);
+                    }
+                    waited = waited.saturating_add(tick);
+                    let timeout = reads.timeout_ns.load(Ordering::Relaxed);
+                    if timeout > 0 && waited >= timeout {
+                        return Err(e);
+                    }
+                }
+                result => return result,
+            }
         }
     }
 }
 
 impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
+        match &self.0.socket {
             // std sends with MSG_NOSIGNAL on TCP sockets.
-            Transport::Tcp(s) => (&**s).write(buf),
-            Transport::Unix(s) => send_no_signal(s, buf),
+            Socket::Tcp(s) => (&*s).write(buf),
+            Socket::Unix(s) => send_no_signal(s, buf),
         }
     }
 
@@ -148,9 +238,9 @@ pub fn stop_accepting(fd: std::os::unix::io::RawFd) -> io::Result<()> {
 
 impl Transport {
     fn raw_fd(&self) -> std::os::unix::io::RawFd {
-        match self {
-            Transport::Tcp(s) => s.as_raw_fd(),
-            Transport::Unix(s) => s.as_raw_fd(),
+        match &self.0.socket {
+            Socket::Tcp(s) => s.as_raw_fd(),
+            Socket::Unix(s) => s.as_raw_fd(),
         }
     }
 

@@ -11,13 +11,16 @@ use super::exchange::{Exchange, ServerResponse, Stream};
 use super::registration::Registration;
 use super::{CachedHandlers, Handlers, ServerOptions, Shared};
 use crate::error::Error;
-use crate::http::{BodyReader, BufferedStream, RequestHead, read_request_head, reason_phrase};
+use crate::http::{
+    BodyReader, BufferedStream, Limits, RequestHead, read_request_head, reason_phrase,
+};
 use crate::message::IncomingMessage;
 use crate::net::{SocketInfo, Transport, UpgradedSocket};
 use crate::tls;
 
 /// How long a connection waits for its next request before it gives its
 /// buffers back: a busy connection's next request is usually there sooner.
+/// Also the tick of the connection's reads (see `Transport::set_read_tick`).
 const BUSY_WAIT: Duration = Duration::from_millis(50);
 
 /// The most of an unread request body we read and discard to keep a
@@ -51,7 +54,6 @@ fn serve(
     };
     let info = Arc::new(info.clone());
     let can_free_buffers = tls::can_free_buffers();
-    let mut read_timeout = ReadTimeout(Some(handshake_read_timeout(options)));
     let mut first = true;
     let mut served = 0u32;
     // This loop's frame is what an idle connection's stack keeps (see
@@ -70,8 +72,8 @@ fn serve(
         if !shared.set_idle(registration, deadline) {
             break;
         }
-        read_timeout.set(&stream, head_read_timeout(options));
-        if !await_request(&mut stream, wait, can_free_buffers) {
+        set_read_timeout(&stream, head_read_timeout(options));
+        if !await_request(&mut stream, wait, can_free_buffers, &options.limits) {
             break;
         }
         if deadline.is_none() {
@@ -81,15 +83,7 @@ fn serve(
         served += 1;
         let last = options.max_requests_per_socket > 0 && served >= options.max_requests_per_socket;
         let handlers = handlers.get(shared);
-        match read_and_serve(
-            shared,
-            registration,
-            handlers,
-            stream,
-            &info,
-            last,
-            &mut read_timeout,
-        ) {
+        match read_and_serve(shared, registration, handlers, stream, &info, last) {
             Some(next) => stream = next,
             None => return,
         }
@@ -113,6 +107,9 @@ fn open(
         return None;
     }
     let options = &shared.options;
+    // Reads tick (no system call to change their timeout, and the wait for
+    // a kept-alive connection's next request is a read, not a poll first).
+    let _ = transport.set_read_tick(Some(BUSY_WAIT));
     let _ = transport.set_read_timeout(Some(handshake_read_timeout(options)));
     let _ = transport.set_write_timeout(Some(options.request_timeout));
     let session = match shared.tls.new_session() {
@@ -149,9 +146,7 @@ fn open(
 }
 
 // The handshake and each request head are bounded as wholes by the
-// watchdog's deadlines, a request's reads by `requestTimeout`: one socket
-// read timeout serves them all when it can (with Node's defaults it is set
-// once per connection, not per request).
+// watchdog's deadlines, a request's reads by `requestTimeout`.
 
 /// The socket's read timeout while a request head is read.
 fn head_read_timeout(options: &ServerOptions) -> Duration {
@@ -163,17 +158,8 @@ fn handshake_read_timeout(options: &ServerOptions) -> Duration {
     head_read_timeout(options).max(options.handshake_timeout)
 }
 
-/// The socket's read timeout, set only when it changes (a syscall saved per
-/// request with Node's defaults).
-struct ReadTimeout(Option<Duration>);
-
-impl ReadTimeout {
-    fn set(&mut self, stream: &Stream, timeout: Duration) {
-        if self.0 != Some(timeout) {
-            let _ = stream.get_ref().get_ref().set_read_timeout(Some(timeout));
-            self.0 = Some(timeout);
-        }
-    }
+fn set_read_timeout(stream: &Stream, timeout: Duration) {
+    let _ = stream.get_ref().get_ref().set_read_timeout(Some(timeout));
 }
 
 /// Reads a request's head and serves the request. Returns the stream when
@@ -187,7 +173,6 @@ fn read_and_serve(
     mut stream: Stream,
     info: &Arc<SocketInfo>,
     last: bool,
-    read_timeout: &mut ReadTimeout,
 ) -> Option<Stream> {
     let options = &shared.options;
     let head = match read_request_head(&mut stream, &options.limits) {
@@ -215,30 +200,51 @@ fn read_and_serve(
     };
     registration.set_busy(true);
     registration.set_deadline(None);
-    read_timeout.set(&stream, options.request_timeout);
+    set_read_timeout(&stream, options.request_timeout);
     serve_request(shared, handlers, stream, head, info, last)
 }
 
-/// Waits up to `wait` for the next request's first byte, outside OpenSSL;
-/// false when none came (or the socket failed). A busy connection's next
-/// request comes at once and finds its buffers ready; one that stays idle
-/// gives back its TLS record buffers, its read buffer and the stack pages
-/// its handshake touched — the bulk of an idle connection's memory.
-fn await_request(stream: &mut Stream, wait: Duration, can_free_buffers: bool) -> bool {
+/// Waits up to `wait` for the next request's first bytes; false when none
+/// came (or the peer closed, or the socket failed). A busy connection's
+/// next request comes within a tick and is read at once. One that stays
+/// idle longer gives back its TLS record buffers, its read buffer and the
+/// stack pages its handshake touched — the bulk of an idle connection's
+/// memory — and waits outside OpenSSL.
+fn await_request(
+    stream: &mut Stream,
+    wait: Duration,
+    can_free_buffers: bool,
+    limits: &Limits,
+) -> bool {
     if !stream.buffered().is_empty() || tls::has_pending(stream.get_ref().ssl()) {
         return true;
     }
-    let soon = wait.min(BUSY_WAIT);
-    let mut ready = stream.get_ref().get_ref().wait_readable_for(soon);
-    if let Ok(false) = ready {
-        stream.shrink_when_empty();
-        if can_free_buffers {
-            tls::free_buffers(stream.get_ref().ssl());
+    let mut waited = Duration::ZERO;
+    if wait >= BUSY_WAIT {
+        match read_briefly(stream, limits) {
+            Ok(n) => return n > 0,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => waited = BUSY_WAIT,
+            Err(_) => return false,
         }
-        super::stack::release_unused_stack();
-        ready = stream.get_ref().get_ref().wait_readable_for(wait - soon);
     }
+    stream.shrink_when_empty();
+    if can_free_buffers {
+        tls::free_buffers(stream.get_ref().ssl());
+    }
+    super::stack::release_unused_stack();
+    let ready = stream.get_ref().get_ref().wait_readable_for(wait - waited);
     matches!(ready, Ok(true))
+}
+
+/// Reads what comes within one tick of the connection's reads; `WouldBlock`
+/// when nothing did. A function of its own: its frames (OpenSSL's read) are
+/// gone when the connection then idles.
+#[inline(never)]
+fn read_briefly(stream: &mut Stream, limits: &Limits) -> std::io::Result<usize> {
+    stream.get_ref().get_ref().read_briefly(true);
+    let read = stream.fill(limits.max_header_size + 1);
+    stream.get_ref().get_ref().read_briefly(false);
+    read
 }
 
 /// Serves one request. Returns the stream when the connection may carry
