@@ -11,7 +11,7 @@ use std::cell::Cell;
 
 /// What is kept below the current stack pointer: the frames of the wait
 /// that follows, and signal handlers.
-const MARGIN: usize = 2 * 1024;
+const MARGIN: usize = 1024;
 
 thread_local! {
     /// The lowest address of this thread's stack (0: not known yet or
