@@ -2,8 +2,24 @@
 
 /// `tchar` of RFC 9110.
 pub fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TOKEN_BYTES[usize::from(b)]
 }
+
+/// `tchar`, looked up rather than searched (every header set is checked).
+static TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// Whether `s` is a non-empty token (a valid header name or method).
 pub fn is_token(s: &str) -> bool {
@@ -84,12 +100,32 @@ pub fn push_hex(out: &mut Vec<u8>, mut n: u64) {
 }
 
 /// What a response head says before it is sent: status, reason and headers
-/// in the order they were set.
+/// in the order they were set. The headers are kept as they will be sent
+/// (`Name: value\r\n` lines, in one buffer, with an index beside it), so a
+/// head costs two allocations however many fields it has, and encoding it
+/// is a copy. Names must be tokens and values must pass
+/// `is_valid_header_value` (the caller checks).
 #[derive(Clone, Debug)]
 pub struct ResponseHead {
     pub status: u16,
     pub reason: Option<String>,
-    headers: Vec<(String, String)>,
+    lines: String,
+    fields: Vec<FieldAt>,
+}
+
+/// Where a header line lies in `ResponseHead::lines`.
+#[derive(Clone, Copy, Debug)]
+struct FieldAt {
+    start: usize,
+    name_len: usize,
+    value_len: usize,
+}
+
+impl FieldAt {
+    /// The whole line, `name: value\r\n`.
+    fn line(&self) -> std::ops::Range<usize> {
+        self.start..self.start + self.name_len + self.value_len + 4
+    }
 }
 
 impl Default for ResponseHead {
@@ -97,7 +133,8 @@ impl Default for ResponseHead {
         ResponseHead {
             status: 200,
             reason: None,
-            headers: Vec::new(),
+            lines: String::new(),
+            fields: Vec::new(),
         }
     }
 }
@@ -106,27 +143,73 @@ impl ResponseHead {
     /// Replaces every value of `name` with `value` (Node's `setHeader`).
     pub fn set(&mut self, name: &str, value: &str) {
         self.remove(name);
-        self.headers.push((name.to_string(), value.to_string()));
+        self.append(name, value);
     }
 
     /// Adds a value for `name`, keeping those already set (Node's `appendHeader`).
     pub fn append(&mut self, name: &str, value: &str) {
-        self.headers.push((name.to_string(), value.to_string()));
+        debug_assert!(is_token(name) && is_valid_header_value(value.as_bytes()));
+        if self.fields.is_empty() {
+            // Room for a usual head at once, rather than growing by doubling.
+            self.lines.reserve(256);
+            self.fields.reserve(8);
+        }
+        self.fields.push(FieldAt {
+            start: self.lines.len(),
+            name_len: name.len(),
+            value_len: value.len(),
+        });
+        self.lines.push_str(name);
+        self.lines.push_str(": ");
+        self.lines.push_str(value);
+        self.lines.push_str("\r\n");
+    }
+
+    fn name(&self, field: &FieldAt) -> &str {
+        &self.lines[field.start..field.start + field.name_len]
+    }
+
+    fn value(&self, field: &FieldAt) -> &str {
+        let start = field.start + field.name_len + 2;
+        &self.lines[start..start + field.value_len]
+    }
+
+    fn is_named(&self, field: &FieldAt, name: &str) -> bool {
+        field.name_len == name.len() && self.name(field).eq_ignore_ascii_case(name)
+    }
+
+    /// The values set for `name` (any case), in order.
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.fields
+            .iter()
+            .filter(move |f| self.is_named(f, name))
+            .map(|f| self.value(f))
     }
 
     /// The first value of `name` (any case).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        let field = self.fields.iter().find(|f| self.is_named(f, name))?;
+        Some(self.value(field))
     }
 
     /// Removes every value of `name`; returns whether there was one.
     pub fn remove(&mut self, name: &str) -> bool {
-        let before = self.headers.len();
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        before != self.headers.len()
+        let before = self.fields.len();
+        let mut i = 0;
+        while i < self.fields.len() {
+            let field = self.fields[i];
+            if self.is_named(&field, name) {
+                let line = field.line();
+                self.lines.replace_range(line.clone(), "");
+                self.fields.remove(i);
+                for later in &mut self.fields[i..] {
+                    later.start -= line.len();
+                }
+            } else {
+                i += 1;
+            }
+        }
+        before != self.fields.len()
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -135,10 +218,8 @@ impl ResponseHead {
 
     /// Whether a `Connection` header of ours says `close`.
     pub fn says_close(&self) -> bool {
-        self.headers.iter().any(|(n, v)| {
-            n.eq_ignore_ascii_case("connection")
-                && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
-        })
+        self.values("connection")
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
     }
 
     /// Appends the encoded head (status line, headers, blank line) to `out`.
@@ -158,12 +239,7 @@ impl ResponseHead {
     /// Room enough for the encoded head, with the fields the server adds
     /// (`Date`, `Connection`, the framing).
     pub fn encoded_len(&self) -> usize {
-        let fields: usize = self
-            .headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 4)
-            .sum();
-        16 + self.reason().len() + fields + 128
+        16 + self.reason().len() + self.lines.len() + 128
     }
 
     /// Appends the status line and the headers set, without the blank line
@@ -176,12 +252,7 @@ impl ResponseHead {
         out.push(b' ');
         out.extend_from_slice(reason.as_bytes());
         out.extend_from_slice(b"\r\n");
-        for (name, value) in &self.headers {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
+        out.extend_from_slice(self.lines.as_bytes());
     }
 }
 
@@ -205,6 +276,35 @@ mod tests {
         assert_eq!(head.get("X-A"), Some("3"));
         assert!(head.remove("x-a"));
         assert!(!head.has("X-A"));
+    }
+
+    #[test]
+    fn values_keep_colons_spaces_and_emptiness() {
+        let mut head = ResponseHead::default();
+        head.set("X-Empty", "");
+        head.set("X-Colons", ": a: b ");
+        head.append("Connection", "keep-alive, Close");
+        assert_eq!(head.get("x-empty"), Some(""));
+        assert_eq!(head.get("x-colons"), Some(": a: b "));
+        assert!(head.says_close());
+        assert!(head.remove("x-empty"));
+        assert!(!head.remove("x-empty"));
+        let mut out = Vec::new();
+        head.encode(&mut out);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nX-Colons: : a: b \r\nConnection: keep-alive, Close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn token_bytes_are_those_of_rfc_9110() {
+        let tchar: Vec<u8> = (0..=255u8).filter(|&b| is_token_byte(b)).collect();
+        let mut expected: Vec<u8> = b"!#$%&'*+-.^_`|~0123456789".to_vec();
+        expected.extend(b'A'..=b'Z');
+        expected.extend(b'a'..=b'z');
+        expected.sort();
+        assert_eq!(tchar, expected);
     }
 
     #[test]
