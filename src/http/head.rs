@@ -308,9 +308,9 @@ fn check_request(request: &httparse::Request<'_, '_>) -> Result<RequestHead> {
     let mut connection_upgrade = false;
     let mut has_upgrade = false;
     let mut expect_continue = false;
-    for h in &headers {
-        let name = h.name_str();
-        let value = h.value.to_bytes();
+    // The fields as httparse found them: their lengths are known there.
+    for h in request.headers.iter() {
+        let (name, value) = (h.name, h.value);
         if name.eq_ignore_ascii_case("content-length") {
             let n = parse_content_length(value)?;
             if content_length.is_some_and(|m| m != n) {
