@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# idle10k.sh DIR [N] — one nhttps server (bench/idle_server.c: keep-alive 10 minutes, on
+# idle10k.sh DIR [N] — one nhttps server (bench/nhttps_server.c: keep-alive 10 minutes, on
 # core 0) holding N idle keep-alive TLS connections (default 10,000, ECDSA): prints
 # `idle10k_conns=HELD/N rss_per_conn_kib=X threads=T` and, with them all open, a normal
 # client's GET on a new connection: `probe_ms=` (median of 20) and `probe_max_ms=`.
@@ -10,10 +10,10 @@ root=$(cd "$here/.." && pwd)
 dir=$(mkdir -p "${1:?usage: idle10k.sh DIR [N]}" && cd "$1" && pwd)
 n=${2:-10000}
 "$here/certs.sh" "$dir/certs"
-cc -O2 -I"$root/include" "$here/idle_server.c" -o "$dir/idle_server" \
+cc -O2 -I"$root/include" "$here/nhttps_server.c" -o "$dir/nhttps_server" \
   -L"$root/build/lib" -Wl,-rpath,"$root/build/lib" -lnhttps
 ulimit -n "$(( n + 200 > $(ulimit -Hn) ? $(ulimit -Hn) : n + 200 ))"
-taskset -c 0 "$dir/idle_server" 9447 "$dir/certs/ec.pem" "$dir/certs/ec.key" & pid=$!
+taskset -c 0 "$dir/nhttps_server" 9447 "$dir/certs/ec.pem" "$dir/certs/ec.key" & pid=$!
 trap 'kill "$pid" 2>/dev/null' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/9447) 2>/dev/null && break; sleep 0.1; done
 taskset -c 1 python3 "$here/idle_conns.py" 9447 "$pid" "$n" | sed 's/^idle_conns=/idle10k_conns=/'

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # peers.sh DIR [ec|rsa] — measure HTTPS servers side by side in one run: nginx (one worker),
-# Node's https server, libmicrohttpd (thread per connection), and nhttps's `serve` when
-# NHTTPS_SERVE names it. Every server runs on core 0 and wrk on core 1; each prints
+# Node's https server, libmicrohttpd (thread per connection), nhttps configured as they are
+# (nhttps_server.c: the same two resources from memory, no log, tickets off), and nhttps's
+# `serve` (files, a log line per response, tickets) when NHTTPS_SERVE names it. Every server runs on core 0 and wrk on core 1; each prints
 # `server figure=value` lines (see load.sh and idle_conns.py; IDLE_CONNS sets how many idle
 # connections to hold, 2000 by default). The load figures are taken ROUNDS times (default 3),
 # the servers taking turns within each round, so that a slow spell of the machine falls on
@@ -30,15 +31,19 @@ launch() {  # NAME : starts that server in a fresh process; sets pid and port
     nginx) port=9443; start $port nginx -c "$dir/nginx.conf" -g 'daemon off;' ;;
     node) port=9444; start $port node "$here/node_server.js" $port "$cert" "$key" ;;
     mhd) port=9446; start $port "$dir/mhd_server" $port "$cert" "$key" ;;
-    nhttps) port=9445; start $port "$NHTTPS_SERVE" --port $port --cert "$cert" --key "$key" "$dir/www" ;;
+    nhttps) port=9447; start $port "$dir/nhttps_server" $port "$cert" "$key" ;;
+    serve) port=9445; start $port "$NHTTPS_SERVE" --port $port --cert "$cert" --key "$key" "$dir/www" ;;
   esac
 }
 
 sed -e "s#@DIR@#$dir#g" -e "s#@PORT@#9443#g" -e "s#@CERT@#$cert#g" -e "s#@KEY@#$key#g" \
   "$here/nginx.conf.in" >"$dir/nginx.conf"
 cc -O2 "$here/mhd_server.c" -o "$dir/mhd_server" $(pkg-config --cflags --libs libmicrohttpd)
-servers=(nginx node mhd)
-[ -n "${NHTTPS_SERVE:-}" ] && servers+=(nhttps)
+root=$(cd "$here/.." && pwd)
+cc -O2 -I"$root/include" "$here/nhttps_server.c" -o "$dir/nhttps_server" \
+  -L"$root/build/lib" -Wl,-rpath,"$root/build/lib" -lnhttps
+servers=(nginx node mhd nhttps)
+[ -n "${NHTTPS_SERVE:-}" ] && servers+=(serve)
 for _ in $(seq "${ROUNDS:-3}"); do
   for name in "${servers[@]}"; do
     launch "$name"
