@@ -201,7 +201,7 @@ fn read_and_serve(
     registration.set_busy(true);
     registration.set_deadline(None);
     set_read_timeout(&stream, options.request_timeout);
-    serve_request(shared, handlers, stream, head, info, last)
+    serve_request(shared, registration, handlers, stream, head, info, last)
 }
 
 /// Waits up to `wait` for the next request's first bytes; false when none
@@ -251,6 +251,7 @@ fn read_briefly(stream: &mut Stream, limits: &Limits) -> std::io::Result<usize> 
 /// another request, `None` when it was closed or handed over.
 fn serve_request(
     shared: &Shared,
+    registration: &Registration,
     handlers: &Handlers,
     stream: Stream,
     head: RequestHead,
@@ -264,7 +265,7 @@ fn serve_request(
                 let exchange = Arc::new(Exchange::new(
                     None,
                     &head,
-                    shared.closing.clone(),
+                    registration.server_closing(),
                     shared.options.keep_alive_timeout,
                 ));
                 let message = Arc::new(IncomingMessage::request(head, info.clone(), exchange));
@@ -283,7 +284,7 @@ fn serve_request(
     let exchange = Arc::new(Exchange::new(
         Some(stream),
         &head,
-        shared.closing.clone(),
+        registration.server_closing(),
         shared.options.keep_alive_timeout,
     ));
     if last {

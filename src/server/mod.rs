@@ -147,7 +147,7 @@ pub(crate) struct Shared {
     /// until then (`CachedHandlers`).
     handlers_version: AtomicU64,
     /// `State::closing`, readable without the lock.
-    closing: Arc<AtomicBool>,
+    closing: AtomicBool,
     state: Mutex<State>,
     connections_changed: Condvar,
     /// The connection threads, reused from one connection to the next.
@@ -336,7 +336,7 @@ impl Server {
             tls,
             handlers: RwLock::new(Arc::new(Handlers::default())),
             handlers_version: AtomicU64::new(0),
-            closing: Arc::new(AtomicBool::new(false)),
+            closing: AtomicBool::new(false),
             state: Mutex::new(State::default()),
             connections_changed: Condvar::new(),
         };
@@ -449,14 +449,13 @@ impl Server {
             let mut state = self.shared.state();
             state.closing = true;
             self.shared.closing.store(true, Ordering::SeqCst);
-            for entry in state
-                .connections
-                .values()
-                .filter(|e| !e.registration.is_busy())
-            {
-                // Wakes a thread blocked reading the next request or in the
-                // handshake; writes of a response in flight are not affected.
-                let _ = entry.socket.shutdown(Shutdown::Read);
+            for entry in state.connections.values() {
+                entry.registration.mark_server_closing();
+                if !entry.registration.is_busy() {
+                    // Wakes a thread blocked reading the next request or in the
+                    // handshake; writes of a response in flight are not affected.
+                    let _ = entry.socket.shutdown(Shutdown::Read);
+                }
             }
         }
         let accepting = self

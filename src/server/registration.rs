@@ -4,6 +4,7 @@
 //! head). The connection's thread changes these on every request, so they
 //! are atomics: the request path takes no lock shared by all connections.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,10 @@ pub(super) struct Registration {
     deadline: AtomicU64,
     busy: AtomicBool,
     timed_out: AtomicBool,
+    /// Set by `close` for every connection: responses then say
+    /// `Connection: close`. One per connection, so that each request's
+    /// reference to it counts on a line no other connection touches.
+    server_closing: Arc<AtomicBool>,
 }
 
 impl Registration {
@@ -28,6 +33,7 @@ impl Registration {
             deadline: AtomicU64::new(NO_DEADLINE),
             busy: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
+            server_closing: Arc::new(AtomicBool::new(false)),
         };
         registration.set_deadline(Some(deadline));
         registration
@@ -48,6 +54,15 @@ impl Registration {
 
     pub(super) fn is_busy(&self) -> bool {
         self.busy.load(Ordering::SeqCst)
+    }
+
+    /// The flag `close` sets (see `server_closing`), for a request to hold.
+    pub(super) fn server_closing(&self) -> Arc<AtomicBool> {
+        self.server_closing.clone()
+    }
+
+    pub(super) fn mark_server_closing(&self) {
+        self.server_closing.store(true, Ordering::SeqCst);
     }
 
     /// Whether the watchdog cut the connection off at its deadline.
