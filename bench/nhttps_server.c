@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "nhttps_server: %s\n", nhttps_last_error_message());
         return 1;
     }
-    printf("listening on https://127.0.0.1:%s/\n", argv[1]);
+    printf("listening on https://127.0.0.1:%u/\n", (unsigned)nhttps_server_port(server));
     fflush(stdout);
     pause();
     nhttps_server_free(server);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The embedding examples of issue 5: build/bin/websocket_echo, driven by a
 # real WebSocket client (c-tests/peers/ws_client.py, ssl + socket only),
-# and build/bin/embed_thread, driven by curl. Builds nothing (`make
-# examples` does). Prints PASS/FAIL/SKIP lines for c-tests/run.sh.
+# and build/bin/embed_thread, driven by curl; and the bench's server
+# (bench/nhttps_server.c, built here into the scratch directory), so that
+# `make bench` cannot rot unnoticed. The examples themselves are built by
+# `make examples`. Prints PASS/FAIL/SKIP lines for c-tests/run.sh.
 #
 # EXAMPLES_VALGRIND=1 runs both examples under valgrind memcheck: any
 # memory error or definite leak makes their exit status 99, which the
@@ -238,6 +240,28 @@ start embed_int "$EMBED"
 stop "$PID" INT
 if [ "$RC" = 0 ] && [ "$STOP_MS" -lt "$stop_limit_ms" ]; then pass embed_thread_sigint_exits_0_promptly
 else fail embed_thread_sigint_exits_0_promptly "exit $RC after $STOP_MS ms: $(tail -n 5 "$T/embed_int.err")"; fi
+
+# --- the bench's server (bench/nhttps_server.c), so that it cannot rot ------
+if ! cc -O2 -Iinclude bench/nhttps_server.c -o "$T/nhttps_server" -L"$BUILD/lib" \
+     -Wl,-rpath,"$PWD/$BUILD/lib" -lnhttps 2> "$T/bench_cc.err"; then
+  fail bench_server_answers_hello_and_a_mebibyte "does not build: $(head -n 5 "$T/bench_cc.err")"
+elif ! bash bench/certs.sh "$T/certs" > "$T/certs.log" 2>&1; then
+  fail bench_server_answers_hello_and_a_mebibyte "bench/certs.sh: $(tail -n 3 "$T/certs.log")"
+else
+  "${run_[@]}" "$T/nhttps_server" 0 "$T/certs/ec.pem" "$T/certs/ec.key" > "$T/bench.log" 2> "$T/bench.err" &
+  PID=$!
+  pids+=("$PID")
+  wait_for "$T/bench.log" '^listening on' || true
+  PORT=$(sed -n 's#^listening on https://127\.0\.0\.1:\([0-9]*\)/$#\1#p' "$T/bench.log")
+  hello=$(curl_ --cacert "$T/certs/ca.pem" "https://localhost:$PORT/" 2>&1)
+  size=$(curl_ --cacert "$T/certs/ca.pem" -o /dev/null -w '%{size_download}' "https://localhost:$PORT/1m" 2>&1)
+  stop "$PID" TERM
+  if [ -n "$PORT" ] && [ "$PORT" != 0 ] && [ "$hello" = "hello, world" ] && [ "$size" = 1048576 ]; then
+    pass bench_server_answers_hello_and_a_mebibyte
+  else
+    fail bench_server_answers_hello_and_a_mebibyte "port '$PORT', / gave '$hello', /1m gave '$size' bytes: $(head -n 3 "$T/bench.err")"
+  fi
+fi
 
 # --- command-line mistakes --------------------------------------------------
 "$WS" --port 99999 > /dev/null 2> "$T/bad.err"; rc1=$?
