@@ -2,7 +2,8 @@
 # peers.sh DIR [ec|rsa] — measure HTTPS servers side by side in one run: nginx (one worker),
 # Node's https server, libmicrohttpd (thread per connection), nhttps configured as they are
 # (nhttps_server.c: the same two resources from memory, no log, tickets off), and nhttps's
-# `serve` (files, a log line per response, tickets) when NHTTPS_SERVE names it. Every server runs on core 0 and wrk on core 1; each prints
+# `serve` (files, a log line per response, tickets) when NHTTPS_SERVE names it. Every
+# server runs on core 0 and wrk on core 1; each prints
 # `server figure=value` lines (see load.sh and idle_conns.py; IDLE_CONNS sets how many idle
 # connections to hold, 2000 by default). The load figures are taken ROUNDS times (default 3),
 # the servers taking turns within each round, so that a slow spell of the machine falls on
