@@ -187,10 +187,12 @@ static void answer_without_reading(void *userdata, nhttps_incoming_message *req,
     nhttps_server_response_end(res, (const uint8_t *)"ok", 2);
 }
 
-/* A body the handler did not read is drained to keep the connection; when
- * it turns out malformed, that is answered 400 and reported like a
- * malformed head (as Node's clientError), not dropped in silence. */
-static void a_malformed_body_left_unread_gets_400_and_client_error(void) {
+/* A chunked body the handler did not read, already read ahead whole, is
+ * checked when the response head goes out: malformed, the head says
+ * `Connection: close`, the connection ends after the response and the
+ * malformed body is reported (as Node's clientError) — no second answer
+ * follows the response. */
+static void a_malformed_body_left_unread_closes_after_the_response_and_is_a_client_error(void) {
     reset();
     nhttps_server *server = new_server();
     CHECK(server != NULL);
@@ -202,7 +204,8 @@ static void a_malformed_body_left_unread_gets_400_and_client_error(void) {
     char *out = h_tls_exchange(h_port, request, strlen(request));
     nhttps_server_free(server);
     CHECK_CONTAINS(out, "HTTP/1.1 200 OK\r\n");
-    CHECK_CONTAINS(out, "ok" "HTTP/1.1 400 Bad Request\r\n");
+    CHECK_CONTAINS(out, "\r\nConnection: close\r\n");
+    CHECK(strstr(out, "400 Bad Request") == NULL);
     CHECK_INT(atomic_load(&requests), 1);
     CHECK_INT(atomic_load(&client_errors), 1);
     CHECK_CONTAINS(seen, "clientError NHTTPS_ERR_HTTP_PARSE status=400");
@@ -301,6 +304,220 @@ static void check_continue_handler_may_refuse_without_reading_the_body(void) {
     CHECK(strstr(out, "100 Continue") == NULL);
     CHECK_CONTAINS(out, "HTTP/1.1 417 Expectation Failed");
     CHECK_INT(atomic_load(&requests), 0);
+    free(out);
+}
+
+/* ---- answering without reading the body -------------------------------- */
+
+/* A response's `Connection` header is a promise: keep-alive means the next
+ * request on the connection is served, close means the connection ends
+ * after the response. keep_alive_probe.py checks one against the other. */
+
+/* The checkContinue handler: refuses without reading the body. */
+static void refuse_expectation(void *userdata, nhttps_incoming_message *req,
+                               nhttps_server_response *res) {
+    (void)userdata;
+    (void)req;
+    nhttps_server_response_write_head(res, 417, NULL);
+    nhttps_server_response_end(res, (const uint8_t *)"expectation failed", 18);
+}
+
+/* Sends 100 Continue, then answers without reading the body. */
+static void continue_then_ignore(void *userdata, nhttps_incoming_message *req,
+                                 nhttps_server_response *res) {
+    (void)userdata;
+    (void)req;
+    nhttps_server_response_write_continue(res);
+    nhttps_server_response_end(res, (const uint8_t *)"ignored", 7);
+}
+
+/* Answers without reading the body: /reject with 413, /claim-keep-alive
+ * with 413 and the application's own `Connection: keep-alive`, /stream with
+ * the head first and then reads the body whole; anything else with 200. */
+static void answer_by_path(void *userdata, nhttps_incoming_message *req,
+                           nhttps_server_response *res) {
+    (void)userdata;
+    atomic_fetch_add(&requests, 1);
+    const char *url = nhttps_incoming_message_url(req);
+    if (strcmp(url, "/reject") == 0) {
+        nhttps_server_response_write_head(res, 413, NULL);
+        nhttps_server_response_end(res, (const uint8_t *)"too large", 9);
+    } else if (strcmp(url, "/claim-keep-alive") == 0) {
+        nhttps_server_response_set_header(res, "Connection", "keep-alive");
+        nhttps_server_response_write_head(res, 413, NULL);
+        nhttps_server_response_end(res, (const uint8_t *)"too large", 9);
+    } else if (strcmp(url, "/stream") == 0) {
+        nhttps_server_response_write_head(res, 200, NULL);
+        nhttps_server_response_write(res, (const uint8_t *)"a", 1);
+        free(h_read_body(req, NULL));
+        nhttps_server_response_end(res, (const uint8_t *)"b", 1);
+    } else {
+        nhttps_server_response_end(res, (const uint8_t *)"ignored", 7);
+    }
+}
+
+static nhttps_server *start_answering_by_path(nhttps_request_callback on_check_continue) {
+    nhttps_server *server = new_server();
+    if (server == NULL) return NULL;
+    nhttps_server_on_request(server, answer_by_path, NULL);
+    if (on_check_continue) nhttps_server_on_check_continue(server, on_check_continue, NULL);
+    nhttps_server_on_client_error(server, on_client_error, NULL);
+    listen_local(server);
+    return server;
+}
+
+/* Sends `head` (and `body_bytes` more bytes of body) and reports what the
+ * response said and what followed (see keep_alive_probe.py). */
+static char *probe(const char *head, size_t body_bytes) {
+    const char *in = h_path("probe.in");
+    h_write_file(in, head, strlen(head));
+    return h_capture(NULL, "python3 c-tests/peers/keep_alive_probe.py --port %u --request %s "
+                           "--body-bytes %zu 2>&1",
+                     (unsigned)h_port, in, body_bytes);
+}
+
+/* The header and what happened next agree. */
+#define CHECK_PROMISE_KEPT(out)                                                      \
+    CHECK_MSG((strstr(out, "connection keep-alive\n") && strstr(out, "next 200\n")) ||   \
+                  (strstr(out, "connection close\n") && strstr(out, "next eof\n")),    \
+              "the header and the connection disagree:\n%s", out)
+
+static void a_refused_expectation_says_close_and_curl_gets_the_417(void) {
+    REQUIRE_TOOL("curl");
+    reset();
+    nhttps_server *server = start_answering_by_path(refuse_expectation);
+    CHECK(server != NULL);
+    int status = -1;
+    char *out = h_capture(&status,
+                          CURL " -v --http1.1 -H 'Expect: 100-continue' -d abcdefgh "
+                               "https://127.0.0.1:%u/reject 2>&1",
+                          h_port);
+    nhttps_server_free(server);
+    CHECK_INT(status, 0);
+    CHECK_CONTAINS(out, "< HTTP/1.1 417 Expectation Failed");
+    CHECK_CONTAINS(out, "< Connection: close");
+    CHECK_CONTAINS(out, "expectation failed");
+    CHECK(strstr(out, "Connection died") == NULL);
+    free(out);
+}
+
+static void a_refused_expectation_says_close_and_the_connection_ends(void) {
+    reset();
+    nhttps_server *server = start_answering_by_path(refuse_expectation);
+    CHECK(server != NULL);
+    char *out = probe("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 38\r\n"
+                      "Expect: 100-continue\r\n\r\n", 0);
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "status 417\nconnection close\nbody-length 18\n");
+    CHECK_PROMISE_KEPT(out);
+    free(out);
+}
+
+static void an_expectation_met_and_a_body_left_unread_keeps_the_connection(void) {
+    reset();
+    nhttps_server *server = start_answering_by_path(continue_then_ignore);
+    CHECK(server != NULL);
+    char *out = probe("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 38\r\n"
+                      "Expect: 100-continue\r\n\r\n", 38);
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "status 200\nconnection keep-alive\n");
+    CHECK_PROMISE_KEPT(out);
+    free(out);
+}
+
+static void a_small_unread_body_is_drained_and_the_connection_kept(void) {
+    reset();
+    nhttps_server *server = start_answering_by_path(NULL);
+    CHECK(server != NULL);
+    char *out = probe("POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", 100000);
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "status 200\nconnection keep-alive\n");
+    CHECK_PROMISE_KEPT(out);
+    CHECK_INT(atomic_load(&requests), 2);
+    free(out);
+}
+
+/* More than 1 MiB unread: not drained, and said so; the client that sends
+ * it all before reading (as http.client) still gets the answer, because
+ * the server reads and discards the rest before it closes. */
+static void a_413_without_reading_a_large_body_says_close_and_arrives_whole(void) {
+    reset();
+    nhttps_server *server = start_answering_by_path(NULL);
+    CHECK(server != NULL);
+    char *out = probe("POST /reject HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n",
+                      3000000);
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "status 413\nconnection close\nbody-length 9\n");
+    CHECK(strstr(out, "send failed") == NULL);
+    CHECK_PROMISE_KEPT(out);
+    free(out);
+}
+
+static void a_413_to_curl_uploading_a_large_body_arrives(void) {
+    REQUIRE_TOOL("curl");
+    reset();
+    nhttps_server *server = start_answering_by_path(NULL);
+    CHECK(server != NULL);
+    const char *file = h_path("upload.bin");
+    char *big = calloc(1, 3000000);
+    h_write_file(file, big, 3000000);
+    free(big);
+    int status = -1;
+    char *out = h_capture(&status,
+                          CURL " -v --http1.1 -H 'Expect:' --data-binary @%s "
+                               "https://127.0.0.1:%u/reject 2>&1",
+                          file, h_port);
+    nhttps_server_free(server);
+    CHECK_INT(status, 0);
+    CHECK_CONTAINS(out, "< HTTP/1.1 413 Payload Too Large");
+    CHECK_CONTAINS(out, "< Connection: close");
+    free(out);
+}
+
+static void a_chunked_body_left_unread_says_close_unless_its_end_is_there(void) {
+    reset();
+    nhttps_server *server = start_answering_by_path(NULL);
+    CHECK(server != NULL);
+    /* The last chunk is sent later: the body's length is unknown. */
+    char *open_ended = probe("POST /ignore HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                             "\r\n5\r\nhello\r\n", 0);
+    /* The whole body came with the head: it is discarded. */
+    char *whole = probe("POST /ignore HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                        "\r\n5\r\nhello\r\n0\r\n\r\n", 0);
+    nhttps_server_free(server);
+    CHECK_CONTAINS(open_ended, "status 200\nconnection close\n");
+    CHECK_PROMISE_KEPT(open_ended);
+    CHECK_CONTAINS(whole, "status 200\nconnection keep-alive\n");
+    CHECK_PROMISE_KEPT(whole);
+    free(open_ended);
+    free(whole);
+}
+
+/* The head went out before the handler read the body: the promise is made
+ * then, from what was known. */
+static void a_head_sent_before_a_large_body_is_read_says_close(void) {
+    reset();
+    nhttps_server *server = start_answering_by_path(NULL);
+    CHECK(server != NULL);
+    char *out = probe("POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
+                      2000000);
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "status 200\nconnection close\nbody-length 2\n");
+    CHECK_PROMISE_KEPT(out);
+    free(out);
+}
+
+/* An application's `Connection: keep-alive` is not sent when the server
+ * will close. */
+static void an_applications_keep_alive_header_gives_way_to_close(void) {
+    reset();
+    nhttps_server *server = start_answering_by_path(NULL);
+    CHECK(server != NULL);
+    char *out = probe("POST /claim-keep-alive HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
+                      2000000);
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "status 413\nconnection close\n");
+    CHECK_PROMISE_KEPT(out);
     free(out);
 }
 
@@ -755,12 +972,21 @@ int main(void) {
     RUN(connection_callback_returning_false_refuses_the_connection);
     RUN(listening_fires_before_listen_returns_and_close_after_close);
     RUN(malformed_request_gets_400_and_client_error);
-    RUN(a_malformed_body_left_unread_gets_400_and_client_error);
+    RUN(a_malformed_body_left_unread_closes_after_the_response_and_is_a_client_error);
     RUN(bare_lf_line_endings_are_rejected);
     RUN(a_tls_handshake_failure_is_a_client_error);
     RUN(without_a_check_continue_handler_100_is_sent_and_request_follows);
     RUN(check_continue_handler_sends_100_and_reads_the_body);
     RUN(check_continue_handler_may_refuse_without_reading_the_body);
+    RUN(a_refused_expectation_says_close_and_curl_gets_the_417);
+    RUN(a_refused_expectation_says_close_and_the_connection_ends);
+    RUN(an_expectation_met_and_a_body_left_unread_keeps_the_connection);
+    RUN(a_small_unread_body_is_drained_and_the_connection_kept);
+    RUN(a_413_without_reading_a_large_body_says_close_and_arrives_whole);
+    RUN(a_413_to_curl_uploading_a_large_body_arrives);
+    RUN(a_chunked_body_left_unread_says_close_unless_its_end_is_there);
+    RUN(a_head_sent_before_a_large_body_is_read_says_close);
+    RUN(an_applications_keep_alive_header_gives_way_to_close);
     RUN(upgrade_hands_over_the_socket_with_the_head_bytes);
     RUN(upgrade_without_a_handler_closes_the_connection);
     RUN(an_upgraded_socket_is_full_duplex_and_close_wakes_a_read);

@@ -27,6 +27,13 @@ castable!(nhttps_server => Server);
 /// still read `req` after ending `res` in it, e.g. to log); the callback
 /// may return first and end the response later, from any thread — the
 /// connection waits for it. Every response must be ended exactly once.
+/// A response may be sent without reading the request body: what is left
+/// of it is read and discarded afterwards when that is at most 1 MiB of a
+/// Content-Length body (or a chunked body already received whole), and
+/// the connection stays open; otherwise the response head says
+/// `Connection: close` (replacing an application's `keep-alive`) and the
+/// connection ends after the response. The choice is made when the head
+/// goes out (at the first `write` or at `end`).
 pub type nhttps_request_callback = Option<
     unsafe extern "C" fn(
         userdata: *mut c_void,
@@ -150,7 +157,9 @@ pub extern "C" fn nhttps_server_on_request(
 /// Registers the `checkContinue` listener for requests with
 /// `Expect: 100-continue` (NULL removes it). It replaces `request` for
 /// them: call `nhttps_server_response_write_continue` before reading the
-/// body, or answer without reading it. Without it, `100 Continue` is sent
+/// body, or answer without reading it — the response then says
+/// `Connection: close` and the connection ends after it (the client may
+/// never send the body), as in Node. Without it, `100 Continue` is sent
 /// at once and `request` follows, as in Node.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_check_continue(

@@ -22,7 +22,7 @@ pub enum BodyKind {
     UntilClose,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum State {
     Length(u64),
     ChunkSize,
@@ -34,7 +34,7 @@ enum State {
 }
 
 /// Reads one message body from a buffered stream, never past its end.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BodyReader {
     state: State,
     trailers: HeaderFields,
@@ -59,6 +59,17 @@ impl BodyReader {
     /// Whether the whole body has been read.
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
+    }
+
+    /// How many body bytes are left to read, when the framing says so: the
+    /// rest of a Content-Length body (0 once done); `None` for a chunked or
+    /// close-delimited body not yet at its end.
+    pub fn remaining_length(&self) -> Option<u64> {
+        match self.state {
+            State::Done => Some(0),
+            State::Length(n) => Some(n),
+            _ => None,
+        }
     }
 
     /// The trailer fields of a chunked body, once it has been read to the end.
@@ -142,6 +153,19 @@ impl BodyReader {
                     push_trailer(&mut self.trailers, &line)?;
                 }
             }
+        }
+    }
+
+    /// Whether the rest of the body is all in `buffered` (bytes read ahead
+    /// of it), within `limit` bytes, found without consuming anything:
+    /// `Ok(false)` when more must come first or it is longer, the framing
+    /// error when what is there is malformed.
+    pub fn ends_within(&self, buffered: &[u8], limit: u64) -> Result<bool> {
+        let mut probe = self.clone();
+        match probe.drain(&mut BufferedStream::new(buffered), limit) {
+            Ok(ends) => Ok(ends),
+            Err(Error::ConnectionClosed | Error::Io(_)) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -318,6 +342,38 @@ mod tests {
     fn a_fixed_length_body_stops_at_its_length() {
         let (body, _, rest) = read_all(BodyKind::Length(5), b"helloGET").unwrap();
         assert_eq!((&body[..], &rest[..]), (&b"hello"[..], &b"GET"[..]));
+    }
+
+    #[test]
+    fn the_remaining_length_is_known_for_fixed_length_bodies_only() {
+        let mut src = BufferedStream::new(&b"hello"[..]);
+        let mut fixed = BodyReader::new(BodyKind::Length(5));
+        assert_eq!(fixed.remaining_length(), Some(5));
+        fixed.read(&mut src, &mut [0u8; 2]).unwrap();
+        assert_eq!(fixed.remaining_length(), Some(3));
+        assert_eq!(BodyReader::new(BodyKind::Empty).remaining_length(), Some(0));
+        assert_eq!(BodyReader::new(BodyKind::Chunked).remaining_length(), None);
+        assert_eq!(
+            BodyReader::new(BodyKind::UntilClose).remaining_length(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_chunked_body_ends_within_the_buffer_only_when_its_last_chunk_is_there() {
+        let body = BodyReader::new(BodyKind::Chunked);
+        let whole = b"3\r\nabc\r\n0\r\nX-T: 1\r\n\r\nGET / HTTP/1.1\r\n";
+        assert!(body.ends_within(whole, 1024).unwrap());
+        assert!(!body.ends_within(&whole[..12], 1024).unwrap());
+        assert!(!body.ends_within(b"", 1024).unwrap());
+        assert!(!body.ends_within(whole, 1).unwrap());
+        assert!(matches!(
+            body.ends_within(b"zz\r\nhello\r\n0\r\n\r\n", 1024),
+            Err(Error::Http { status: 400, .. })
+        ));
+        // Nothing was consumed: the body still reads whole.
+        let (read, _, _) = read_all(BodyKind::Chunked, whole).unwrap();
+        assert_eq!(read, b"abc");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::exchange::{Exchange, ServerResponse, Stream};
+use super::exchange::{DRAIN_LIMIT, Exchange, ServerResponse, Stream};
 use super::registration::Registration;
 use super::{CachedHandlers, Handlers, ServerOptions, Shared};
 use crate::error::Error;
@@ -23,9 +23,12 @@ use crate::tls;
 /// Also the tick of the connection's reads (see `Transport::set_read_tick`).
 const BUSY_WAIT: Duration = Duration::from_millis(50);
 
-/// The most of an unread request body we read and discard to keep a
-/// connection alive; past it, the connection is closed instead.
-const DRAIN_LIMIT: u64 = 1024 * 1024;
+/// How long a connection closed with its request body unread goes on
+/// reading (and discarding) what the client still sends: until
+/// `LINGER_GAP` passes without a byte, `LINGER_TOTAL` at most (nginx's
+/// lingering close, shorter).
+const LINGER_GAP: Duration = Duration::from_secs(1);
+const LINGER_TOTAL: Duration = Duration::from_secs(5);
 
 /// Runs a connection to its end. Never panics: a panic is reported as a
 /// client error and ends the connection.
@@ -133,7 +136,7 @@ fn open(
             if let (openssl::ssl::HandshakeError::Failure(mid), Error::Handshake(_)) =
                 (&mut e, &error)
             {
-                linger(mid.get_mut());
+                linger_after_refusal(mid.get_mut());
             }
             return None;
         }
@@ -323,31 +326,35 @@ fn serve_request(
     let mut stream = outcome.stream.take()?;
     if let Some(error) = outcome.body_error.take() {
         shared.report_client_error(&error, info);
-        close(stream);
+        close_unread(shared, registration, stream);
         return None;
     }
+    // A response that said keep-alive left at most `DRAIN_LIMIT` bytes of
+    // the body unread (see `Exchange`): they are read and discarded.
     let reusable = outcome.keep_alive
         && !shared.is_closing()
-        && (outcome.body.is_done()
-            || (!outcome.body_not_requested
-                && drain(shared, &mut outcome.body, &mut stream, info)));
+        && (outcome.body.is_done() || drain(shared, &mut outcome.body, &mut stream, info));
     if reusable {
         Some(stream)
-    } else {
+    } else if outcome.body.is_done() {
         close(stream);
+        None
+    } else {
+        close_unread(shared, registration, stream);
         None
     }
 }
 
-/// Reads and discards the body the handler left unread, so the connection
-/// can carry the next request; false when it cannot. A malformed body is
-/// answered and reported like a malformed head.
+/// Reads and discards the body the handler left unread (at most
+/// `DRAIN_LIMIT` bytes: the response promised keep-alive only then), so
+/// the connection can carry the next request; false when it cannot (the
+/// client stalled or went away). A framing error is reported; no second
+/// answer follows the response.
 fn drain(shared: &Shared, body: &mut BodyReader, stream: &mut Stream, info: &SocketInfo) -> bool {
     match body.drain(stream, DRAIN_LIMIT) {
         Ok(drained) => drained,
         Err(e) => {
-            if let Some(status) = e.http_status() {
-                send_error_response(stream, status);
+            if e.http_status().is_some() {
                 shared.report_client_error(&e, info);
             }
             false
@@ -371,17 +378,40 @@ fn close(stream: Stream) {
     let _ = ssl.get_ref().shutdown(Shutdown::Both);
 }
 
+/// Closes a connection whose request body was not read to its end (the
+/// response said `Connection: close`): TLS close_notify, then a lingering
+/// close. Closing a socket with received bytes unread makes the kernel
+/// reset the connection, and a reset can destroy the response before the
+/// client has read it: a client still sending a body it was refused would
+/// see "connection reset" instead of the answer. The connection counts as
+/// idle meanwhile, so `close` and the watchdog (at `LINGER_TOTAL`) cut it.
+fn close_unread(shared: &Shared, registration: &Registration, stream: Stream) {
+    let (mut ssl, _) = stream.into_parts();
+    let _ = ssl.shutdown();
+    if shared.set_idle(registration, Some(Instant::now() + LINGER_TOTAL)) {
+        linger(ssl.get_mut(), LINGER_GAP, usize::MAX);
+    }
+    let _ = ssl.get_ref().shutdown(Shutdown::Both);
+}
+
 /// After a refused handshake: stop writing, then read briefly what the
 /// client still sends before closing. A TLS 1.3 client sends its request
 /// before the server's verdict on its certificate arrives; closing with
 /// those bytes unread would reset the connection and destroy the alert
 /// that tells the client why.
-fn linger(transport: &mut Transport) {
+fn linger_after_refusal(transport: &mut Transport) {
+    linger(transport, Duration::from_millis(250), 64 * 1024);
+}
+
+/// Stops writing, then reads and discards what the peer sends until it
+/// closes (or the socket is shut down), `gap` passes without a byte, or
+/// `max_bytes` were read.
+fn linger(transport: &mut Transport, gap: Duration, max_bytes: usize) {
     let _ = transport.shutdown(Shutdown::Write);
-    let _ = transport.set_read_timeout(Some(Duration::from_millis(250)));
-    let mut sink = [0u8; 4096];
+    let _ = transport.set_read_timeout(Some(gap));
+    let mut sink = [0u8; 16 * 1024];
     let mut drained = 0;
-    while drained < 64 * 1024 {
+    while drained < max_bytes {
         match transport.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n,

@@ -25,6 +25,11 @@ pub(crate) type Stream = BufferedStream<SslStream<Transport>>;
 /// and sent as one TLS write.
 const COALESCE_LIMIT: usize = 16 * 1024;
 
+/// The most of an unread request body that is read and discarded after the
+/// response to keep the connection alive; with more left when the head
+/// goes out, the head says `Connection: close` and the connection closes.
+pub(super) const DRAIN_LIMIT: u64 = 1024 * 1024;
+
 /// How the response body is delimited on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Framing {
@@ -137,8 +142,14 @@ impl Io {
         if self.framing == Framing::UntilClose
             || self.head.says_close()
             || self.server_closing.load(Ordering::Relaxed)
+            || !self.unread_body_can_be_discarded()
         {
             self.keep_alive = false;
+        }
+        if !self.keep_alive && self.head.has("connection") && !self.head.says_close() {
+            // The application's `Connection: keep-alive` would be a promise
+            // the server does not keep.
+            self.head.set("Connection", "close");
         }
         self.head.encode_fields(out);
         if let Some(n) = length {
@@ -166,6 +177,35 @@ impl Io {
         out.extend_from_slice(b"\r\n");
         self.head_sent = true;
         Ok(())
+    }
+
+    /// Whether what the handler may leave of the request body can be read
+    /// and discarded after the response, so that the connection carries
+    /// another request. Decided when the head goes out, which then says
+    /// `Connection: close` if not (RFC 9112 section 9.6): when the client
+    /// still waits for `100 Continue` (it may never send the body), when
+    /// more than `DRAIN_LIMIT` bytes of it are left, or when it is chunked
+    /// (its length unknown) and its end is not already read ahead. A
+    /// malformed chunked body found there is kept as the exchange's
+    /// `body_error`, for the connection to report.
+    fn unread_body_can_be_discarded(&mut self) -> bool {
+        if self.body.is_done() {
+            return true;
+        }
+        if self.expects_continue && !self.continue_sent {
+            return false;
+        }
+        if let Some(left) = self.body.remaining_length() {
+            return left <= DRAIN_LIMIT;
+        }
+        let buffered = self.stream.as_ref().map_or(&[][..], |s| s.buffered());
+        match self.body.ends_within(buffered, DRAIN_LIMIT) {
+            Ok(ends) => ends,
+            Err(e) => {
+                self.body_error.get_or_insert(e);
+                false
+            }
+        }
     }
 
     /// Sends the head (if not yet sent) and `data`, framed.
@@ -320,7 +360,6 @@ impl Exchange {
             body: std::mem::replace(&mut io.body, BodyReader::new(BodyKind::Empty)),
             body_error: io.body_error.take(),
             keep_alive: io.keep_alive && !io.broken,
-            body_not_requested: io.expects_continue && !io.continue_sent,
         }
     }
 }
@@ -332,10 +371,10 @@ pub(crate) struct Outcome {
     pub body: BodyReader,
     /// A framing error in the request body, to report as a client error.
     pub body_error: Option<Error>,
-    /// Whether both sides allow another request on this connection.
+    /// Whether both sides allow another request on this connection (and
+    /// the response said so). An unread rest of the body is then at most
+    /// `DRAIN_LIMIT` bytes.
     pub keep_alive: bool,
-    /// `Expect: 100-continue` was never answered: the client may not send the body.
-    pub body_not_requested: bool,
 }
 
 /// The request body, pulled from the connection by `IncomingMessage::read`.
