@@ -859,6 +859,215 @@ static void queued_requests_are_served_in_arrival_order(void) {
     reply_free(&first);
 }
 
+/* ---- end_async: queued on its agent when it is called ------------------ */
+
+/* What one end_async callback saw. */
+struct ordered_call {
+    atomic_int calls;    /* how many times the callback ran */
+    atomic_int status;   /* the response's status, or 0 */
+    atomic_int error;    /* the error's code, or 0 */
+    atomic_int on_caller; /* it ran on the thread that called end_async */
+};
+static pthread_t caller_thread;
+static atomic_int ordered_done;
+
+static void on_ordered(void *userdata, nhttps_incoming_message *response,
+                       const nhttps_error *error) {
+    struct ordered_call *call = userdata;
+    if (pthread_equal(pthread_self(), caller_thread)) atomic_store(&call->on_caller, 1);
+    if (response != NULL) {
+        struct reply r;
+        memset(&r, 0, sizeof r);
+        take_response(response, &r); /* reads the body, frees the response */
+        atomic_store(&call->status, r.status);
+        reply_free(&r);
+    } else {
+        atomic_store(&call->error, (int)nhttps_error_code(error));
+    }
+    atomic_fetch_add(&call->calls, 1);
+    atomic_fetch_add(&ordered_done, 1);
+}
+
+/* Ends `count` GETs of https://localhost:PORT/o<i> with end_async, back to
+ * back from this thread, through `agent`; trusts `own`'s certificate, or
+ * the test CA's when `own` is NULL. */
+static void end_async_in_a_row(const nhttps_agent *agent, unsigned port, const struct own *own,
+                               struct ordered_call *calls, int count) {
+    caller_thread = pthread_self();
+    atomic_store(&ordered_done, 0);
+    for (int i = 0; i < count; i++) {
+        memset(&calls[i], 0, sizeof calls[i]);
+        nhttps_request_options *o = opts_url("https://localhost:%u/o%d", port, i);
+        if (own) {
+            trust_own(o, own);
+        } else {
+            nhttps_request_options_add_ca_file(o, ca_pem);
+        }
+        nhttps_request_options_set_agent(o, agent);
+        nhttps_client_request *request = NULL;
+        nhttps_client_request_new(o, &request);
+        nhttps_request_options_free(o);
+        if (nhttps_client_request_end_async(request, on_ordered, &calls[i]) != NHTTPS_OK) {
+            atomic_store(&calls[i].error, -1);
+            atomic_fetch_add(&ordered_done, 1);
+        }
+    }
+}
+
+static bool wait_ordered(int count, long ms) {
+    for (long waited = 0; atomic_load(&ordered_done) < count && waited < ms; waited += 5) {
+        h_sleep_ms(5);
+    }
+    return atomic_load(&ordered_done) == count;
+}
+
+/* "/o0 /o1 ... " for `count` requests. */
+static void expected_order(char *out, size_t size, int count) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < count && used < size; i++) {
+        used += (size_t)snprintf(out + used, size - used, "/o%d ", i);
+    }
+}
+
+/* Each callback ran once, off the caller's thread, with a 200. */
+#define CHECK_EACH_CALLED_ONCE_WITH_200(calls, count)                                  \
+    for (int i = 0; i < (count); i++) {                                                \
+        CHECK_MSG(atomic_load(&(calls)[i].calls) == 1, "request %d: %d callbacks", i,  \
+                  atomic_load(&(calls)[i].calls));                                     \
+        CHECK_MSG(atomic_load(&(calls)[i].status) == 200, "request %d: status %d, error %s", i, \
+                  atomic_load(&(calls)[i].status),                                     \
+                  nhttps_result_name(atomic_load(&(calls)[i].error)));                 \
+        CHECK_MSG(!atomic_load(&(calls)[i].on_caller), "request %d: callback on the caller's thread", i); \
+    }
+
+static void end_async_requests_of_one_thread_go_out_in_call_order(void) {
+    CHECK(own_start(&srv, NULL, NULL));
+    const nhttps_agent *agent = new_agent(1, true);
+    static struct ordered_call calls[20];
+    end_async_in_a_row(agent, srv.port, &srv, calls, 20);
+    bool all = wait_ordered(20, 60000);
+    nhttps_agent_free(agent);
+    char urls[4096], expected[4096];
+    snprintf(urls, sizeof urls, "%s", srv.urls);
+    own_stop(&srv);
+    expected_order(expected, sizeof expected, 20);
+    CHECK(all);
+    CHECK_STR(urls, expected);
+    CHECK_EACH_CALLED_ONCE_WITH_200(calls, 20);
+}
+
+/* The URLs of the requests Node's server logged, in order, each followed by a space. */
+static void peer_urls(const struct peer *p, char *out, size_t size) {
+    char *log = read_file(p->log);
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *at = strstr(log, " url="); at != NULL && used < size; at = strstr(at + 5, " url=")) {
+        size_t len = strcspn(at + 5, " \n");
+        used += (size_t)snprintf(out + used, size - used, "%.*s ", (int)len, at + 5);
+    }
+    free(log);
+}
+
+static void end_async_requests_of_one_thread_reach_node_in_call_order(void) {
+    static struct peer node;
+    START_NODE(&node, "node-order.log", false);
+    const nhttps_agent *agent = new_agent(1, true);
+    static struct ordered_call calls[20];
+    end_async_in_a_row(agent, node.port, NULL, calls, 20);
+    bool all = wait_ordered(20, 60000);
+    nhttps_agent_free(agent);
+    peer_wait_count(&node, "request ", 20, 5000);
+    char urls[4096], expected[4096];
+    peer_urls(&node, urls, sizeof urls);
+    int connections = peer_count(&node, "connection ");
+    peer_stop(&node);
+    expected_order(expected, sizeof expected, 20);
+    CHECK(all);
+    CHECK_STR(urls, expected);
+    CHECK_INT(connections, 1);
+    CHECK_EACH_CALLED_ONCE_WITH_200(calls, 20);
+}
+
+/* This process's thread count, from /proc/self/status. */
+static int threads_now(void) {
+    char *status = read_file("/proc/self/status");
+    const char *at = strstr(status, "\nThreads:");
+    int n = at ? atoi(at + 9) : -1;
+    free(status);
+    return n;
+}
+
+/* 1,000 requests waiting on an agent of maxSockets 5 hold no thread each:
+ * the process has at most the five connections' threads and a few more. */
+static void a_thousand_waiting_end_async_requests_hold_no_thread_each(void) {
+    static struct peer node;
+    START_NODE(&node, "node-thousand.log", false);
+    const nhttps_agent *agent = new_agent(5, true);
+    static struct ordered_call calls[1000];
+    int before = threads_now();
+    end_async_in_a_row(agent, node.port, NULL, calls, 1000);
+    int most = threads_now();
+    for (long long start = now_ms(); atomic_load(&ordered_done) < 1000 && now_ms() - start < 300000;) {
+        int now = threads_now();
+        if (now > most) most = now;
+        h_sleep_ms(2);
+    }
+    bool all = atomic_load(&ordered_done) == 1000;
+    nhttps_agent_free(agent);
+    int connections = peer_count(&node, "connection ");
+    peer_stop(&node);
+    printf("# threads: %d before, at most %d while 1,000 requests ran on 5 connections\n", before,
+           most);
+    CHECK(all);
+    CHECK_MSG(most - before <= 5 + 5, "%d threads more than before", most - before);
+    CHECK_MSG(connections <= 5, "node saw %d connections", connections);
+    CHECK_EACH_CALLED_ONCE_WITH_200(calls, 1000);
+}
+
+/* nhttps_agent_free with requests still waiting: each callback gets an
+ * error, once; the request holding the connection is not disturbed. */
+static void freeing_an_agent_fails_its_queued_requests_once_each(void) {
+    CHECK(own_start(&srv, NULL, NULL));
+    const nhttps_agent *agent = new_agent(1, true);
+    char name[64];
+    snprintf(name, sizeof name, "localhost:%u", srv.port);
+    nhttps_request_options *o = opts_url("https://localhost:%u/held", srv.port);
+    trust_own(o, &srv);
+    nhttps_request_options_set_agent(o, agent);
+    nhttps_client_request *request = NULL;
+    nhttps_client_request_new(o, &request);
+    nhttps_request_options_free(o);
+    nhttps_incoming_message *held = NULL;
+    nhttps_result rc = nhttps_client_request_end(request, &held);
+    static struct ordered_call calls[10];
+    end_async_in_a_row(agent, srv.port, &srv, calls, 10);
+    bool queued = wait_queued(agent, name, 10);
+    nhttps_agent_free(agent);
+    bool all = wait_ordered(10, 30000);
+    h_sleep_ms(200); /* time for a second callback, if there were one */
+    struct reply first;
+    memset(&first, 0, sizeof first);
+    if (held != NULL) take_response(held, &first);
+    char urls[4096];
+    snprintf(urls, sizeof urls, "%s", srv.urls);
+    own_stop(&srv);
+    CHECK_RC(rc, NHTTPS_OK);
+    CHECK(queued);
+    CHECK(all);
+    for (int i = 0; i < 10; i++) {
+        CHECK_MSG(atomic_load(&calls[i].calls) == 1, "request %d: %d callbacks", i,
+                  atomic_load(&calls[i].calls));
+        CHECK_INT(atomic_load(&calls[i].error), NHTTPS_ERR_INVALID_STATE);
+        CHECK_INT(atomic_load(&calls[i].status), 0);
+        CHECK(!atomic_load(&calls[i].on_caller));
+    }
+    CHECK_INT(first.status, 200);
+    CHECK_STR(first.body, "GET /held ");
+    CHECK_STR(urls, "/held ");
+    reply_free(&first);
+}
+
 /* ---- stale pooled connections ------------------------------------------ */
 
 static void a_pooled_connection_the_server_closed_is_not_an_error(void) {
@@ -2296,6 +2505,10 @@ int main(void) {
     RUN_IF(max_sockets_3_bounds_50_concurrent_async_requests);
     RUN_IF(async_ends_from_many_threads_share_max_sockets_on_node);
     RUN_IF(queued_requests_are_served_in_arrival_order);
+    RUN_IF(end_async_requests_of_one_thread_go_out_in_call_order);
+    RUN_IF(end_async_requests_of_one_thread_reach_node_in_call_order);
+    RUN_IF(a_thousand_waiting_end_async_requests_hold_no_thread_each);
+    RUN_IF(freeing_an_agent_fails_its_queued_requests_once_each);
     RUN_IF(a_pooled_connection_the_server_closed_is_not_an_error);
     RUN_IF(an_idempotent_request_is_retried_once_when_the_server_drops_it);
     RUN_IF(a_post_the_server_drops_is_not_retried);

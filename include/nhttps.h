@@ -265,7 +265,12 @@ nhttps_result nhttps_agent_new(const nhttps_agent_options *options,
 
 // Node's `agent.destroy()` and a release: closes the agent's idle
 // connections now (those in use close when their responses are freed) and
-// releases the caller's reference. NULL is a no-op. Never pass the global agent.
+// releases the caller's reference. Requests still waiting for a
+// connection fail with `NHTTPS_ERR_INVALID_STATE`: a blocked
+// `nhttps_client_request_end` returns it, and each waiting
+// `nhttps_client_request_end_async` callback gets it once, on a thread of
+// nhttps's; so do requests of this agent ended afterwards. NULL is a
+// no-op. Never pass the global agent.
 void nhttps_agent_free(const nhttps_agent *agent);
 
 // Node's `https.globalAgent`: the agent of requests that name none. It
@@ -433,9 +438,18 @@ void nhttps_client_request_free(nhttps_client_request *request);
 nhttps_result nhttps_client_request_end(nhttps_client_request *request,
                                         nhttps_incoming_message **response_out);
 
-// Finishes the request without blocking: `callback` runs later, on
-// another thread, with the response or the error. **Consumes `request`.**
-// `callback` and `userdata` must be usable from that thread.
+// Finishes the request without blocking. **Consumes `request`** and
+// returns `NHTTPS_OK` unless an argument is NULL (then `callback` is
+// never called). The request takes its place in its agent's queue now:
+// the requests ended by one thread go out in the order they were ended
+// (with the agent's `max_sockets`, one after another), and a request
+// waiting for a connection holds no thread. `callback` is then called
+// exactly once, with the response or the error, on a thread of nhttps's
+// pool — never the caller's, even when a connection is free at once —
+// so `callback` and `userdata` must be usable from another thread, and
+// `userdata` must live until the callback has run. A callback that
+// blocks holds its connection (and delays the requests queued behind
+// it) until it returns or frees the response.
 nhttps_result nhttps_client_request_end_async(nhttps_client_request *request,
                                               nhttps_response_callback callback,
                                               void *userdata);

@@ -10,7 +10,8 @@ use openssl::ssl::{SslConnector, SslSession};
 
 use super::connection::ClientConnection;
 use super::options::{ClientTlsOptions, Protocol, RequestOptions};
-use crate::error::Result;
+use super::request_threads;
+use crate::error::{Error, Result};
 
 /// Which free connection is reused first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,14 +83,61 @@ impl PoolKey {
     }
 }
 
+/// What a request ended with `end_async` does when its turn comes: it is
+/// handed its lease (or the reason it gets none) on a thread of
+/// `request_threads`.
+pub(crate) type LeaseJob = Box<dyn FnOnce(Result<Lease>) + Send>;
+
+/// A request waiting for a connection: a thread blocked in `acquire`
+/// (`job` is `None`), or a request ended with `end_async`, which holds no
+/// thread while it waits.
+struct Waiter {
+    ticket: u64,
+    job: Option<LeaseJob>,
+}
+
 #[derive(Default)]
 struct Pool {
     free: VecDeque<ClientConnection>,
     active: usize,
-    /// Tickets of the requests waiting for a connection, in arrival order.
-    waiting: VecDeque<u64>,
+    /// The requests waiting for a connection, in arrival order.
+    waiting: VecDeque<Waiter>,
     session: Option<SslSession>,
     connector: Option<SslConnector>,
+}
+
+impl Pool {
+    /// The right to open a new connection: with the pool's TLS
+    /// configuration (built at the first need) and the session to offer,
+    /// or `None` for a plain `http:` connection. Not counted here.
+    fn open_lease(&mut self, key: &PoolKey) -> Result<Lease> {
+        let Some(tls) = &key.tls else {
+            return Ok(Lease::Open(None));
+        };
+        let connector = match &self.connector {
+            Some(connector) => connector.clone(),
+            None => self
+                .connector
+                .insert(super::connection::build_connector(tls)?)
+                .clone(),
+        };
+        Ok(Lease::Open(Some((connector, self.session.clone()))))
+    }
+}
+
+/// Requests whose turn has come, to start once the agent's lock is released.
+type Starts = Vec<(LeaseJob, Result<Lease>)>;
+
+fn start(starts: Starts) {
+    for (job, lease) in starts {
+        request_threads::run(Box::new(move || job(lease)));
+    }
+}
+
+/// What requests waiting for a connection get when the agent is destroyed
+/// (and what requests ended afterwards get).
+fn destroyed() -> Error {
+    Error::state("the agent was destroyed (nhttps_agent_free) before the request got a connection")
 }
 
 #[derive(Default)]
@@ -141,59 +189,118 @@ impl Agent {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for this request's turn in the pool of `key`, then lends a free
-    /// connection or the right to open a new one (counted as in use).
-    pub(crate) fn acquire(&self, key: &PoolKey) -> Result<Lease> {
-        let mut state = self.state();
+    /// Queues a request in the pool of `key`; its ticket.
+    fn enqueue(state: &mut State, key: &PoolKey, job: Option<LeaseJob>) -> u64 {
         let ticket = state.next_ticket;
         state.next_ticket += 1;
-        state
-            .pools
-            .entry(key.clone())
-            .or_default()
-            .waiting
-            .push_back(ticket);
+        let pool = state.pools.entry(key.clone()).or_default();
+        pool.waiting.push_back(Waiter { ticket, job });
+        ticket
+    }
+
+    /// Waits for this request's turn in the pool of `key`, then lends a free
+    /// connection or the right to open one (counted as in use).
+    pub(crate) fn acquire(&self, key: &PoolKey) -> Result<Lease> {
+        let mut state = self.state();
+        if state.closed {
+            return Err(destroyed());
+        }
+        let ticket = Self::enqueue(&mut state, key, None);
         loop {
-            let total_active: usize = state.pools.values().map(|p| p.active).sum();
-            let total_ok = self.options.max_total_sockets == 0
-                || total_active < self.options.max_total_sockets;
+            if state.closed {
+                // `destroy` emptied the queues.
+                return Err(destroyed());
+            }
             let pool = state.pools.get_mut(key).expect("the pool we queued in");
-            let my_turn = pool.waiting.front() == Some(&ticket);
-            if my_turn {
-                if let Some(connection) = self.take_free(pool) {
+            if pool.waiting.front().map(|w| w.ticket) == Some(ticket)
+                && let Some(lease) = self.grant(&mut state, key)
+            {
+                if let Some(pool) = state.pools.get_mut(key) {
                     pool.waiting.pop_front();
-                    pool.active += 1;
-                    self.changed.notify_all();
-                    return Ok(Lease::Reused(connection));
                 }
-                if pool.active < self.options.max_sockets.max(1) && total_ok {
-                    pool.waiting.pop_front();
-                    pool.active += 1;
-                    let Some(tls) = &key.tls else {
-                        self.changed.notify_all();
-                        return Ok(Lease::Open(None));
-                    };
-                    let connector = match &pool.connector {
-                        Some(c) => c.clone(),
-                        None => match super::connection::build_connector(tls) {
-                            Ok(c) => {
-                                pool.connector = Some(c.clone());
-                                c
-                            }
-                            Err(e) => {
-                                pool.active -= 1;
-                                self.changed.notify_all();
-                                return Err(e);
-                            }
-                        },
-                    };
-                    let session = pool.session.clone();
-                    self.changed.notify_all();
-                    return Ok(Lease::Open(Some((connector, session))));
-                }
+                let mut starts = Starts::new();
+                self.serve_queue(&mut state, key, &mut starts);
+                self.changed.notify_all();
+                drop(state);
+                start(starts);
+                return lease;
             }
             state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
         }
+    }
+
+    /// Queues a request in the pool of `key` now, without waiting: when its
+    /// turn comes, `job` runs with its lease on a thread of
+    /// `request_threads` (never the caller's) — at once if a connection is
+    /// free. If the agent is destroyed first, `job` gets the error instead.
+    pub(crate) fn acquire_async(&self, key: &PoolKey, job: LeaseJob) {
+        let mut state = self.state();
+        if state.closed {
+            drop(state);
+            return start(vec![(job, Err(destroyed()))]);
+        }
+        Self::enqueue(&mut state, key, Some(job));
+        let mut starts = Starts::new();
+        self.serve_queue(&mut state, key, &mut starts);
+        drop(state);
+        start(starts);
+    }
+
+    /// The lease for the first request waiting in the pool of `key`, when
+    /// the limits allow one now: a free connection, or the right to open
+    /// one (`Err` when the pool's TLS configuration cannot be built). The
+    /// caller removes that request from the queue.
+    fn grant(&self, state: &mut State, key: &PoolKey) -> Option<Result<Lease>> {
+        let total_active: usize = state.pools.values().map(|p| p.active).sum();
+        let total_ok =
+            self.options.max_total_sockets == 0 || total_active < self.options.max_total_sockets;
+        let pool = state.pools.get_mut(key)?;
+        if let Some(connection) = self.take_free(pool) {
+            pool.active += 1;
+            return Some(Ok(Lease::Reused(connection)));
+        }
+        if pool.active >= self.options.max_sockets.max(1) || !total_ok {
+            return None;
+        }
+        let lease = pool.open_lease(key);
+        if lease.is_ok() {
+            pool.active += 1;
+        }
+        Some(lease)
+    }
+
+    /// Gives leases to the `end_async` requests at the front of the queue
+    /// of `key` while the limits allow, in order; stops at a thread blocked
+    /// in `acquire` (it takes its own turn when woken).
+    fn serve_queue(&self, state: &mut State, key: &PoolKey, starts: &mut Starts) {
+        loop {
+            let Some(pool) = state.pools.get(key) else {
+                return;
+            };
+            let Some(Waiter { job: Some(_), .. }) = pool.waiting.front() else {
+                return;
+            };
+            let Some(lease) = self.grant(state, key) else {
+                return;
+            };
+            let pool = state.pools.get_mut(key).expect("the pool just served");
+            if let Some(Waiter { job: Some(job), .. }) = pool.waiting.pop_front() {
+                starts.push((job, lease));
+            }
+        }
+    }
+
+    /// For a request whose pooled connection turned out closed: the right
+    /// to open a fresh one in the place of that connection (still counted
+    /// as in use), without queueing again.
+    pub(crate) fn lease_again(&self, key: &PoolKey) -> Result<Lease> {
+        let mut state = self.state();
+        let lease = state.pools.entry(key.clone()).or_default().open_lease(key);
+        if lease.is_err() {
+            drop(state);
+            self.release(key, None, false);
+        }
+        lease
     }
 
     /// A free connection that is still usable, dropping stale or expired ones.
@@ -241,7 +348,23 @@ impl Agent {
                 connection.close();
             }
         }
+        let mut starts = Starts::new();
+        self.serve_queue(&mut state, key, &mut starts);
+        if self.options.max_total_sockets > 0 {
+            // A connection less in all: another pool's turn may have come.
+            let others: Vec<PoolKey> = state
+                .pools
+                .iter()
+                .filter(|(k, p)| *k != key && !p.waiting.is_empty())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for other in &others {
+                self.serve_queue(&mut state, other, &mut starts);
+            }
+        }
         self.changed.notify_all();
+        drop(state);
+        start(starts);
     }
 
     /// Remembers the session of a new connection for the next one.
@@ -278,14 +401,28 @@ impl Agent {
     }
 
     /// Node's `agent.destroy()`: closes every idle connection now, and those
-    /// in use when they are given back.
+    /// in use when they are given back. Requests waiting for a connection
+    /// fail (those ended with `end_async` get the error on a thread of
+    /// `request_threads`, once), as do requests that ask for one later.
     pub fn destroy(&self) {
         let mut state = self.state();
         state.closed = true;
+        let mut failed = Vec::new();
         for pool in state.pools.values_mut() {
             for connection in pool.free.drain(..) {
                 connection.close();
             }
+            failed.extend(pool.waiting.drain(..).filter_map(|w| w.job));
+        }
+        self.changed.notify_all();
+        drop(state);
+        if !failed.is_empty() {
+            // One thread delivers them all, in order.
+            request_threads::run(Box::new(move || {
+                for job in failed {
+                    job(Err(destroyed()));
+                }
+            }));
         }
     }
 }

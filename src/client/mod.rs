@@ -6,6 +6,7 @@ mod agent;
 mod connection;
 mod options;
 mod request;
+mod request_threads;
 
 pub use agent::{Agent, AgentOptions, PoolStats, Scheduling, global_agent};
 pub use options::{AgentChoice, ClientTlsOptions, Protocol, RequestOptions};

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::agent::{Agent, AgentOptions, Lease, PoolKey};
 use super::connection::{ClientConnection, ClientSocket, TlsStart};
 use super::options::{AgentChoice, RequestOptions};
+use super::request_threads;
 use crate::error::{Error, Result};
 use crate::http::{BodyKind, BodyReader, HeaderFields, Limits, StatusHead, read_status_head};
 use crate::message::{BodySource, IncomingMessage};
@@ -91,27 +92,63 @@ impl ClientRequest {
             self.framing = Framing::Chunked;
         }
         if self.connection.is_none() {
-            self.connect_and_send_head(data)?;
-            return Ok(());
+            let lease = self.agent.acquire(&self.key)?;
+            return self.send_head(lease, data);
         }
         self.send_body(data)
     }
 
     /// Finishes the request and blocks until the response head has arrived.
-    pub fn end(mut self) -> Result<IncomingMessage> {
+    pub fn end(self) -> Result<IncomingMessage> {
+        if self.connection.is_none() {
+            let lease = self.agent.acquire(&self.key)?;
+            return self.end_with(lease);
+        }
+        self.complete()
+    }
+
+    /// Finishes the request without blocking: `done` is called once, on a
+    /// thread of nhttps's (never the caller's), with the response or the
+    /// error. A request that has no connection yet is queued on its agent
+    /// now, in call order, and holds no thread while it waits for its turn.
+    pub fn end_async(self, done: impl FnOnce(Result<IncomingMessage>) + Send + 'static) {
+        if self.connection.is_some() {
+            // Past the queue already (a body was written): only the rest to do.
+            return request_threads::run(Box::new(move || done(self.complete())));
+        }
+        let agent = self.agent.clone();
+        let key = self.key.clone();
+        agent.acquire_async(
+            &key,
+            Box::new(move |lease| done(lease.and_then(|lease| self.end_with(lease)))),
+        );
+    }
+
+    /// `end` for a request whose turn in its agent's queue has come.
+    fn end_with(mut self, lease: Lease) -> Result<IncomingMessage> {
         if self.framing == Framing::Undecided {
             self.framing = Framing::Length(0);
         }
-        if self.connection.is_none() {
-            self.connect_and_send_head(b"")?;
-        }
+        self.send_head(lease, b"")?;
+        self.complete()
+    }
+
+    /// Finishes the body and reads the response head; when the pooled
+    /// connection turns out closed, sends the request once more on a fresh
+    /// one (see `may_retry`).
+    fn complete(mut self) -> Result<IncomingMessage> {
         self.finish_body()?;
         match self.read_response() {
             Ok(response) => Ok(response),
             Err(e) if self.may_retry(&e) => {
                 let replay = self.replay.take().unwrap_or_default();
-                self.discard_connection();
-                self.connect_and_send_head(&replay)?;
+                // The fresh connection takes the closed one's place in the
+                // pool: the request does not queue again.
+                if let Some(closed) = self.connection.take() {
+                    closed.close();
+                }
+                let lease = self.agent.lease_again(&self.key)?;
+                self.send_head(lease, &replay)?;
                 self.finish_body()?;
                 self.read_response()
             }
@@ -120,18 +157,6 @@ impl ClientRequest {
                 Err(e)
             }
         }
-    }
-
-    /// Calls `done` with the response (or the error) on a thread of its own.
-    pub fn end_async(
-        self,
-        done: impl FnOnce(Result<IncomingMessage>) + Send + 'static,
-    ) -> Result<()> {
-        std::thread::Builder::new()
-            .name("nhttps-request".into())
-            .spawn(move || done(self.end()))
-            .map(drop)
-            .map_err(Error::Io)
     }
 
     /// The server closed a pooled connection under us before answering:
@@ -156,8 +181,10 @@ impl ClientRequest {
         }
     }
 
-    fn connect_and_send_head(&mut self, first_body: &[u8]) -> Result<()> {
-        let connection = match self.agent.acquire(&self.key)? {
+    /// Connects under `lease` (or takes the pooled connection it lends)
+    /// and sends the head with the first body bytes.
+    fn send_head(&mut self, lease: Lease, first_body: &[u8]) -> Result<()> {
+        let connection = match lease {
             Lease::Reused(connection) => connection,
             Lease::Open(tls) => {
                 let tls = tls.as_ref().map(|(connector, session)| TlsStart {

@@ -137,7 +137,12 @@ pub extern "C" fn nhttps_agent_new(
 
 /// Node's `agent.destroy()` and a release: closes the agent's idle
 /// connections now (those in use close when their responses are freed) and
-/// releases the caller's reference. NULL is a no-op. Never pass the global agent.
+/// releases the caller's reference. Requests still waiting for a
+/// connection fail with `NHTTPS_ERR_INVALID_STATE`: a blocked
+/// `nhttps_client_request_end` returns it, and each waiting
+/// `nhttps_client_request_end_async` callback gets it once, on a thread of
+/// nhttps's; so do requests of this agent ended afterwards. NULL is a
+/// no-op. Never pass the global agent.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_free(agent: *const nhttps_agent) {
     ffi_boundary! {

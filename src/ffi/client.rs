@@ -466,9 +466,18 @@ pub type nhttps_response_callback = Option<
     ),
 >;
 
-/// Finishes the request without blocking: `callback` runs later, on
-/// another thread, with the response or the error. **Consumes `request`.**
-/// `callback` and `userdata` must be usable from that thread.
+/// Finishes the request without blocking. **Consumes `request`** and
+/// returns `NHTTPS_OK` unless an argument is NULL (then `callback` is
+/// never called). The request takes its place in its agent's queue now:
+/// the requests ended by one thread go out in the order they were ended
+/// (with the agent's `max_sockets`, one after another), and a request
+/// waiting for a connection holds no thread. `callback` is then called
+/// exactly once, with the response or the error, on a thread of nhttps's
+/// pool — never the caller's, even when a connection is free at once —
+/// so `callback` and `userdata` must be usable from another thread, and
+/// `userdata` must live until the callback has run. A callback that
+/// blocks holds its connection (and delays the requests queued behind
+/// it) until it returns or frees the response.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_client_request_end_async(
     request: *mut nhttps_client_request,
@@ -483,7 +492,7 @@ pub extern "C" fn nhttps_client_request_end_async(
             return super::macros::null_argument("callback");
         };
         let userdata = super::server::Userdata(userdata);
-        try_core!(request.end_async(move |result| {
+        request.end_async(move |result| {
             let userdata = userdata;
             match result {
                 // SAFETY: user callback; the response is handed over.
@@ -494,7 +503,7 @@ pub extern "C" fn nhttps_client_request_end_async(
                     unsafe { callback(userdata.0, std::ptr::null_mut(), lend::<nhttps_error>(&error)) }
                 }
             }
-        }));
+        });
         nhttps_result::NHTTPS_OK
     }
 }
