@@ -313,6 +313,42 @@ static inline bool h_wait_for(atomic_int *flag, long ms) {
     return atomic_load(flag) != 0;
 }
 
+/* A monotonic clock in milliseconds. */
+static inline long long h_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* This process's thread count, from /proc/self/status (-1 if unknown). */
+static inline int h_threads_now(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL) {
+        return -1;
+    }
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "Threads: %d", &n) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+/* Waits (at most `ms`) for the thread count to come down to `expected`;
+ * returns the last count seen. Threads are detached: one may still be on
+ * its way out just after the call that ended its work returned. */
+static inline int h_threads_settle(int expected, long ms) {
+    int n = h_threads_now();
+    for (long waited = 0; n != expected && waited < ms; waited += 20) {
+        h_sleep_ms(20);
+        n = h_threads_now();
+    }
+    return n;
+}
+
 #define CURL "curl -sS --max-time 60 --insecure"
 
 #endif

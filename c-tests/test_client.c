@@ -557,12 +557,6 @@ static const nhttps_agent *new_agent(uint32_t max_sockets, bool keep_alive) {
     CHECK_MSG((r).rc == NHTTPS_OK, "%s: %s: %s", #r, nhttps_result_name((int)(r).rc),    \
               (r).message)
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- keep-alive, no agent, maxSockets ---------------------------------- */
 
 static struct own srv; /* the own server of the test running */
@@ -707,7 +701,7 @@ static void max_sockets_3_bounds_50_concurrent_async_requests(void) {
     }
     /* Meanwhile, the agent never has more than 3 connections in use. */
     size_t most_in_use = 0, most_queued = 0;
-    for (long long start = now_ms(); atomic_load(&st.done) < ASYNC_COUNT && now_ms() - start < 90000;) {
+    for (long long start = h_now_ms(); atomic_load(&st.done) < ASYNC_COUNT && h_now_ms() - start < 90000;) {
         size_t in_use = 0, queued = 0;
         nhttps_agent_stats(agent, NULL, &in_use, NULL, &queued);
         if (in_use > most_in_use) most_in_use = in_use;
@@ -778,7 +772,7 @@ static void async_ends_from_many_threads_share_max_sockets_on_node(void) {
         pthread_create(&threads[t], NULL, issue_five, &jobs[t]);
     }
     for (int t = 0; t < 8; t++) pthread_join(threads[t], NULL);
-    for (long long start = now_ms(); atomic_load(&st.done) < 40 && now_ms() - start < 90000;) {
+    for (long long start = h_now_ms(); atomic_load(&st.done) < 40 && h_now_ms() - start < 90000;) {
         h_sleep_ms(10);
     }
     int done = atomic_load(&st.done);
@@ -839,7 +833,7 @@ static void queued_requests_are_served_in_arrival_order(void) {
     struct reply first;
     memset(&first, 0, sizeof first);
     if (held != NULL) take_response(held, &first); /* reads the body: the queue moves */
-    for (long long start = now_ms(); queued_in_turn && atomic_load(&st.done) < 5 && now_ms() - start < 30000;) {
+    for (long long start = h_now_ms(); queued_in_turn && atomic_load(&st.done) < 5 && h_now_ms() - start < 30000;) {
         h_sleep_ms(10);
     }
     int done = atomic_load(&st.done);
@@ -989,15 +983,6 @@ static void end_async_requests_of_one_thread_reach_node_in_call_order(void) {
     CHECK_EACH_CALLED_ONCE_WITH_200(calls, 20);
 }
 
-/* This process's thread count, from /proc/self/status. */
-static int threads_now(void) {
-    char *status = read_file("/proc/self/status");
-    const char *at = strstr(status, "\nThreads:");
-    int n = at ? atoi(at + 9) : -1;
-    free(status);
-    return n;
-}
-
 /* 1,000 requests waiting on an agent of maxSockets 5 hold no thread each:
  * the process has at most the five connections' threads and a few more. */
 static void a_thousand_waiting_end_async_requests_hold_no_thread_each(void) {
@@ -1005,11 +990,11 @@ static void a_thousand_waiting_end_async_requests_hold_no_thread_each(void) {
     START_NODE(&node, "node-thousand.log", false);
     const nhttps_agent *agent = new_agent(5, true);
     static struct ordered_call calls[1000];
-    int before = threads_now();
+    int before = h_threads_now();
     end_async_in_a_row(agent, node.port, NULL, calls, 1000);
-    int most = threads_now();
-    for (long long start = now_ms(); atomic_load(&ordered_done) < 1000 && now_ms() - start < 300000;) {
-        int now = threads_now();
+    int most = h_threads_now();
+    for (long long start = h_now_ms(); atomic_load(&ordered_done) < 1000 && h_now_ms() - start < 300000;) {
+        int now = h_threads_now();
         if (now > most) most = now;
         h_sleep_ms(2);
     }
@@ -1444,9 +1429,9 @@ static void a_response_head_over_16_kib_is_an_http_parse_error(void) {
     CHECK_MSG(start_canned_with(&py, "big-head.log", response, "--stall"),
               "python did not start");
     struct reply r;
-    long long start = now_ms();
+    long long start = h_now_ms();
     get(canned_get(py.port, 0), &r);
-    long long took = now_ms() - start;
+    long long took = h_now_ms() - start;
     peer_stop(&py);
     CHECK_RC(r.rc, NHTTPS_ERR_HTTP_PARSE);
     CHECK_CONTAINS(r.message, "response head too large");
@@ -1487,9 +1472,9 @@ static void a_chunk_size_line_over_8_kib_is_an_http_parse_error(void) {
     CHECK_MSG(start_canned_with(&py, "long-chunk-line.log", response, "--stall"),
               "python did not start");
     struct reply r;
-    long long start = now_ms();
+    long long start = h_now_ms();
     get(canned_get(py.port, 0), &r);
-    long long took = now_ms() - start;
+    long long took = h_now_ms() - start;
     peer_stop(&py);
     CHECK_INT(r.status, 200);
     CHECK_RC(r.rc, NHTTPS_ERR_HTTP_PARSE);
@@ -1506,9 +1491,9 @@ static void a_server_that_never_answers_times_out(void) {
     static struct peer py;
     CHECK_MSG(start_canned_with(&py, "silent.log", "", "--stall"), "python did not start");
     struct reply r;
-    long long start = now_ms();
+    long long start = h_now_ms();
     get(canned_get(py.port, 500), &r);
-    long long took = now_ms() - start;
+    long long took = h_now_ms() - start;
     int requests = peer_count(&py, "request ");
     peer_stop(&py);
     CHECK_INT(requests, 1); /* the handshake and the request went through */
@@ -1536,9 +1521,9 @@ static void a_server_stalling_mid_body_times_out(void) {
     nhttps_incoming_message *response = NULL;
     CHECK_OK(nhttps_client_request_end(request, &response));
     struct reply r = {0};
-    long long start = now_ms();
+    long long start = h_now_ms();
     take_response(response, &r); /* reads the body, then frees the response */
-    long long took = now_ms() - start;
+    long long took = h_now_ms() - start;
     peer_stop(&py);
     CHECK_INT(r.status, 200);
     CHECK_RC(r.rc, NHTTPS_ERR_TIMEOUT);
@@ -1594,9 +1579,9 @@ static void a_connect_nobody_answers_times_out(void) {
         nhttps_request_options_add_ca_file(o, ca_pem);
         nhttps_request_options_set_agent(o, agent);
         nhttps_request_options_set_connect_timeout_ms(o, 300);
-        long long start = now_ms();
+        long long start = h_now_ms();
         get(o, &r[i]);
-        took = now_ms() - start;
+        took = h_now_ms() - start;
     }
     nhttps_agent_free(agent);
     for (int i = 0; i < filled; i++) close(fillers[i]);

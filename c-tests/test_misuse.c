@@ -16,41 +16,6 @@
 
 /* ---- utilities ---------------------------------------------------------- */
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* This process's thread count, from /proc/self/status. */
-static int threads_now(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL) {
-        return -1;
-    }
-    char line[256];
-    int n = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (sscanf(line, "Threads: %d", &n) == 1) {
-            break;
-        }
-    }
-    fclose(f);
-    return n;
-}
-
-/* Waits (at most `ms`) for the thread count to come down to `expected`;
- * returns the last count seen. Connection threads are detached: one may
- * still be on its way out just after close returns. */
-static int threads_settle(int expected, long ms) {
-    int n = threads_now();
-    for (long waited = 0; n != expected && waited < ms; waited += 20) {
-        h_sleep_ms(20);
-        n = threads_now();
-    }
-    return n;
-}
-
 /* A server with the development certificate and `configure` applied to its
  * options, listening on 127.0.0.1 (port in h_port). */
 static nhttps_server *start_with(void (*configure)(nhttps_server_options *),
@@ -132,7 +97,7 @@ static bool peer_start(struct peer *p, const char *fmt, ...) {
 /* Reads what the peer printed for up to `ms` or until a line starting with
  * `prefix` is complete; returns that line (inside p->buf) or NULL. */
 static const char *peer_wait_line(struct peer *p, const char *prefix, long ms) {
-    long long deadline = now_ms() + ms;
+    long long deadline = h_now_ms() + ms;
     for (;;) {
         /* Is such a complete line there already? */
         for (char *line = p->buf; line != NULL && *line != '\0';) {
@@ -145,7 +110,7 @@ static const char *peer_wait_line(struct peer *p, const char *prefix, long ms) {
             }
             line = nl + 1;
         }
-        long long left = deadline - now_ms();
+        long long left = deadline - h_now_ms();
         if (left <= 0 || p->len + 1 >= sizeof p->buf) {
             return NULL;
         }
@@ -156,12 +121,12 @@ static const char *peer_wait_line(struct peer *p, const char *prefix, long ms) {
         ssize_t n = read(p->fd, p->buf + p->len, sizeof p->buf - p->len - 1);
         if (n <= 0) {
             h_sleep_ms(10);
-            if (now_ms() >= deadline) {
+            if (h_now_ms() >= deadline) {
                 return NULL;
             }
             if (n == 0) {
                 /* EOF: nothing more will come. */
-                deadline = now_ms();
+                deadline = h_now_ms();
             }
             continue;
         }
@@ -233,9 +198,9 @@ static bool in_child(int (*scenario)(void), char *why, size_t why_size) {
         _exit(scenario());
     }
     int status = 0;
-    long long deadline = now_ms() + 120000;
+    long long deadline = h_now_ms() + 120000;
     while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_ms() > deadline) {
+        if (h_now_ms() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             snprintf(why, why_size, "the child hung for 120 s and was killed");
@@ -305,8 +270,6 @@ static int child_read_after_end(void) {
     if (rc == 2 && atomic_load(&child_read) <= 9) rc = 0;
     return rc;
 }
-
-
 
 static void reading_the_body_after_end_in_the_callback_gives_a_defined_result(void) {
     REQUIRE_TOOL("curl");
@@ -477,7 +440,7 @@ static void listening_twice_or_after_close_is_invalid_state(void) {
 }
 
 static void closing_twice_and_closing_an_idle_server_are_harmless(void) {
-    int before = threads_now();
+    int before = h_threads_now();
     nhttps_server_options *options = nhttps_server_options_new();
     nhttps_server_options_use_dev_certificate(options);
     nhttps_server *never = NULL;
@@ -495,7 +458,7 @@ static void closing_twice_and_closing_an_idle_server_are_harmless(void) {
     CHECK_RC(b, NHTTPS_OK);
     CHECK_RC(c, NHTTPS_OK);
     CHECK_RC(d, NHTTPS_OK);
-    CHECK_INT(threads_settle(before, 3000), before);
+    CHECK_INT(h_threads_settle(before, 3000), before);
 }
 
 static atomic_int connections_seen;
@@ -512,7 +475,7 @@ static bool count_connection(void *userdata, const nhttps_socket_info *info) {
  * and returns promptly (not after keepAliveTimeout/handshakeTimeout). */
 static void freeing_a_listening_server_with_connections_open_closes_them(void) {
     REQUIRE_TOOL("python3");
-    int before = threads_now();
+    int before = h_threads_now();
     atomic_store(&connections_seen, 0);
     nhttps_server *server = start_with(NULL, answer_ok, NULL);
     CHECK(server != NULL);
@@ -525,10 +488,10 @@ static void freeing_a_listening_server_with_connections_open_closes_them(void) {
     for (int i = 0; i < 500 && atomic_load(&connections_seen) < 2; i++) {
         h_sleep_ms(20);
     }
-    int during = threads_now();
-    long long t0 = now_ms();
+    int during = h_threads_now();
+    long long t0 = h_now_ms();
     nhttps_server_free(server);
-    long long took = now_ms() - t0;
+    long long took = h_now_ms() - t0;
     const char *idle_closed = peer_wait_line(&idle, "closed_after=", 10000);
     const char *silent_closed = peer_wait_line(&silent, "closed_after=", 10000);
     peer_finish(&idle, true);
@@ -543,7 +506,7 @@ static void freeing_a_listening_server_with_connections_open_closes_them(void) {
     CHECK_MSG(idle_closed != NULL, "the idle kept-alive connection was not closed: %s", flat(&idle));
     CHECK_MSG(silent_closed != NULL, "the connection without a handshake was not closed: %s",
               flat(&silent));
-    CHECK_INT(threads_settle(before, 3000), before);
+    CHECK_INT(h_threads_settle(before, 3000), before);
 }
 
 /* ---- upgraded sockets ---------------------------------------------------- */
@@ -614,7 +577,7 @@ static void *end_held_response_later(void *arg) {
     (void)arg;
     h_sleep_ms(1000);
     nhttps_server_response_set_header(held_response, "Content-Type", "text/plain");
-    atomic_store(&late_end_at, now_ms());
+    atomic_store(&late_end_at, h_now_ms());
     atomic_store(&late_end_rc,
                  nhttps_server_response_end(held_response, (const uint8_t *)"late\n", 5));
     return NULL;
@@ -625,7 +588,7 @@ static void *end_held_response_later(void *arg) {
  * another thread, arrives complete and says Connection: close. */
 static void close_waits_for_a_response_ended_later_from_another_thread(void) {
     REQUIRE_TOOL("curl");
-    int before = threads_now();
+    int before = h_threads_now();
     atomic_store(&held, 0);
     atomic_store(&late_end_rc, -1);
     nhttps_server *server = h_start_server(hold_response, NULL);
@@ -635,9 +598,9 @@ static void close_waits_for_a_response_ended_later_from_another_thread(void) {
     bool arrived = h_wait_for(&held, 30000);
     pthread_t helper;
     bool started = arrived && pthread_create(&helper, NULL, end_held_response_later, NULL) == 0;
-    long long t0 = now_ms();
+    long long t0 = h_now_ms();
     nhttps_result rc = nhttps_server_close(server);
-    long long t1 = now_ms();
+    long long t1 = h_now_ms();
     if (started) {
         pthread_join(helper, NULL);
     }
@@ -652,7 +615,7 @@ static void close_waits_for_a_response_ended_later_from_another_thread(void) {
     CHECK_CONTAINS(client.buf, "HTTP/1.1 200 OK");
     CHECK_CONTAINS(client.buf, "Connection: close");
     CHECK_CONTAINS(client.buf, "\r\n\r\nlate\n");
-    CHECK_INT(threads_settle(before, 3000), before);
+    CHECK_INT(h_threads_settle(before, 3000), before);
 }
 
 /* ---- the whole life of a server ----------------------------------------- */
@@ -670,20 +633,20 @@ static void lifecycle_answer(void *userdata, nhttps_incoming_message *req,
 
 static void a_server_serves_1000_requests_then_closes_and_frees_leaving_no_thread(void) {
     REQUIRE_TOOL("python3");
-    int before = threads_now();
+    int before = h_threads_now();
     atomic_store(&lifecycle_requests, 0);
     nhttps_server *server = h_start_server(lifecycle_answer, NULL);
     CHECK(server != NULL);
-    long long t0 = now_ms();
+    long long t0 = h_now_ms();
     char *out = h_capture(NULL,
                           "python3 c-tests/peers/keepalive_loop.py --port %u --requests 1000 "
                           "--connections 4 --expect-body lifecycle",
                           (unsigned)h_port);
-    long long took = now_ms() - t0;
-    int during = threads_now();
+    long long took = h_now_ms() - t0;
+    int during = h_threads_now();
     nhttps_result rc = nhttps_server_close(server);
     nhttps_server_free(server);
-    int after = threads_settle(before, 3000);
+    int after = h_threads_settle(before, 3000);
     fprintf(stderr, "lifecycle: 1000 requests in %lld ms; threads %d -> %d -> %d\n", took,
             before, during, after);
     CHECK_CONTAINS(out, "ok=1000 bad=0 errors=0 connections=4");
@@ -710,7 +673,7 @@ static double value_after(const char *text, const char *key) {
  * whole head must arrive in time, not merely each byte"). */
 static void a_head_trickled_byte_by_byte_is_cut_off_at_headers_timeout(void) {
     REQUIRE_TOOL("python3");
-    int before = threads_now();
+    int before = h_threads_now();
     nhttps_server *server = start_with(headers_timeout_1s, answer_ok, NULL);
     CHECK(server != NULL);
     struct peer fast = {0}, slow = {0};
@@ -733,7 +696,7 @@ static void a_head_trickled_byte_by_byte_is_cut_off_at_headers_timeout(void) {
     CHECK_MSG(fast_closed >= 0.5 && fast_closed < 3.0,
               "headersTimeout is 1 s, but a head trickled a byte every 200 ms was not closed "
               "in time (the timeout applies per read, not to the whole head): %s", flat(&fast));
-    CHECK_INT(threads_settle(before, 3000), before);
+    CHECK_INT(h_threads_settle(before, 3000), before);
 }
 
 static void headers_1s_keep_alive_3s(nhttps_server_options *options) {
@@ -842,7 +805,7 @@ static void handshake_timeout_1s(nhttps_server_options *options) {
  * handshakeTimeout bounds the whole handshake, so it is dropped then too. */
 static void a_stalled_or_trickled_handshake_is_cut_off_at_handshake_timeout(void) {
     REQUIRE_TOOL("python3");
-    int before = threads_now();
+    int before = h_threads_now();
     nhttps_server *server = start_with(handshake_timeout_1s, answer_ok, NULL);
     CHECK(server != NULL);
     struct peer stall = {0}, trickle = {0};
@@ -867,7 +830,7 @@ static void a_stalled_or_trickled_handshake_is_cut_off_at_handshake_timeout(void
               "handshakeTimeout is 1 s, but a ClientHello trickled a byte every 200 ms was not "
               "dropped in time (the timeout applies per read, not to the whole handshake): %s",
               flat(&trickle));
-    CHECK_INT(threads_settle(before, 3000), before);
+    CHECK_INT(h_threads_settle(before, 3000), before);
 }
 
 /* ---- requestTimeout: a client that never reads -------------------------- */
@@ -886,16 +849,16 @@ static void write_50_mb(void *userdata, nhttps_incoming_message *req, nhttps_ser
     uint8_t *chunk = calloc(1, CHUNK);
     nhttps_server_response_set_header(res, "Content-Length", "52428800");
     nhttps_result rc = NHTTPS_OK;
-    long long sent = 0, last = now_ms();
+    long long sent = 0, last = h_now_ms();
     while (sent < TOTAL) {
-        last = now_ms();
+        last = h_now_ms();
         rc = nhttps_server_response_write(res, chunk, CHUNK);
         if (rc != NHTTPS_OK) {
             break;
         }
         sent += CHUNK;
     }
-    atomic_store(&big_blocked_ms, now_ms() - last);
+    atomic_store(&big_blocked_ms, h_now_ms() - last);
     atomic_store(&big_sent, sent);
     atomic_store(&big_write_rc, rc);
     atomic_store(&big_end_rc, nhttps_server_response_end(res, NULL, 0));
@@ -909,7 +872,7 @@ static void write_50_mb(void *userdata, nhttps_incoming_message *req, nhttps_ser
  * once although the client is still connected and still not reading. */
 static void a_client_that_never_reads_is_dropped_after_request_timeout(void) {
     REQUIRE_TOOL("python3");
-    int before = threads_now();
+    int before = h_threads_now();
     atomic_store(&big_done, 0);
     nhttps_server *server = start_with(request_timeout_1s, write_50_mb, NULL);
     CHECK(server != NULL);
@@ -917,12 +880,12 @@ static void a_client_that_never_reads_is_dropped_after_request_timeout(void) {
     CHECK(peer_start(&client, PEER "noread --path /big --hold 60", (unsigned)h_port));
     bool sent = peer_wait_line(&client, "sent", 30000) != NULL;
     bool done = h_wait_for(&big_done, 60000);
-    long long t0 = now_ms();
+    long long t0 = h_now_ms();
     nhttps_result close_rc = nhttps_server_close(server);
-    long long close_ms = now_ms() - t0;
+    long long close_ms = h_now_ms() - t0;
     peer_finish(&client, true); /* only now does the client go */
     nhttps_server_free(server);
-    int after = threads_settle(before, 3000);
+    int after = h_threads_settle(before, 3000);
     nhttps_result wrc = (nhttps_result)atomic_load(&big_write_rc);
     fprintf(stderr, "requestTimeout: wrote %lld bytes, then %s after %lld ms blocked; close "
             "took %lld ms with the client still connected\n",

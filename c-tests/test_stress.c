@@ -17,37 +17,6 @@
 #define CLIENTS 200
 #define BODY_LENGTH 32768
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int threads_now(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL) {
-        return -1;
-    }
-    char line[256];
-    int n = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (sscanf(line, "Threads: %d", &n) == 1) {
-            break;
-        }
-    }
-    fclose(f);
-    return n;
-}
-
-static int threads_settle(int expected, long ms) {
-    int n = threads_now();
-    for (long waited = 0; n != expected && waited < ms; waited += 20) {
-        h_sleep_ms(20);
-        n = threads_now();
-    }
-    return n;
-}
-
 static uint8_t body[BODY_LENGTH];
 static atomic_int served, failed_writes, connections, max_busy, busy;
 
@@ -145,7 +114,7 @@ static void close_during_200_keep_alive_clients_truncates_nothing_and_leaks_no_t
     for (int i = 0; i < BODY_LENGTH; i++) {
         body[i] = (uint8_t)(i % 251);
     }
-    int before = threads_now();
+    int before = h_threads_now();
     nhttps_server_options *options = nhttps_server_options_new();
     nhttps_server_options_use_dev_certificate(options);
     nhttps_server *server = NULL;
@@ -171,19 +140,19 @@ static void close_during_200_keep_alive_clients_truncates_nothing_and_leaks_no_t
     long clients_pid = value_of(first, "pid=");
 
     /* ~1 s, and every client connected (at most 40 s: valgrind is slow). */
-    long long start = now_ms();
-    while (now_ms() - start < 1000 ||
-           (atomic_load(&connections) < CLIENTS && now_ms() - start < 40000)) {
+    long long start = h_now_ms();
+    while (h_now_ms() - start < 1000 ||
+           (atomic_load(&connections) < CLIENTS && h_now_ms() - start < 40000)) {
         h_sleep_ms(20);
     }
     int served_before_close = atomic_load(&served);
     int connected_at_close = atomic_load(&connections);
-    int during = threads_now();
+    int during = h_threads_now();
 
     /* Close on a thread of its own, watched: a close that hangs is told,
      * and the test ends instead of waiting for it. */
     closing_server = server;
-    long long t0 = now_ms();
+    long long t0 = h_now_ms();
     pthread_t closer;
     CHECK(pthread_create(&closer, NULL, close_server, NULL) == 0);
     if (!h_wait_for(&closed, CLOSE_LIMIT_MS)) {
@@ -195,7 +164,7 @@ static void close_during_200_keep_alive_clients_truncates_nothing_and_leaks_no_t
                "are left unanswered in the listen backlog, and the accept thread's wake-up "
                "connect can block in SYN retries (~127 s) when that backlog (128) is full; "
                "the test stops here",
-               CLOSE_LIMIT_MS / 1000, connected_at_close, threads_now(), where);
+               CLOSE_LIMIT_MS / 1000, connected_at_close, h_threads_now(), where);
         if (clients_pid > 0) {
             kill((pid_t)clients_pid, SIGKILL);
         }
@@ -204,9 +173,9 @@ static void close_during_200_keep_alive_clients_truncates_nothing_and_leaks_no_t
         _exit(1);
     }
     pthread_join(closer, NULL);
-    long long close_ms = now_ms() - t0;
+    long long close_ms = h_now_ms() - t0;
     nhttps_result rc = (nhttps_result)atomic_load(&close_rc);
-    int after_close = threads_settle(before, 3000);
+    int after_close = h_threads_settle(before, 3000);
 
     /* The clients stop once connections are refused. */
     char output[8192];
@@ -214,7 +183,7 @@ static void close_during_200_keep_alive_clients_truncates_nothing_and_leaks_no_t
     output[len] = '\0';
     int status = pclose(clients);
     nhttps_server_free(server);
-    int after_free = threads_settle(before, 3000);
+    int after_free = h_threads_settle(before, 3000);
     fprintf(stderr,
             "stress: %d connections, %d responses before close (at %lld ms), %d in all, max %d "
             "handlers at once, %d failed writes; close from %lld to %lld ms (monotonic) took "
