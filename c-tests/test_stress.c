@@ -210,7 +210,11 @@ static void close_during_200_keep_alive_clients_truncates_nothing_and_leaks_no_t
      * on their way in after 40 s, and are then refused: that is no failure. */
     CHECK_MSG(connected_at_close >= CLIENTS / 2, "only %d of %d clients connected before close",
               connected_at_close, CLIENTS);
-    CHECK_MSG(during >= before + connected_at_close,
+    /* A thread per active connection (one parked between requests holds
+     * none), the server's accept, watchdog and poller threads, and a few
+     * that have just finished a job and are on their way to wait for the
+     * next (a job finds no idle thread then and starts one). */
+    CHECK_MSG(during > before && during <= before + CLIENTS + 10,
               "threads while serving: %d (before: %d, %d connections)", during, before,
               connected_at_close);
     CHECK_MSG(atomic_load(&failed_writes) == 0,

@@ -1,9 +1,13 @@
 /*
  * nhttps — Node's https module as a C library.
  *
- * Threads: every server callback runs on a thread of nhttps's (one per
- * connection); callbacks for different connections run at the same time,
- * so callbacks and their userdata must be thread-safe.
+ * Threads: every server callback runs on a thread of nhttps's. A
+ * connection with work (its handshake, a request) has one thread, on which
+ * its callbacks run in order, never two at once; callbacks for different
+ * connections run at the same time, so callbacks and their userdata must
+ * be thread-safe. A kept-alive connection waiting for its next request
+ * holds no thread: its next request may be served by another thread of
+ * the pool (thread-local state does not follow a connection).
  * Ownership: functions ending in _new give the caller an object to free
  * with the matching _free; _free(NULL) is a no-op. Strings returned are
  * borrowed; each function says until when they are valid.
@@ -19,6 +23,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+// The token `wait` reports for a `wake`.
+#define WAKE UINT64_MAX
 
 // The length of session-ticket keys (OpenSSL's layout).
 #define NHTTPS_TICKET_KEYS_LEN 80
@@ -153,8 +160,10 @@ typedef void (*nhttps_response_callback)(void *userdata,
                                          nhttps_incoming_message *response,
                                          const nhttps_error *error);
 
-// `request` and `checkContinue`: called on the connection's thread with a
-// request and its response. Both handles belong to nhttps. `req` stays
+// `request` and `checkContinue`: called on the thread serving the
+// connection (after a keep-alive wait, maybe another thread of nhttps's
+// pool than for the connection's last request) with a request and its
+// response. Both handles belong to nhttps. `req` stays
 // valid until both the callback has returned and
 // `nhttps_server_response_end(res, ...)` has returned (so a callback may
 // still read `req` after ending `res` in it, e.g. to log); the callback

@@ -20,8 +20,10 @@ pub struct nhttps_server {
 }
 castable!(nhttps_server => Server);
 
-/// `request` and `checkContinue`: called on the connection's thread with a
-/// request and its response. Both handles belong to nhttps. `req` stays
+/// `request` and `checkContinue`: called on the thread serving the
+/// connection (after a keep-alive wait, maybe another thread of nhttps's
+/// pool than for the connection's last request) with a request and its
+/// response. Both handles belong to nhttps. `req` stays
 /// valid until both the callback has returned and
 /// `nhttps_server_response_end(res, ...)` has returned (so a callback may
 /// still read `req` after ending `res` in it, e.g. to log); the callback

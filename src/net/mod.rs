@@ -1,9 +1,11 @@
 //! Connections under HTTP, for the server and the client alike: the socket
-//! (TCP or unix), what is known about a connection, and a connection
-//! handed over after an upgrade.
+//! (TCP or unix), what is known about a connection, a connection handed
+//! over after an upgrade, and a poller that watches many sockets at once.
 
+mod poller;
 mod socket;
 mod transport;
 
+pub use poller::{Poller, WAKE};
 pub use socket::{SocketInfo, UpgradedSocket};
 pub use transport::{Transport, stop_accepting};

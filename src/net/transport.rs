@@ -237,7 +237,7 @@ pub fn stop_accepting(fd: std::os::unix::io::RawFd) -> io::Result<()> {
 }
 
 impl Transport {
-    fn raw_fd(&self) -> std::os::unix::io::RawFd {
+    pub(super) fn raw_fd(&self) -> std::os::unix::io::RawFd {
         match &self.0.socket {
             Socket::Tcp(s) => s.as_raw_fd(),
             Socket::Unix(s) => s.as_raw_fd(),

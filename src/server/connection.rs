@@ -1,5 +1,7 @@
-//! One connection's life, on its own thread: the `connection` event, the TLS
-//! handshake, then requests one after another until either side closes.
+//! One connection's life: the `connection` event, the TLS handshake, then
+//! requests one after another until either side closes. A thread serves
+//! the connection while it has work; between requests it waits briefly for
+//! the next, then parks (see `parking`) and the thread takes other work.
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -18,9 +20,10 @@ use crate::message::IncomingMessage;
 use crate::net::{SocketInfo, Transport, UpgradedSocket};
 use crate::tls;
 
-/// How long a connection waits for its next request before it gives its
-/// buffers back: a busy connection's next request is usually there sooner.
-/// Also the tick of the connection's reads (see `Transport::set_read_tick`).
+/// How long a connection's thread waits for its next request before the
+/// connection parks: a busy connection's next request is usually there
+/// sooner. Also the tick of the connection's reads (see
+/// `Transport::set_read_tick`).
 const BUSY_WAIT: Duration = Duration::from_millis(50);
 
 /// How long a connection closed with its request body unread goes on
@@ -30,68 +33,162 @@ const BUSY_WAIT: Duration = Duration::from_millis(50);
 const LINGER_GAP: Duration = Duration::from_secs(1);
 const LINGER_TOTAL: Duration = Duration::from_secs(5);
 
-/// Runs a connection to its end. Never panics: a panic is reported as a
-/// client error and ends the connection.
-pub(super) fn run(shared: Arc<Shared>, registration: &Registration, transport: Transport) {
-    super::mark_connection_thread(&shared);
-    let mut info = SocketInfo::from_transport(&transport);
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        serve(&shared, registration, transport, &mut info)
-    }));
-    if let Err(payload) = outcome {
-        shared.report_client_error(&Error::from_panic(&*payload), &info);
-    }
-    shared.unregister(registration.id);
+/// A connection between two requests: everything its next request needs,
+/// parked without a thread while it waits for it.
+pub(super) struct Connection {
+    stream: Stream,
+    registration: Arc<Registration>,
+    info: Arc<SocketInfo>,
+    handlers: CachedHandlers,
+    /// Requests served so far.
+    served: u32,
 }
 
-fn serve(
-    shared: &Shared,
-    registration: &Registration,
-    transport: Transport,
-    info: &mut SocketInfo,
-) {
-    let mut handlers = CachedHandlers::new(shared);
-    let options = &shared.options;
-    let Some(mut stream) = open(shared, registration, transport, info, &mut handlers) else {
-        return;
-    };
-    let info = Arc::new(info.clone());
-    let can_free_buffers = tls::can_free_buffers();
-    let mut first = true;
-    let mut served = 0u32;
-    // This loop's frame is what an idle connection's stack keeps (see
-    // `stack`): the handshake and the request's work run in functions of
-    // their own, whose frames are gone while the connection waits.
-    loop {
-        // The whole head must be in `headersTimeout` after its first byte
-        // (the server's watchdog enforces it); on a kept-alive connection
-        // that first byte may take up to `keepAliveTimeout` to come.
-        let (wait, deadline) = if first {
-            let wait = options.headers_timeout;
-            (wait, Some(Instant::now() + wait))
-        } else {
-            (options.keep_alive_timeout, None)
-        };
-        if !shared.set_idle(registration, deadline) {
-            break;
-        }
-        set_read_timeout(&stream, head_read_timeout(options));
-        if !await_request(&mut stream, wait, can_free_buffers, &options.limits) {
-            break;
-        }
-        if deadline.is_none() {
-            registration.set_deadline(Some(Instant::now() + options.headers_timeout));
-        }
-        first = false;
-        served += 1;
-        let last = options.max_requests_per_socket > 0 && served >= options.max_requests_per_socket;
-        let handlers = handlers.get(shared);
-        match read_and_serve(shared, registration, handlers, stream, &info, last) {
-            Some(next) => stream = next,
-            None => return,
+impl Connection {
+    pub(super) fn id(&self) -> u64 {
+        self.registration.id
+    }
+
+    /// The socket the poller watches.
+    pub(super) fn transport(&self) -> &Transport {
+        self.stream.get_ref().get_ref()
+    }
+}
+
+/// Opens a new connection and serves it until it ends or parks. Never
+/// panics: a panic is reported as a client error and ends the connection.
+pub(super) fn run(shared: Arc<Shared>, registration: Arc<Registration>, transport: Transport) {
+    super::mark_connection_thread(&shared);
+    let mut info = SocketInfo::from_transport(&transport);
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        let mut handlers = CachedHandlers::new(&shared);
+        let stream = open(&shared, &registration, transport, &mut info, &mut handlers)?;
+        Some(Connection {
+            stream,
+            registration: registration.clone(),
+            info: Arc::new(info.clone()),
+            handlers,
+            served: 0,
+        })
+    }));
+    match opened {
+        Ok(Some(connection)) => serve(&shared, connection, false),
+        Ok(None) => shared.unregister(registration.id),
+        Err(payload) => {
+            shared.report_client_error(&Error::from_panic(&*payload), &info);
+            shared.unregister(registration.id);
         }
     }
-    close(stream);
+}
+
+/// Serves a parked connection whose socket became readable.
+pub(super) fn resume(shared: Arc<Shared>, connection: Connection) {
+    super::mark_connection_thread(&shared);
+    serve(&shared, connection, true);
+}
+
+/// Ends a parked connection no thread could take.
+pub(super) fn abandon(shared: &Shared, connection: Connection) {
+    let id = connection.id();
+    close(connection.stream);
+    shared.unregister(id);
+}
+
+/// Serves requests until the connection ends (it is then unregistered) or
+/// parks. Never panics.
+fn serve(shared: &Arc<Shared>, connection: Connection, resumed: bool) {
+    let id = connection.id();
+    let info = connection.info.clone();
+    let served = catch_unwind(AssertUnwindSafe(|| {
+        serve_requests(shared, connection, resumed)
+    }));
+    match served {
+        Ok(Some(idle)) => {
+            if let Err(refused) = shared.parking.park(idle) {
+                abandon(shared, refused);
+            }
+        }
+        Ok(None) => shared.unregister(id),
+        Err(payload) => {
+            shared.report_client_error(&Error::from_panic(&*payload), &info);
+            shared.unregister(id);
+        }
+    }
+}
+
+/// The request loop. Returns the connection when it should park, `None`
+/// when it ended (closed or handed over).
+fn serve_requests(
+    shared: &Shared,
+    mut connection: Connection,
+    resumed: bool,
+) -> Option<Connection> {
+    let options = &shared.options;
+    let can_free_buffers = tls::can_free_buffers();
+    let mut resumed = resumed;
+    loop {
+        let first = connection.served == 0;
+        let registration = &connection.registration;
+        if resumed {
+            resumed = false;
+            // A new connection's first head keeps the deadline it parked
+            // with (a head past it gets 408). A kept-alive connection's
+            // next head must be whole `headersTimeout` after its first
+            // byte — unless its keep-alive time ran out meanwhile.
+            if !first && !registration.renew_deadline(Instant::now() + options.headers_timeout) {
+                break;
+            }
+            set_read_timeout(&connection.stream, head_read_timeout(options));
+        } else {
+            // The whole head must be in `headersTimeout` after its first
+            // byte (the server's watchdog enforces it); on a kept-alive
+            // connection that first byte may take up to `keepAliveTimeout`
+            // to come.
+            let (wait, deadline) = if first {
+                let wait = options.headers_timeout;
+                (wait, Some(Instant::now() + wait))
+            } else {
+                (options.keep_alive_timeout, None)
+            };
+            if !shared.set_idle(registration, deadline) {
+                break;
+            }
+            set_read_timeout(&connection.stream, head_read_timeout(options));
+            match await_request(
+                &mut connection.stream,
+                wait,
+                can_free_buffers,
+                &options.limits,
+            ) {
+                Awaited::Request => {}
+                Awaited::Nothing(left) => {
+                    if !first {
+                        registration.set_deadline(Some(Instant::now() + left));
+                    }
+                    return Some(connection);
+                }
+                Awaited::End => break,
+            }
+            if !first {
+                registration.set_deadline(Some(Instant::now() + options.headers_timeout));
+            }
+        }
+        connection.served += 1;
+        let last = options.max_requests_per_socket > 0
+            && connection.served >= options.max_requests_per_socket;
+        let handlers = connection.handlers.get(shared);
+        let stream = read_and_serve(
+            shared,
+            &connection.registration,
+            handlers,
+            connection.stream,
+            &connection.info,
+            last,
+        )?;
+        connection.stream = stream;
+    }
+    close(connection.stream);
+    None
 }
 
 /// The `connection` event, the TLS handshake and the `secureConnection`
@@ -207,27 +304,37 @@ fn read_and_serve(
     serve_request(shared, registration, handlers, stream, head, info, last)
 }
 
-/// Waits up to `wait` for the next request's first bytes; false when none
-/// came (or the peer closed, or the socket failed). A busy connection's
-/// next request comes within a tick and is read at once. One that stays
-/// idle longer gives back its TLS record buffers, its read buffer and the
-/// stack pages its handshake touched — the bulk of an idle connection's
-/// memory — and waits outside OpenSSL.
+/// What came while a connection waited for its next request.
+enum Awaited {
+    /// Its first bytes.
+    Request,
+    /// Nothing yet: the connection parks for what is left of its wait.
+    Nothing(Duration),
+    /// The peer closed, or the socket failed.
+    End,
+}
+
+/// Waits up to `wait` for the next request's first bytes, briefly: a busy
+/// connection's next request comes within a tick and is read at once. One
+/// that stays idle gives back its TLS record buffers, its read buffer and
+/// the stack pages its handshake touched — the bulk of an idle
+/// connection's memory — and is to park.
 fn await_request(
     stream: &mut Stream,
     wait: Duration,
     can_free_buffers: bool,
     limits: &Limits,
-) -> bool {
+) -> Awaited {
     if !stream.buffered().is_empty() || tls::has_pending(stream.get_ref().ssl()) {
-        return true;
+        return Awaited::Request;
     }
     let mut waited = Duration::ZERO;
     if wait >= BUSY_WAIT {
         match read_briefly(stream, limits) {
-            Ok(n) => return n > 0,
+            Ok(0) => return Awaited::End,
+            Ok(_) => return Awaited::Request,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => waited = BUSY_WAIT,
-            Err(_) => return false,
+            Err(_) => return Awaited::End,
         }
     }
     stream.shrink_when_empty();
@@ -235,8 +342,7 @@ fn await_request(
         tls::free_buffers(stream.get_ref().ssl());
     }
     super::stack::release_unused_stack();
-    let ready = stream.get_ref().get_ref().wait_readable_for(wait - waited);
-    matches!(ready, Ok(true))
+    Awaited::Nothing(wait.saturating_sub(waited))
 }
 
 /// Reads what comes within one tick of the connection's reads; `WouldBlock`

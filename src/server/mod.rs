@@ -4,6 +4,7 @@
 mod connection;
 mod exchange;
 mod listener;
+mod parking;
 mod registration;
 mod stack;
 mod workers;
@@ -29,6 +30,7 @@ use crate::http::Limits;
 use crate::net::Transport;
 use crate::tls::{SecureContext, ServerTls, SniCallback, TlsOptions};
 use listener::Listener;
+use parking::Parking;
 use workers::Workers;
 
 /// Node's `request` and `checkContinue` listener.
@@ -152,6 +154,8 @@ pub(crate) struct Shared {
     connections_changed: Condvar,
     /// The connection threads, reused from one connection to the next.
     workers: Workers,
+    /// Connections waiting for their next request, without a thread.
+    parking: Parking,
 }
 
 /// A connection's copy of the server's listeners, taken again only when
@@ -275,7 +279,7 @@ impl Shared {
     }
 
     fn unregister(&self, id: u64) {
-        let closing = {
+        let (closing, none_left) = {
             let mut state = self.state();
             let ip = state.connections.remove(&id).and_then(|entry| entry.ip);
             if let Some(ip) = ip
@@ -286,13 +290,17 @@ impl Shared {
                     state.per_ip.remove(&ip);
                 }
             }
-            state.closing
+            (state.closing, state.connections.is_empty())
         };
         // Only a closing server waits for its connections to end (`close`,
         // and the watchdog to stop): waking the watchdog for every
         // connection would cost a context switch per connection.
         if closing {
             self.connections_changed.notify_all();
+            if none_left {
+                // Nothing can park any more.
+                self.parking.stop();
+            }
         }
         self.emit_close_when_done();
     }
@@ -322,6 +330,7 @@ pub struct Server {
     shared: Arc<Shared>,
     listener: Mutex<Option<(Arc<Listener>, JoinHandle<()>)>>,
     watchdog: Mutex<Option<JoinHandle<()>>>,
+    poller: Mutex<Option<JoinHandle<()>>>,
     port: Mutex<u16>,
 }
 
@@ -332,6 +341,7 @@ impl Server {
         tls.set_sni_callback(options.sni_callback.clone());
         let shared = Shared {
             workers: Workers::new(options.thread_stack_size),
+            parking: Parking::new().map_err(Error::Io)?,
             options,
             tls,
             handlers: RwLock::new(Arc::new(Handlers::default())),
@@ -344,6 +354,7 @@ impl Server {
             shared: Arc::new(shared),
             listener: Mutex::new(None),
             watchdog: Mutex::new(None),
+            poller: Mutex::new(None),
             port: Mutex::new(0),
         })
     }
@@ -398,6 +409,12 @@ impl Server {
                 .spawn(move || watch_deadlines(&shared))
                 .map_err(Error::Io)?;
             *self.watchdog.lock().unwrap_or_else(|p| p.into_inner()) = Some(watchdog);
+            let shared = self.shared.clone();
+            let poller = thread::Builder::new()
+                .name("nhttps-poller".into())
+                .spawn(move || shared.parking.run(&shared))
+                .map_err(Error::Io)?;
+            *self.poller.lock().unwrap_or_else(|p| p.into_inner()) = Some(poller);
         }
         if let Some(on_listening) = self.shared.handlers().listening.clone() {
             on_listening();
@@ -481,6 +498,11 @@ impl Server {
                         .wait(state)
                         .unwrap_or_else(|p| p.into_inner());
                 }
+            }
+            self.shared.parking.stop();
+            let poller = self.poller.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(poller) = poller {
+                let _ = poller.join();
             }
             self.shared.workers.wait_all_exited();
             let watchdog = self

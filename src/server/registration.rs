@@ -45,6 +45,13 @@ impl Registration {
         self.deadline.store(millis, Ordering::Release);
     }
 
+    /// Replaces a deadline that has not expired with `deadline`; false
+    /// when the watchdog had already taken it (the connection is being cut
+    /// off). For a connection coming back from a wait whose deadline it set.
+    pub(super) fn renew_deadline(&self, deadline: Instant) -> bool {
+        self.deadline.swap(self.millis(deadline), Ordering::AcqRel) != NO_DEADLINE
+    }
+
     /// Marks the connection as serving a request, or idle. Sequentially
     /// consistent, as is the server's closing flag: either `close` sees a
     /// connection idle, or the connection sees the server closing.
@@ -109,6 +116,16 @@ mod tests {
         assert!(registration.expire_if_due(now + Duration::from_secs(2)));
         assert!(registration.timed_out());
         assert!(!registration.expire_if_due(now + Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn a_deadline_renewed_in_time_does_not_expire_and_a_taken_one_is_not_renewed() {
+        let now = Instant::now();
+        let registration = Registration::new(1, now + Duration::from_secs(1));
+        assert!(registration.renew_deadline(now + Duration::from_secs(10)));
+        assert!(!registration.expire_if_due(now + Duration::from_secs(2)));
+        assert!(registration.expire_if_due(now + Duration::from_secs(11)));
+        assert!(!registration.renew_deadline(now + Duration::from_secs(20)));
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Connection threads, reused. Each connection still has a thread of its
-//! own, but a thread whose connection has ended waits a little for the
-//! next one instead of exiting, so a busy server does not pay for a new
-//! thread (and its stack mapping) per connection.
+//! The server's threads, reused. A thread serves a connection while it has
+//! work — its handshake, a request — and takes the next job when the
+//! connection ends or parks (see `parking`); a thread with no job waits a
+//! little for the next one instead of exiting, so a busy server does not
+//! pay for a new thread (and its stack mapping) per job.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -9,20 +10,27 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
+use super::connection::Connection;
 use super::registration::Registration;
 use super::{Shared, connection};
 use crate::error::{Error, Result};
 use crate::net::Transport;
 
-/// How long a thread whose connection ended waits for another.
+/// How long a thread without a job waits for one.
 const IDLE_WAIT: Duration = Duration::from_secs(10);
 
-/// A connection to serve: its entry in the server's table and its socket.
-type Job = (Arc<Registration>, Transport);
+/// What a thread is given to do.
+enum Job {
+    /// A new connection: its entry in the server's table and its socket.
+    Open(Arc<Registration>, Transport),
+    /// A parked connection whose next bytes came (or that was shut down).
+    Resume(Box<Connection>),
+}
 
 pub(super) struct Workers {
     /// A rendezvous channel: a send succeeds only when an idle thread is
-    /// waiting for it. `None` once the server has stopped accepting.
+    /// waiting for it. `None` once the server has stopped accepting (a
+    /// job then always gets a new thread).
     handoff: Mutex<Option<Sender<Job>>>,
     waiting: Receiver<Job>,
     /// Threads alive, serving or waiting.
@@ -43,29 +51,51 @@ impl Workers {
         }
     }
 
-    /// Serves a connection on an idle thread, or on a new one if none waits.
+    /// Serves a new connection on an idle thread, or on a new one if none waits.
     pub(super) fn dispatch(
         &self,
         shared: &Arc<Shared>,
         registration: Arc<Registration>,
         transport: Transport,
     ) -> Result<()> {
+        self.run(shared, Job::Open(registration, transport))
+            .map_err(|(_, e)| e)
+    }
+
+    /// Serves a parked connection again, on an idle thread or a new one.
+    /// If no thread can be started, the connection is closed.
+    pub(super) fn resume(&self, shared: &Arc<Shared>, connection: Connection) {
+        if let Err((Job::Resume(connection), _)) =
+            self.run(shared, Job::Resume(Box::new(connection)))
+        {
+            connection::abandon(shared, *connection);
+        }
+    }
+
+    fn run(&self, shared: &Arc<Shared>, job: Job) -> std::result::Result<(), (Job, Error)> {
         let job = match self.sender() {
-            Some(handoff) => match handoff.try_send((registration, transport)) {
+            Some(handoff) => match handoff.try_send(job) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
             },
-            None => (registration, transport),
+            None => job,
         };
         *self.lock_alive() += 1;
         let for_thread = shared.clone();
+        // The job comes back if the thread cannot be started.
+        let slot = Arc::new(Mutex::new(Some(job)));
+        let for_thread_slot = slot.clone();
         let spawned = thread::Builder::new()
             .name("nhttps-conn".into())
             .stack_size(self.stack_size)
-            .spawn(move || work(&for_thread, job));
+            .spawn(move || match take(&for_thread_slot) {
+                Some(job) => work(&for_thread, job),
+                None => for_thread.workers.exited(),
+            });
         if let Err(e) = spawned {
             self.exited();
-            return Err(Error::Io(e));
+            let job = take(&slot).expect("the job of a thread never started");
+            return Err((job, Error::Io(e)));
         }
         Ok(())
     }
@@ -106,14 +136,22 @@ impl Workers {
     }
 }
 
-/// A connection thread: serves its first connection, then each one handed
-/// to it while it waits, until none comes for `IDLE_WAIT` or the server
-/// stops accepting.
+fn take(slot: &Mutex<Option<Job>>) -> Option<Job> {
+    slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+/// A worker thread: does its first job, then each one handed to it while
+/// it waits, until none comes for `IDLE_WAIT` or the server stops
+/// accepting.
 fn work(shared: &Arc<Shared>, first: Job) {
     let mut job = first;
     loop {
-        let (registration, transport) = job;
-        connection::run(shared.clone(), &registration, transport);
+        match job {
+            Job::Open(registration, transport) => {
+                connection::run(shared.clone(), registration, transport)
+            }
+            Job::Resume(connection) => connection::resume(shared.clone(), *connection),
+        }
         job = match shared.workers.waiting.recv_timeout(IDLE_WAIT) {
             Ok(next) => next,
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,

@@ -1,0 +1,207 @@
+/* Connections parked between requests: a keep-alive connection waiting for
+ * its next request holds no thread, and a thread of the pool takes it up
+ * when the request comes. With real clients: Python's http.client in
+ * c-tests/peers/idle_clients.py. */
+#include "harness.h"
+
+#include <signal.h>
+
+static atomic_int requests;
+
+/* Answers "ok"; /slow after 500 ms. */
+static void answer(void *userdata, nhttps_incoming_message *req, nhttps_server_response *res) {
+    (void)userdata;
+    atomic_fetch_add(&requests, 1);
+    if (strcmp(nhttps_incoming_message_url(req), "/slow") == 0) {
+        h_sleep_ms(500);
+    }
+    nhttps_server_response_end(res, (const uint8_t *)"ok", 2);
+}
+
+/* A server with the development certificate, the keep-alive timeout given
+ * and at most `max_connections` (0: no limit), listening (port in h_port). */
+static nhttps_server *start(uint32_t keep_alive_ms, uint32_t max_connections) {
+    atomic_store(&requests, 0);
+    nhttps_server_options *options = nhttps_server_options_new();
+    nhttps_server_options_use_dev_certificate(options);
+    nhttps_server_options_set_keep_alive_timeout_ms(options, keep_alive_ms);
+    nhttps_server_options_set_max_connections(options, max_connections);
+    nhttps_server *server = NULL;
+    nhttps_result rc = nhttps_server_new(options, &server);
+    nhttps_server_options_free(options);
+    if (rc != NHTTPS_OK) return NULL;
+    nhttps_server_on_request(server, answer, NULL);
+    if (nhttps_server_listen(server, "127.0.0.1", 0) != NHTTPS_OK) {
+        nhttps_server_free(server);
+        return NULL;
+    }
+    h_port = nhttps_server_port(server);
+    return server;
+}
+
+/* `idle_clients.py hold`: connections that each got an answer and now
+ * idle until `go` exists. */
+struct holders {
+    FILE *out;
+    char go[512];
+    int idle; /* connections answered before idling */
+};
+
+static void hold_start(struct holders *h, int connections) {
+    snprintf(h->go, sizeof h->go, "%s", h_path("go"));
+    unlink(h->go);
+    char command[1024];
+    snprintf(command, sizeof command,
+             "timeout 300 python3 c-tests/peers/idle_clients.py hold --port %u --connections %d "
+             "--go %s 2>&1",
+             (unsigned)h_port, connections, h->go);
+    h->out = popen(command, "r");
+    h->idle = -1;
+    char line[256];
+    if (h->out != NULL && fgets(line, sizeof line, h->out) != NULL) {
+        sscanf(line, "idle %d", &h->idle);
+    }
+}
+
+/* Lets the holders send their second request; their report in `out`. */
+static void hold_finish(struct holders *h, char *out, size_t size) {
+    h_write_file(h->go, "go", 2);
+    out[0] = '\0';
+    if (h->out == NULL) return;
+    size_t len = fread(out, 1, size - 1, h->out);
+    out[len] = '\0';
+    pclose(h->out);
+    h->out = NULL;
+}
+
+static char *sweep(int requests_, int from_ms, int to_ms) {
+    return h_capture(NULL,
+                     "timeout 300 python3 c-tests/peers/idle_clients.py sweep --port %u "
+                     "--requests %d --from-ms %d --to-ms %d 2>&1",
+                     (unsigned)h_port, requests_, from_ms, to_ms);
+}
+
+/* The server's threads beyond the caller's: accept, watchdog, poller. */
+#define SERVER_THREADS 3
+
+static void idle_keep_alive_connections_hold_no_thread(void) {
+    int before = h_threads_now();
+    nhttps_server *server = start(60000, 0);
+    CHECK(server != NULL);
+    struct holders h;
+    hold_start(&h, 50);
+    /* A thread without work leaves the pool after 10 s. */
+    int parked = h_threads_settle(before + SERVER_THREADS, 20000);
+    char again[1024];
+    hold_finish(&h, again, sizeof again);
+    nhttps_server_free(server);
+    int after = h_threads_settle(before, 5000);
+    printf("# threads: %d before, %d with 50 connections parked\n", before, parked);
+    CHECK_INT(h.idle, 50);
+    CHECK_MSG(parked == before + SERVER_THREADS,
+              "%d threads with 50 idle connections (%d before the server started)", parked,
+              before);
+    CHECK_CONTAINS(again, "again ok=50 closed=0 bad=0");
+    CHECK_INT(after, before);
+}
+
+/* The next request comes about when its connection parks (the thread waits
+ * 50 ms for it, then parks the connection): every one is answered, on the
+ * same connection. */
+static void a_request_arriving_as_its_connection_parks_is_served(void) {
+    nhttps_server *server = start(60000, 0);
+    CHECK(server != NULL);
+    char *out = sweep(80, 35, 65);
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "ok=80 closed=0 bad=0 connections=1");
+    free(out);
+}
+
+/* Requests that come about when the keep-alive timeout (200 ms, enforced
+ * within 100 ms) closes the connection: each one is answered, or finds
+ * its connection closed before any byte of an answer and is answered on
+ * a new one. */
+static void a_request_racing_the_keep_alive_timeout_is_answered_or_finds_the_connection_closed(void) {
+    nhttps_server *server = start(200, 0);
+    CHECK(server != NULL);
+    char *out = sweep(40, 150, 350);
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "ok=40 closed=");
+    CHECK_CONTAINS(out, " bad=0 ");
+    CHECK_MSG(strstr(out, "closed=0 ") == NULL, "the keep-alive timeout never closed: %s", out);
+    free(out);
+}
+
+struct slow_request {
+    char *reply;
+};
+
+static void *send_slow_request(void *arg) {
+    struct slow_request *slow = arg;
+    const char *request = "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    slow->reply = h_tls_exchange(h_port, request, strlen(request));
+    return NULL;
+}
+
+/* close with 50 parked connections and a handler in flight: the handler
+ * finishes and its answer arrives, every parked connection is closed, and
+ * close returns once they are all gone. */
+static void close_ends_parked_connections_and_lets_a_handler_finish(void) {
+    int before = h_threads_now();
+    nhttps_server *server = start(60000, 0);
+    CHECK(server != NULL);
+    struct holders h;
+    hold_start(&h, 50);
+    struct slow_request slow = {NULL};
+    pthread_t sender;
+    pthread_create(&sender, NULL, send_slow_request, &slow);
+    for (int i = 0; i < 1000 && atomic_load(&requests) < 51; i++) h_sleep_ms(10);
+    long long t0 = h_now_ms();
+    nhttps_server_close(server);
+    long long close_ms = h_now_ms() - t0;
+    pthread_join(sender, NULL);
+    char again[1024];
+    hold_finish(&h, again, sizeof again);
+    nhttps_server_free(server);
+    int after = h_threads_settle(before, 5000);
+    printf("# close with 50 parked connections and a 500 ms handler in flight: %lld ms\n",
+           close_ms);
+    CHECK_INT(h.idle, 50);
+    CHECK_INT(atomic_load(&requests), 51);
+    CHECK_MSG(close_ms < 10000, "close took %lld ms", close_ms);
+    CHECK(slow.reply != NULL);
+    if (slow.reply) CHECK_CONTAINS(slow.reply, "HTTP/1.1 200 OK");
+    CHECK_CONTAINS(again, "again ok=0 closed=50 bad=0");
+    CHECK_INT(after, before);
+    free(slow.reply);
+}
+
+/* Parked connections count against max_connections. */
+static void parked_connections_count_against_max_connections(void) {
+    REQUIRE_TOOL("curl");
+    nhttps_server *server = start(60000, 5);
+    CHECK(server != NULL);
+    struct holders h;
+    hold_start(&h, 5);
+    h_sleep_ms(200); /* every one parked */
+    int status = -1;
+    free(h_capture(&status, CURL " https://127.0.0.1:%u/ 2>&1", (unsigned)h_port));
+    int answered = atomic_load(&requests);
+    char again[1024];
+    hold_finish(&h, again, sizeof again);
+    nhttps_server_free(server);
+    CHECK_INT(h.idle, 5);
+    CHECK_MSG(status != 0, "a sixth connection was served");
+    CHECK_INT(answered, 5);
+    CHECK_CONTAINS(again, "again ok=5 closed=0 bad=0");
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    RUN(idle_keep_alive_connections_hold_no_thread);
+    RUN(a_request_arriving_as_its_connection_parks_is_served);
+    RUN(a_request_racing_the_keep_alive_timeout_is_answered_or_finds_the_connection_closed);
+    RUN(close_ends_parked_connections_and_lets_a_handler_finish);
+    RUN(parked_connections_count_against_max_connections);
+    return h_finish();
+}
