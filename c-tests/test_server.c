@@ -521,6 +521,47 @@ static void an_applications_keep_alive_header_gives_way_to_close(void) {
     free(out);
 }
 
+/* ---- destroy ------------------------------------------------------------ */
+
+static atomic_int end_after_destroy;
+
+/* /cut: a chunked head and part of the body, then destroy; /none: destroy
+ * with a head set but not sent. Then `end` on the destroyed response. */
+static void destroy_midway(void *userdata, nhttps_incoming_message *req,
+                           nhttps_server_response *res) {
+    (void)userdata;
+    if (strcmp(nhttps_incoming_message_url(req), "/cut") == 0) {
+        nhttps_server_response_write_head(res, 200, NULL);
+        nhttps_server_response_write(res, (const uint8_t *)"partial", 7);
+    } else {
+        nhttps_server_response_set_header(res, "X-Never", "sent");
+        nhttps_server_response_write_head(res, 200, NULL);
+    }
+    nhttps_server_response_destroy(res);
+    atomic_store(&end_after_destroy, (int)nhttps_server_response_end(res, NULL, 0));
+}
+
+static void destroy_cuts_the_response_short_and_closes_the_connection(void) {
+    reset();
+    nhttps_server *server = h_start_server(destroy_midway, NULL);
+    CHECK(server != NULL);
+    atomic_store(&end_after_destroy, 0);
+    /* A second request on the connection is never answered: it closed. */
+    const char *cut = "GET /cut HTTP/1.1\r\nHost: x\r\n\r\nGET /none HTTP/1.1\r\nHost: x\r\n\r\n";
+    char *out_cut = h_tls_exchange(h_port, cut, strlen(cut));
+    const char *none = "GET /none HTTP/1.1\r\nHost: x\r\n\r\n";
+    char *out_none = h_tls_exchange(h_port, none, strlen(none));
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out_cut, "HTTP/1.1 200 OK\r\n");
+    CHECK_CONTAINS(out_cut, "\r\n\r\n7\r\npartial\r\n");
+    CHECK(strstr(out_cut, "0\r\n\r\n") == NULL);
+    CHECK(strstr(out_cut + 10, "HTTP/1.1") == NULL);
+    CHECK_STR(out_none, "");
+    CHECK_INT(atomic_load(&end_after_destroy), NHTTPS_ERR_INVALID_STATE);
+    free(out_cut);
+    free(out_none);
+}
+
 /* ---- upgrade ------------------------------------------------------------ */
 
 /* Answers 101, then echoes the head bytes and what follows, upper-cased,
@@ -987,6 +1028,7 @@ int main(void) {
     RUN(a_chunked_body_left_unread_says_close_unless_its_end_is_there);
     RUN(a_head_sent_before_a_large_body_is_read_says_close);
     RUN(an_applications_keep_alive_header_gives_way_to_close);
+    RUN(destroy_cuts_the_response_short_and_closes_the_connection);
     RUN(upgrade_hands_over_the_socket_with_the_head_bytes);
     RUN(upgrade_without_a_handler_closes_the_connection);
     RUN(an_upgraded_socket_is_full_duplex_and_close_wakes_a_read);

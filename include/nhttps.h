@@ -841,6 +841,16 @@ nhttps_result nhttps_server_response_end(nhttps_server_response *response,
                                          const uint8_t *data,
                                          size_t len);
 
+// Node's `res.destroy()`: abandons the response — nothing more of it is
+// sent (a head set with `_write_head` but not yet sent is dropped) — and
+// closes the connection, so that the client sees the response cut short
+// (a body short of its length or without its last chunk), or no response
+// at all. For an application that fails after sending part of its
+// answer, where `nhttps_server_response_end` would make it look whole.
+// **Frees `response`**, like `_end`: a later call on it returns
+// `NHTTPS_ERR_INVALID_STATE`. Its request stays valid as after `_end`.
+nhttps_result nhttps_server_response_destroy(nhttps_server_response *response);
+
 // Validates options and builds a server (Node's `https.createServer`).
 // The key, certificate and passphrase are checked now: a bad one fails
 // with `NHTTPS_ERR_KEY`, `_CERTIFICATE` or `_PASSPHRASE`. On success

@@ -203,3 +203,27 @@ pub extern "C" fn nhttps_server_response_end(
         ok(handle.response.end(try_slice!(data, len)))
     }
 }
+
+/// Node's `res.destroy()`: abandons the response — nothing more of it is
+/// sent (a head set with `_write_head` but not yet sent is dropped) — and
+/// closes the connection, so that the client sees the response cut short
+/// (a body short of its length or without its last chunk), or no response
+/// at all. For an application that fails after sending part of its
+/// answer, where `nhttps_server_response_end` would make it look whole.
+/// **Frees `response`**, like `_end`: a later call on it returns
+/// `NHTTPS_ERR_INVALID_STATE`. Its request stays valid as after `_end`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_response_destroy(
+    response: *mut nhttps_server_response,
+) -> nhttps_result {
+    ffi_boundary! {
+        if response.is_null() {
+            return null_argument("response");
+        }
+        let Some(handle) = RESPONSES.remove(response.addr()) else {
+            return fail(ended());
+        };
+        handle.response.destroy();
+        nhttps_result::NHTTPS_OK
+    }
+}

@@ -552,6 +552,24 @@ impl ServerResponse {
     }
 }
 
+impl ServerResponse {
+    /// Node's `res.destroy()`: sends nothing more of the response (a head
+    /// not yet sent is dropped) and closes the connection after it, so
+    /// that the client sees the response cut short, or none at all — for
+    /// an application that fails after its head went out, where ending
+    /// the response would make a partial body look whole.
+    pub fn destroy(mut self) {
+        self.ended = true;
+        {
+            let mut io = self.exchange.io();
+            io.pending.clear();
+            io.head_sent = true;
+            io.broken = true;
+        }
+        self.exchange.finish();
+    }
+}
+
 impl Drop for ServerResponse {
     /// A response dropped without `end` (a forgotten handle, a panicking
     /// handler) gets a `500` if nothing was sent yet, and its connection is

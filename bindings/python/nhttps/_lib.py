@@ -220,6 +220,7 @@ _PROTOTYPES = {
     "nhttps_server_response_write": (R, [P, U8, c_size_t]),
     "nhttps_server_response_write_continue": (R, [P]),
     "nhttps_server_response_end": (R, [P, U8, c_size_t]),
+    "nhttps_server_response_destroy": (R, [P]),
     # server
     "nhttps_server_new": (R, [P, POINTER(P)]),
     "nhttps_server_free": (None, [P]),

@@ -376,6 +376,18 @@ class ServerResponse:
                 return
             x.end(data)
 
+    def destroy(self):
+        """Node's `destroy()`: abandons the response — nothing more of it is
+        sent — and closes the connection, so the client sees it cut short
+        (or sees none). For a failure after part of the answer went out,
+        where ``end()`` would make it look whole. A no-op once ended."""
+        x = self._exchange
+        with x.lock:
+            if not x.alive():
+                return
+            ptr, x.ptr = x.ptr, None
+            check(fn.server_response_destroy(ptr))
+
     def __del__(self):
         x = getattr(self, "_exchange", None)
         if x is not None and x.alive() and x.handler_returned:
