@@ -1,0 +1,446 @@
+"""Serve a WSGI application (PEP 3333) over HTTPS with nhttps.
+
+From the command line::
+
+    python -m nhttps.wsgi MODULE:APP [--host ADDR] [--port N]
+        [--cert FILE --key FILE [--passphrase P]] [--ca FILE]
+        [--request-cert] [--reject-unauthorized] [--dev-certificate]
+        [--access-log]
+
+serves the WSGI callable APP of MODULE (imported with the current directory
+on ``sys.path``; ``MODULE`` alone means ``MODULE:application``). Port 8443
+by default, 0 for one the system picks; the first line on stdout, once it
+accepts, is ``listening on https://HOST:PORT/``. SIGINT and SIGTERM close
+the server gracefully (requests in flight finish) and exit 0.
+
+From Python::
+
+    server = nhttps.wsgi.serve(app, host="127.0.0.1", port=8443,
+                               cert="cert.pem", key="key.pem")
+    ...
+    server.close()
+
+Each request runs the application on the nhttps thread serving its
+connection (``wsgi.multithread`` is True). The environ has every key PEP
+3333 requires, ``REMOTE_ADDR``/``REMOTE_PORT``, ``REQUEST_URI``, and the TLS
+facts under Apache mod_ssl's names: ``HTTPS`` ("on"), ``SSL_PROTOCOL``,
+``SSL_CIPHER``, ``SSL_TLS_SNI``, ``SSL_CLIENT_VERIFY`` ("SUCCESS",
+"FAILED:reason" or "NONE"), and with a client certificate
+``SSL_CLIENT_S_DN``, ``SSL_CLIENT_I_DN`` (as "CN=alice, O=Example"),
+``SSL_CLIENT_M_SERIAL`` (hex) and ``SSL_CLIENT_CERT`` (PEM). Request
+header names with an underscore are not passed (they would pose as others
+in the environ: ``X_Forwarded_For`` as ``X-Forwarded-For``).
+
+``wsgi.input`` streams the body as the application reads it (chunked
+bodies too: ``wsgi.input_terminated`` is True); a request that sent
+``Expect: 100-continue`` gets ``100 Continue`` only when the application
+first reads the body — one that answers without reading it closes the
+connection after the response. The response keeps the application's
+Content-Length; without one, a body given as a single string goes out with
+its length and any other is chunked. An exception before the head is sent
+is answered ``500`` with its traceback on ``wsgi.errors``; after it, the
+response is cut short and the connection closed, so the client cannot
+take a partial body for a whole one.
+"""
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from urllib.parse import unquote_to_bytes
+
+from .server import create_server
+
+__all__ = ["serve", "WSGIServer", "FileWrapper", "main"]
+
+_READ_SIZE = 64 * 1024
+_SERVER_SOFTWARE = "nhttps"
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: iterates over a file-like object in blocks and
+    closes it when the response is done."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self):
+        while True:
+            block = self.filelike.read(self.blksize)
+            if not block:
+                return
+            yield block
+
+
+class _Input:
+    """``wsgi.input``: the request body, read from the connection as the
+    application asks for it."""
+
+    def __init__(self, req):
+        self._req = req
+        self._buffer = b""
+        self._eof = False
+
+    def _fill(self):
+        if self._eof:
+            return False
+        chunk = self._req.read(_READ_SIZE)
+        if not chunk:
+            self._eof = True
+            return False
+        self._buffer += chunk
+        return True
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            while self._fill():
+                pass
+            data, self._buffer = self._buffer, b""
+            return data
+        while len(self._buffer) < size and self._fill():
+            pass
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def readline(self, size=-1):
+        limit = size if size is not None and size >= 0 else None
+        while (b"\n" not in self._buffer
+               and (limit is None or len(self._buffer) < limit)
+               and self._fill()):
+            pass
+        end = self._buffer.find(b"\n")
+        cut = len(self._buffer) if end < 0 else end + 1
+        if limit is not None:
+            cut = min(cut, limit)
+        line, self._buffer = self._buffer[:cut], self._buffer[cut:]
+        return line
+
+    def readlines(self, hint=-1):
+        lines, total = [], 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __iter__(self):
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+
+def _split_host(host, default_port):
+    """(name, port) from a Host header value ("[::1]:8443", "example.com")."""
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        return name, rest[1:] if rest.startswith(":") else default_port
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return name, port
+    return host, default_port
+
+
+def _tls_environ(info, environ):
+    environ["HTTPS"] = "on"
+    if info is None:
+        return
+    if info.tls_version:
+        environ["SSL_PROTOCOL"] = info.tls_version
+    if info.cipher:
+        environ["SSL_CIPHER"] = info.cipher
+    if info.servername:
+        environ["SSL_TLS_SNI"] = info.servername
+    cert = info.peer_certificate
+    if cert is None:
+        environ["SSL_CLIENT_VERIFY"] = "NONE"
+        return
+    environ["SSL_CLIENT_VERIFY"] = ("SUCCESS" if info.authorized else
+                                    "FAILED:%s" % (info.authorization_error or "unknown"))
+    environ["SSL_CLIENT_S_DN"] = cert.subject or ""
+    environ["SSL_CLIENT_I_DN"] = cert.issuer or ""
+    environ["SSL_CLIENT_M_SERIAL"] = cert.serial_number or ""
+    environ["SSL_CLIENT_CERT"] = cert.pem or ""
+
+
+class _Exchange:
+    """One request's run of the application: start_response, write, the
+    iterable, and what was sent."""
+
+    def __init__(self, res, errors):
+        self.res = res
+        self.errors = errors
+        self.status = None
+        self.headers = None
+        self.head_sent = False
+        self.has_length = False
+        self.sent = 0
+
+    def start_response(self, status, headers, exc_info=None):
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response was called a second time "
+                                 "without exc_info")
+        if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() \
+                or status[3] != " ":
+            raise ValueError("the status must be a str like '200 OK', not %r" % (status,))
+        headers = list(headers)
+        for name, value in headers:
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError("header names and values must be str: %r" % ((name, value),))
+        self.status, self.headers = status, headers
+        return self.write
+
+    def _send_head(self):
+        if self.status is None:
+            raise AssertionError("the application sent a body before calling "
+                                 "start_response")
+        res = self.res
+        res.status_code = int(self.status[:3])
+        reason = self.status[4:]
+        if reason:
+            res.status_message = reason
+        for name, value in self.headers:
+            res.append_header(name, value)
+            if name.lower() == "content-length":
+                self.has_length = True
+        self.head_sent = True
+
+    def write(self, data):
+        """The legacy ``write()`` callable (and each block of the iterable)."""
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError("the body must be bytes, not %s" % type(data).__name__)
+        if not self.head_sent:
+            self._send_head()
+        if data:
+            self.res.write(data)
+            self.sent += len(data)
+
+    def run(self, app, environ):
+        result = app(environ, self.start_response)
+        try:
+            if (isinstance(result, (list, tuple)) and len(result) == 1
+                    and not self.head_sent):
+                # One string: it goes out with its length when the
+                # application set none.
+                body = result[0]
+                if not isinstance(body, (bytes, bytearray)):
+                    raise TypeError("the body must be bytes, not %s" % type(body).__name__)
+                self._send_head()
+                self.res.end(bytes(body))
+                self.sent += len(body)
+                return
+            for data in result:
+                if data:
+                    self.write(data)
+                elif not isinstance(data, (bytes, bytearray)):
+                    raise TypeError("the body must be bytes, not %s" % type(data).__name__)
+            if not self.head_sent:
+                self._send_head()
+            self.res.end()
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+    def fail(self, exc_info):
+        """After the application raised: 500 if nothing was sent, else cut
+        the response short."""
+        try:
+            self.errors.write("".join(traceback.format_exception(*exc_info)))
+            self.errors.flush()
+        except Exception:  # noqa: BLE001 - the error stream is the app's
+            pass
+        if self.res.ended:
+            return
+        if self.head_sent:
+            self.res.destroy()
+            return
+        body = b"Internal Server Error\n"
+        for name, _ in self.headers or ():
+            self.res.remove_header(name)
+        self.res.status_code = 500
+        self.res.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.res.end(body)
+        self.status, self.sent = "500 Internal Server Error", len(body)
+
+
+class WSGIServer:
+    """A WSGI application served by an nhttps server (see ``serve``)."""
+
+    def __init__(self, app, host="127.0.0.1", port=8443, *, cert=None, key=None,
+                 passphrase=None, ca=None, request_cert=False, reject_unauthorized=None,
+                 dev_certificate=False, access_log=False, errors=None, **options):
+        self.app = app
+        self.host = host
+        self.errors = errors if errors is not None else sys.stderr
+        self.access_log = access_log
+        self._log_lock = threading.Lock()
+        self.server = create_server(
+            self._handle, key=key, cert=cert, ca=ca, passphrase=passphrase,
+            request_cert=request_cert, reject_unauthorized=reject_unauthorized,
+            dev_certificate=dev_certificate, **options)
+        # 100 Continue only when the application first reads the body.
+        self.server.on("checkContinue", self._handle)
+        self.server.listen(port, host)
+        self.port = self.server.port
+
+    @property
+    def url(self):
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        return "https://%s:%d/" % (host, self.port)
+
+    def environ(self, req):
+        url = req.url
+        if "://" in url:  # absolute-form
+            url = "/" + url.split("://", 1)[1].partition("/")[2]
+        path, _, query = url.partition("?")
+        info = req.socket
+        host = req.headers.get("host")
+        name, port = _split_host(host, str(self.port)) if host else (self.host, str(self.port))
+        environ = {
+            "REQUEST_METHOD": req.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": query,
+            "REQUEST_URI": req.url,
+            "SERVER_NAME": name,
+            "SERVER_PORT": port,
+            "SERVER_PROTOCOL": "HTTP/" + req.http_version,
+            "SERVER_SOFTWARE": _SERVER_SOFTWARE,
+            "REMOTE_ADDR": (info.remote_address if info else None) or "",
+            "REMOTE_PORT": str(info.remote_port) if info else "",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "https",
+            "wsgi.input": _Input(req),
+            "wsgi.input_terminated": True,
+            "wsgi.errors": self.errors,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+        }
+        for field, value in req.raw_headers:
+            field = field.lower()
+            if "_" in field:
+                continue
+            if field == "content-type":
+                environ["CONTENT_TYPE"] = value
+            elif field == "content-length":
+                environ["CONTENT_LENGTH"] = value
+            else:
+                key = "HTTP_" + field.upper().replace("-", "_")
+                environ[key] = environ[key] + ", " + value if key in environ else value
+        _tls_environ(info, environ)
+        return environ
+
+    def _handle(self, req, res):
+        exchange = _Exchange(res, self.errors)
+        try:
+            exchange.run(self.app, self.environ(req))
+        except BaseException:  # noqa: BLE001 - every failure is the app's
+            exchange.fail(sys.exc_info())
+        if self.access_log:
+            self._log(req, exchange)
+
+    def _log(self, req, exchange):
+        status = exchange.status[:3] if exchange.status else "-"
+        line = '%s - - [%s] "%s %s HTTP/%s" %s %d\n' % (
+            (req.socket.remote_address if req.socket else None) or "-",
+            time.strftime("%d/%b/%Y:%H:%M:%S %z"), req.method, req.url,
+            req.http_version, status, exchange.sent)
+        with self._log_lock:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+    def close(self):
+        """Stops accepting, lets requests in flight finish, closes."""
+        self.server.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def serve(app, host="127.0.0.1", port=8443, **options):
+    """Serves the WSGI callable `app` on `host`:`port` (0: a port the
+    system picks, see ``server.port``) and returns the WSGIServer at once;
+    ``close()`` it to stop. Options: cert, key (PEM data or paths),
+    passphrase, ca, request_cert, reject_unauthorized, dev_certificate (a
+    self-signed certificate made in memory, for development), access_log
+    (a line per request on stderr), errors (the ``wsgi.errors`` stream,
+    sys.stderr by default), and the nhttps server options of
+    ``nhttps.create_server``."""
+    return WSGIServer(app, host, port, **options)
+
+
+def load_app(spec):
+    """The callable named by "MODULE:APP" ("MODULE" alone: MODULE:application)."""
+    module_name, _, attribute = spec.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    target = importlib.import_module(module_name)
+    for part in (attribute or "application").split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise TypeError("%s is not callable" % spec)
+    return target
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m nhttps.wsgi",
+                                 description="Serve a WSGI application over HTTPS.")
+    ap.add_argument("app", metavar="MODULE:APP")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8443)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--passphrase")
+    ap.add_argument("--ca")
+    ap.add_argument("--request-cert", action="store_true")
+    ap.add_argument("--reject-unauthorized", action="store_true")
+    ap.add_argument("--dev-certificate", action="store_true")
+    ap.add_argument("--access-log", action="store_true")
+    args = ap.parse_args(argv)
+    if not args.dev_certificate and not (args.cert and args.key):
+        ap.error("give --cert FILE and --key FILE, or --dev-certificate")
+    app = load_app(args.app)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    server = serve(app, args.host, args.port, cert=args.cert, key=args.key,
+                   passphrase=args.passphrase, ca=args.ca,
+                   request_cert=args.request_cert,
+                   # A client certificate that does not verify is refused
+                   # only with --reject-unauthorized; otherwise the
+                   # application sees SSL_CLIENT_VERIFY=FAILED:reason.
+                   reject_unauthorized=args.reject_unauthorized,
+                   dev_certificate=args.dev_certificate,
+                   access_log=args.access_log)
+    print("listening on %s" % server.url, flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
