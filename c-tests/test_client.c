@@ -801,20 +801,31 @@ static bool wait_queued(const nhttps_agent *agent, const char *name, size_t queu
     return false;
 }
 
-static void queued_requests_are_served_in_arrival_order(void) {
-    CHECK(own_start(&srv, NULL, NULL));
-    const nhttps_agent *agent = new_agent(1, true);
-    char name[64];
-    snprintf(name, sizeof name, "localhost:%u", srv.port);
-    /* The first response holds the only connection until its body is read. */
-    nhttps_request_options *o = opts_url("https://localhost:%u/first", srv.port);
+/* Ends a GET of `path` on the own server through `agent` and returns its
+ * response unread: it holds its connection until read (rc in `*rc`). */
+static nhttps_incoming_message *held_response(const nhttps_agent *agent, const char *path,
+                                             nhttps_result *rc) {
+    nhttps_request_options *o = opts_url("https://localhost:%u%s", srv.port, path);
     trust_own(o, &srv);
     nhttps_request_options_set_agent(o, agent);
     nhttps_client_request *request = NULL;
     nhttps_client_request_new(o, &request);
     nhttps_request_options_free(o);
     nhttps_incoming_message *held = NULL;
-    nhttps_result rc = nhttps_client_request_end(request, &held);
+    *rc = nhttps_client_request_end(request, &held);
+    return held;
+}
+
+static void queued_requests_are_served_in_arrival_order(void) {
+    CHECK(own_start(&srv, NULL, NULL));
+    const nhttps_agent *agent = new_agent(1, true);
+    char name[64];
+    snprintf(name, sizeof name, "localhost:%u", srv.port);
+    /* The first response holds the only connection until its body is read. */
+    nhttps_result rc;
+    nhttps_incoming_message *held = held_response(agent, "/first", &rc);
+    nhttps_request_options *o = NULL;
+    nhttps_client_request *request = NULL;
     static struct async_state st;
     static struct async_call calls[5];
     async_state_init(&st);
@@ -1017,14 +1028,8 @@ static void freeing_an_agent_fails_its_queued_requests_once_each(void) {
     const nhttps_agent *agent = new_agent(1, true);
     char name[64];
     snprintf(name, sizeof name, "localhost:%u", srv.port);
-    nhttps_request_options *o = opts_url("https://localhost:%u/held", srv.port);
-    trust_own(o, &srv);
-    nhttps_request_options_set_agent(o, agent);
-    nhttps_client_request *request = NULL;
-    nhttps_client_request_new(o, &request);
-    nhttps_request_options_free(o);
-    nhttps_incoming_message *held = NULL;
-    nhttps_result rc = nhttps_client_request_end(request, &held);
+    nhttps_result rc;
+    nhttps_incoming_message *held = held_response(agent, "/held", &rc);
     static struct ordered_call calls[10];
     end_async_in_a_row(agent, srv.port, &srv, calls, 10);
     bool queued = wait_queued(agent, name, 10);

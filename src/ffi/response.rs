@@ -56,6 +56,17 @@ fn with<R: ErrorReturn>(
         .unwrap_or_else(|| fail(ended()))
 }
 
+/// Takes the response behind `response` out of the table, for `end` or
+/// `destroy`: from then on its handle is ended.
+fn take(response: *mut nhttps_server_response) -> Result<ResponseHandle, nhttps_result> {
+    if response.is_null() {
+        return Err(null_argument("response"));
+    }
+    RESPONSES
+        .remove(response.addr())
+        .ok_or_else(|| fail(ended()))
+}
+
 fn ended() -> Error {
     Error::state("the response was already ended (nhttps_server_response_end)")
 }
@@ -193,11 +204,9 @@ pub extern "C" fn nhttps_server_response_end(
     len: usize,
 ) -> nhttps_result {
     ffi_boundary! {
-        if response.is_null() {
-            return null_argument("response");
-        }
-        let Some(handle) = RESPONSES.remove(response.addr()) else {
-            return fail(ended());
+        let handle = match take(response) {
+            Ok(handle) => handle,
+            Err(result) => return result,
         };
         // A bad `data` still ends the response (dropping it answers 500).
         ok(handle.response.end(try_slice!(data, len)))
@@ -217,13 +226,10 @@ pub extern "C" fn nhttps_server_response_destroy(
     response: *mut nhttps_server_response,
 ) -> nhttps_result {
     ffi_boundary! {
-        if response.is_null() {
-            return null_argument("response");
+        match take(response) {
+            Ok(handle) => handle.response.destroy(),
+            Err(result) => return result,
         }
-        let Some(handle) = RESPONSES.remove(response.addr()) else {
-            return fail(ended());
-        };
-        handle.response.destroy();
         nhttps_result::NHTTPS_OK
     }
 }

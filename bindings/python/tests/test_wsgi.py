@@ -132,6 +132,17 @@ def not_iterable(environ, start_response):
     return 42
 
 
+def fetch(port, method, path, body=None, headers=None):
+    """One request on a new connection to 127.0.0.1:`port`: (response, body)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=unverified_context(),
+                                       timeout=30)
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r, data
+
+
 class WSGITestCase(unittest.TestCase):
     def setUp(self):
         self.servers = []
@@ -153,12 +164,7 @@ class WSGITestCase(unittest.TestCase):
                                            context=unverified_context(), timeout=30)
 
     def request(self, server, method, path, body=None, headers=None):
-        conn = self.connect(server)
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        data = r.read()
-        conn.close()
-        return r, data
+        return fetch(server.port, method, path, body, headers)
 
 
 class EnvironTest(WSGITestCase):
@@ -396,13 +402,7 @@ class ServedProcess:
         self.port = int(self.url.rsplit(":", 1)[1].strip("/")) if self.url else 0
 
     def get(self, path, method="GET", body=None, headers=None):
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port,
-                                           context=unverified_context(), timeout=30)
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        data = r.read()
-        conn.close()
-        return r, data
+        return fetch(self.port, method, path, body, headers)
 
     def stop(self):
         """SIGTERM; (exit status, stderr)."""
