@@ -161,6 +161,67 @@ static void listening_fires_before_listen_returns_and_close_after_close(void) {
     CHECK_INT(atomic_load(&closes), 1);
 }
 
+/* Threads that ran a request callback, and how often each left the pool. */
+#define MAX_SEEN_THREADS 64
+static pthread_t served_on[MAX_SEEN_THREADS];
+static int exits_of[MAX_SEEN_THREADS];
+static int served_threads;
+static atomic_int thread_exits;
+
+static int seen_thread(pthread_t t) {
+    for (int i = 0; i < served_threads; i++) {
+        if (pthread_equal(served_on[i], t)) return i;
+    }
+    return -1;
+}
+
+static void note_serving_thread(void *userdata, nhttps_incoming_message *req,
+                                nhttps_server_response *res) {
+    pthread_mutex_lock(&seen_lock);
+    if (seen_thread(pthread_self()) < 0 && served_threads < MAX_SEEN_THREADS) {
+        served_on[served_threads++] = pthread_self();
+    }
+    pthread_mutex_unlock(&seen_lock);
+    h_hello(userdata, req, res);
+}
+
+static void on_thread_exit(void *userdata) {
+    (void)userdata;
+    pthread_mutex_lock(&seen_lock);
+    int i = seen_thread(pthread_self());
+    if (i >= 0) exits_of[i]++;
+    pthread_mutex_unlock(&seen_lock);
+    atomic_fetch_add(&thread_exits, 1);
+}
+
+static void thread_exit_runs_on_each_pool_thread_before_close_returns(void) {
+    REQUIRE_TOOL("curl");
+    reset();
+    served_threads = 0;
+    memset(exits_of, 0, sizeof exits_of);
+    atomic_store(&thread_exits, 0);
+    nhttps_server *server = new_server();
+    CHECK(server != NULL);
+    CHECK_OK(nhttps_server_on_request(server, note_serving_thread, NULL));
+    CHECK_OK(nhttps_server_on_thread_exit(server, on_thread_exit, NULL));
+    CHECK_OK(listen_local(server));
+    /* Four clients at once: more than one pool thread. */
+    free(h_capture(NULL,
+                   "for i in 1 2 3 4; do " CURL " -o /dev/null https://127.0.0.1:%u/ & done; wait",
+                   h_port));
+    int before_close = atomic_load(&thread_exits);
+    CHECK_OK(nhttps_server_close(server));
+    int after_close = atomic_load(&thread_exits);
+    nhttps_server_free(server);
+    CHECK(served_threads >= 1);
+    CHECK_INT(before_close, 0);
+    CHECK_MSG(after_close >= served_threads, "%d exits for %d threads that served",
+              after_close, served_threads);
+    for (int i = 0; i < served_threads; i++) {
+        CHECK_MSG(exits_of[i] == 1, "a thread that served ran thread_exit %d times", exits_of[i]);
+    }
+}
+
 static void malformed_request_gets_400_and_client_error(void) {
     reset();
     nhttps_server *server = new_server();
@@ -1012,6 +1073,7 @@ int main(void) {
     RUN(connection_fires_before_the_handshake_with_the_remote_address);
     RUN(connection_callback_returning_false_refuses_the_connection);
     RUN(listening_fires_before_listen_returns_and_close_after_close);
+    RUN(thread_exit_runs_on_each_pool_thread_before_close_returns);
     RUN(malformed_request_gets_400_and_client_error);
     RUN(a_malformed_body_left_unread_closes_after_the_response_and_is_a_client_error);
     RUN(bare_lf_line_endings_are_rejected);

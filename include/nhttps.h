@@ -928,6 +928,18 @@ nhttps_result nhttps_server_on_close(nhttps_server *server,
                                      nhttps_event_callback callback,
                                      void *userdata);
 
+// Registers a listener (NULL removes it) called on each of the server's
+// threads as it leaves nhttps's pool — after 10 s without work, or when
+// the server closes — after the last callback it ran. Not in Node: for
+// language runtimes that keep state per native thread (Python's thread
+// state, for one) and must drop it on that thread before it exits.
+// `nhttps_server_close` returns after every pool thread has run it. Like
+// every callback, `callback` and `userdata` must be usable from any of
+// nhttps's threads and live until `nhttps_server_free` returns.
+nhttps_result nhttps_server_on_thread_exit(nhttps_server *server,
+                                           nhttps_event_callback callback,
+                                           void *userdata);
+
 // Registers the `listening` listener (NULL removes it): called on the
 // thread that called `nhttps_server_listen*`, once the socket is bound,
 // before that call returns.

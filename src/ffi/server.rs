@@ -361,6 +361,26 @@ pub extern "C" fn nhttps_server_on_close(
     })
 }
 
+/// Registers a listener (NULL removes it) called on each of the server's
+/// threads as it leaves nhttps's pool — after 10 s without work, or when
+/// the server closes — after the last callback it ran. Not in Node: for
+/// language runtimes that keep state per native thread (Python's thread
+/// state, for one) and must drop it on that thread before it exits.
+/// `nhttps_server_close` returns after every pool thread has run it. Like
+/// every callback, `callback` and `userdata` must be usable from any of
+/// nhttps's threads and live until `nhttps_server_free` returns.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_on_thread_exit(
+    server: *mut nhttps_server,
+    callback: nhttps_event_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    let userdata = Userdata(userdata);
+    register(server, |h| {
+        h.thread_exit = callback.map(|cb| event_handler(cb, userdata))
+    })
+}
+
 /// Registers the `listening` listener (NULL removes it): called on the
 /// thread that called `nhttps_server_listen*`, once the socket is bound,
 /// before that call returns.

@@ -64,6 +64,10 @@ pub struct Handlers {
     pub keylog: Option<KeylogHandler>,
     pub close: Option<EventHandler>,
     pub listening: Option<EventHandler>,
+    /// Not in Node: called on each of the server's threads as it leaves
+    /// the pool (after its last job), so that a language runtime can drop
+    /// what it keeps per thread.
+    pub thread_exit: Option<EventHandler>,
 }
 
 /// Everything `https.createServer` takes, and a few limits of our own.

@@ -4,6 +4,7 @@
 //! little for the next one instead of exiting, so a busy server does not
 //! pay for a new thread (and its stack mapping) per job.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -156,6 +157,9 @@ fn work(shared: &Arc<Shared>, first: Job) {
             Ok(next) => next,
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
         };
+    }
+    if let Some(on_exit) = shared.handlers().thread_exit.clone() {
+        let _ = catch_unwind(AssertUnwindSafe(|| on_exit()));
     }
     shared.workers.exited();
 }

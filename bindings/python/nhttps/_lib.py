@@ -11,11 +11,15 @@ Lookup order (the first that exists wins):
 4. The system loader: ``ctypes.util.find_library("nhttps")``, then
    ``libnhttps.so.0`` (so ``LD_LIBRARY_PATH`` and ``ldconfig`` paths work).
 
-The library is loaded with ``ctypes.CDLL``: every call releases the GIL while
-it runs (blocking reads, ``nhttps_server_close``, a client waiting for its
+The library is loaded with ``ctypes.CDLL``: a call releases the GIL while it
+runs (blocking reads, ``nhttps_server_close``, a client waiting for its
 response), so other Python threads — including the connection threads that
-call back into Python — keep running. ``ctypes.PyDLL`` would hold the GIL and
-deadlock.
+call back into Python — keep running; holding it there would deadlock.
+The getters that only read what a message, its socket facts, a certificate
+or an error already hold (``_KEEPS_GIL``) never wait: they go through a
+``ctypes.PyDLL`` handle on the same library and keep the GIL, so that
+reading a request does not hand the GIL to another thread some thirty times
+(with fifty connection threads, each hand-over is a wait in line).
 """
 
 import ctypes
@@ -63,6 +67,30 @@ def _load():
 
 
 lib, path = _load()
+# The same library again (dlopen hands back the same handle), for the calls
+# that keep the GIL.
+pylib = ctypes.PyDLL(path)
+
+# Functions that read only what their object already holds: no I/O, no
+# lock another thread may hold while it waits for I/O or for Python.
+_KEEPS_GIL = (
+    "nhttps_result_name", "nhttps_version", "nhttps_last_error_message",
+    "nhttps_error_code", "nhttps_error_message", "nhttps_error_http_status",
+    "nhttps_incoming_message_method", "nhttps_incoming_message_url",
+    "nhttps_incoming_message_status_code", "nhttps_incoming_message_status_message",
+    "nhttps_incoming_message_http_version", "nhttps_incoming_message_header",
+    "nhttps_incoming_message_header_count", "nhttps_incoming_message_header_at",
+    "nhttps_incoming_message_socket",
+    # A response's head is only changed in memory (write_head encodes it;
+    # it goes out with the first write). They take the response's own lock,
+    # which another thread holds only while writing this same response.
+    "nhttps_server_response_set_status", "nhttps_server_response_status",
+    "nhttps_server_response_set_status_message", "nhttps_server_response_set_header",
+    "nhttps_server_response_append_header", "nhttps_server_response_get_header",
+    "nhttps_server_response_remove_header", "nhttps_server_response_headers_sent",
+    "nhttps_server_response_write_head",
+)
+_KEEPS_GIL_PREFIXES = ("nhttps_socket_info_", "nhttps_certificate_")
 
 # Opaque handles are plain void pointers.
 P = c_void_p
@@ -234,6 +262,7 @@ _PROTOTYPES = {
     "nhttps_server_on_keylog": (R, [P, KEYLOG_CALLBACK, P]),
     "nhttps_server_on_close": (R, [P, EVENT_CALLBACK, P]),
     "nhttps_server_on_listening": (R, [P, EVENT_CALLBACK, P]),
+    "nhttps_server_on_thread_exit": (R, [P, EVENT_CALLBACK, P]),
     "nhttps_server_listen": (R, [P, B, c_uint16]),
     "nhttps_server_listen_unix": (R, [P, B]),
     "nhttps_server_port": (c_uint16, [P]),
@@ -254,14 +283,15 @@ class _Functions:
 
 fn = _Functions()
 for _name, (_restype, _argtypes) in _PROTOTYPES.items():
+    _keeps_gil = _name in _KEEPS_GIL or _name.startswith(_KEEPS_GIL_PREFIXES)
     try:
-        _f = getattr(lib, _name)
+        _f = getattr(pylib if _keeps_gil else lib, _name)
     except AttributeError:
         raise ImportError("nhttps: %s lacks %s: the library is older than this "
                           "binding (rebuild it with `make`)" % (path, _name)) from None
     _f.restype = _restype
     _f.argtypes = _argtypes
     setattr(fn, _name[len("nhttps_"):], _f)
-del _name, _restype, _argtypes, _f
+del _name, _restype, _argtypes, _f, _keeps_gil
 
 version = fn.version().decode("ascii")

@@ -45,6 +45,40 @@ EVENTS = ("request", "checkContinue", "connection", "upgrade", "clientError",
           "tlsClientError", "secureConnection", "keylog", "close", "listening")
 
 
+# A native thread that calls into Python gets a Python thread state from
+# ctypes, and loses it when the call returns: made and freed again on every
+# callback (a good part of a small request's cost). The first callback on
+# each of nhttps's threads keeps it (one more PyGILState_Ensure); the
+# server's thread_exit listener releases it on that thread as the thread
+# leaves nhttps's pool.
+_thread_state = threading.local()
+try:
+    _gil_ensure = ctypes.pythonapi.PyGILState_Ensure
+    _gil_ensure.restype = ctypes.c_int
+    _gil_release = ctypes.pythonapi.PyGILState_Release
+    _gil_release.argtypes = [ctypes.c_int]
+except AttributeError:  # pragma: no cover - not CPython
+    _gil_ensure = _gil_release = None
+
+
+def _keep_thread_state():
+    """Keeps the calling native thread's Python thread state between
+    callbacks (call inside a callback: the GIL is held)."""
+    if _gil_ensure is not None and not getattr(_thread_state, "kept", False):
+        _thread_state.gil = _gil_ensure()
+        _thread_state.kept = True
+
+
+def _drop_thread_state(_userdata):
+    """The thread_exit listener: the thread leaves nhttps's pool."""
+    if getattr(_thread_state, "kept", False):
+        _thread_state.kept = False
+        _gil_release(_thread_state.gil)
+
+
+_THREAD_EXIT = _lib.EVENT_CALLBACK(_drop_thread_state)
+
+
 def _ms(seconds, what, minimum=0):
     ms = int(round(float(seconds) * 1000))
     if ms < minimum or ms > 0xFFFFFFFF:
@@ -535,6 +569,7 @@ class Server:
             self._ptr = out.value
         finally:
             fn.server_options_free(opts)
+        check(fn.server_on_thread_exit(self._ptr, _THREAD_EXIT, None))
         if request_listener is not None:
             self.on("request", request_listener)
 
@@ -594,6 +629,7 @@ class Server:
     # -- trampolines (run on nhttps's threads; never raise into C) ----------
     def _request_trampoline(self, event):
         def trampoline(_userdata, req_ptr, res_ptr):
+            _keep_thread_state()
             try:
                 with _Enter(self):
                     self._serve(event, req_ptr, res_ptr)
@@ -637,6 +673,7 @@ class Server:
             del res  # a response nobody kept is ended by its __del__ now
 
     def _on_connection(self, _userdata, info_ptr):
+        _keep_thread_state()
         try:
             with _Enter(self):
                 info = SocketInfo.from_ptr(info_ptr)

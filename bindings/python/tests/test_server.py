@@ -624,3 +624,48 @@ def _env(package_root):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def python_thread_states():
+    """How many thread states the interpreter has (CPython)."""
+    import ctypes
+    api = ctypes.pythonapi
+    api.PyInterpreterState_Get.restype = ctypes.c_void_p
+    api.PyInterpreterState_ThreadHead.restype = ctypes.c_void_p
+    api.PyInterpreterState_ThreadHead.argtypes = [ctypes.c_void_p]
+    api.PyThreadState_Next.restype = ctypes.c_void_p
+    api.PyThreadState_Next.argtypes = [ctypes.c_void_p]
+    n, state = 0, api.PyInterpreterState_ThreadHead(api.PyInterpreterState_Get())
+    while state:
+        n += 1
+        state = api.PyThreadState_Next(state)
+    return n
+
+
+class ThreadStateTest(ServerTestCase):
+    def test_a_serving_thread_keeps_its_python_thread_state_until_it_leaves(self):
+        before = python_thread_states()
+        server = nhttps.create_server(hello, dev_certificate=True).listen(0, "127.0.0.1")
+        seen = []
+
+        def get():
+            conn = http.client.HTTPSConnection("127.0.0.1", server.port,
+                                               context=unverified_context(), timeout=10)
+            for _ in range(3):
+                conn.request("GET", "/")
+                seen.append(conn.getresponse().read())
+            conn.close()
+
+        clients = [threading.Thread(target=get) for _ in range(4)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join()
+        serving = python_thread_states()
+        server.close()
+        after = python_thread_states()
+        self.assertEqual(seen, [b"hello world\n"] * 12)
+        # Kept between callbacks (not made and freed per request)...
+        self.assertGreater(serving, before)
+        # ...and dropped on each thread as it left the pool (close waits).
+        self.assertEqual(after, before)
