@@ -455,6 +455,55 @@ class FlaskTest(unittest.TestCase):
                                                     hashlib.sha256(data).hexdigest()))
 
 
+class DjangoTest(unittest.TestCase):
+    def setUp(self):
+        require_module(self, "django")
+        self.served = ServedProcess("django_app:application", "--dev-certificate")
+        self.assertTrue(self.served.first_line.startswith("listening on https://"),
+                        self.served.first_line)
+
+    def tearDown(self):
+        code, err = self.served.stop()
+        self.assertEqual(code, 0, err)
+
+    def test_csrf_over_https(self):
+        r, token = self.served.get("/form")
+        cookie = r.getheader("Set-Cookie")
+        self.assertIn("csrftoken=", cookie)
+        self.assertIn("Secure", cookie)
+        origin = "https://127.0.0.1:%d" % self.served.port
+        form = {"Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": cookie.split(";")[0], "Origin": origin}
+        r, data = self.served.get("/submit", "POST", "name=alice",
+                                  dict(form, **{"X-CSRFToken": token.decode()}))
+        self.assertEqual((r.status, json.loads(data)), (200, {"secure": True, "name": "alice"}))
+        r, data = self.served.get("/submit", "POST", "name=mallory", form)
+        self.assertEqual(r.status, 403)
+
+
+@unittest.skipUnless(openssl_available(), "the openssl command is needed")
+class RequestCertTest(unittest.TestCase):
+    def test_a_view_reads_the_client_certificate_under_request_cert(self):
+        require_module(self, "flask")
+        pki = Certificates()
+        p = pki.path
+        served = ServedProcess("flask_app:app", "--cert", p("server.crt"), "--key",
+                               p("server.key"), "--ca", p("ca.crt"), "--request-cert")
+        try:
+            r = nhttps.get("https://localhost:%d/whoami" % served.port, ca=p("ca.crt"),
+                           cert=p("alice.crt"), key=p("alice.key"), agent=False)
+            alice = r.read().decode()
+            r = nhttps.get("https://localhost:%d/whoami" % served.port, ca=p("ca.crt"),
+                           agent=False)
+            anonymous = r.read().decode()
+        finally:
+            code, err = served.stop()
+            pki.cleanup()
+        self.assertEqual(code, 0, err)
+        self.assertIn("CN=alice", alice)
+        self.assertEqual(anonymous, "nobody")
+
+
 class CommandLineTest(unittest.TestCase):
     def test_serves_an_app_named_module_colon_app_and_exits_0_on_sigterm(self):
         served = ServedProcess("test_wsgi:routes", "--dev-certificate", "--access-log")
