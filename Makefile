@@ -85,6 +85,7 @@ test-cxx: lib
 # The Python binding (ctypes) against the library just built.
 test-python: lib
 	bash bindings/python/run_tests.sh
+	bash bindings/python/install_check.sh
 
 # The Ruby binding (ffi gem).
 test-ruby: lib
