@@ -54,6 +54,7 @@ ALLOWED_NULL = {
     ("nhttps_server_on_keylog", "callback"): "NULL removes the listener (documented)",
     ("nhttps_server_on_close", "callback"): "NULL removes the listener (documented)",
     ("nhttps_server_on_listening", "callback"): "NULL removes the listener (documented)",
+    ("nhttps_server_on_thread_exit", "callback"): "NULL removes the listener (documented)",
 }
 USERDATA = "userdata"  # a parameter of this name is opaque: NULL is always allowed
 
