@@ -179,6 +179,7 @@ module Nhttps
     attach_function :nhttps_server_response_write, %i[pointer pointer size_t], :int, B
     attach_function :nhttps_server_response_write_continue, [:pointer], :int, B
     attach_function :nhttps_server_response_end, %i[pointer pointer size_t], :int, B
+    attach_function :nhttps_server_response_destroy, [:pointer], :int, B
 
     # Agents.
     attach_function :nhttps_agent_options_new, [], :pointer

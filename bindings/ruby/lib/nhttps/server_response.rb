@@ -117,6 +117,17 @@ module Nhttps
     end
     alias finish end
 
+    # Node's destroy: abandons the response — nothing more of it is sent —
+    # and closes the connection, so the client sees it cut short (or sees
+    # none). A no-op once ended.
+    def destroy
+      return nil unless @handle.alive?
+
+      code = @handle.consume { |p| Native.nhttps_server_response_destroy(p) }
+      Native.check!(code)
+      nil
+    end
+
     # Whether #end was called.
     def ended?
       !@handle.alive?

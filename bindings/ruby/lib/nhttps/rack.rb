@@ -1,0 +1,221 @@
+# frozen_string_literal: true
+
+require "rack"
+require "stringio"
+require "nhttps"
+
+module Nhttps
+  # A Rack application served over HTTPS by nhttps:
+  #
+  #   server = Nhttps::Rack.serve(app, host: "127.0.0.1", port: 9292,
+  #                               cert: "cert.pem", key: "key.pem")
+  #   server.close
+  #
+  # or `rackup -s nhttps` (Rack::Handler::Nhttps). Each request runs the
+  # application on the nhttps thread serving its connection. The env has
+  # the Rack SPEC's keys, rack.input streaming the body as the application
+  # reads it (rewindable: what was read is kept in a temporary file), and
+  # the TLS facts under mod_ssl's names: HTTPS ("on"), SSL_PROTOCOL,
+  # SSL_CIPHER, SSL_TLS_SNI, SSL_CLIENT_VERIFY ("SUCCESS", "FAILED:reason",
+  # "NONE"), and with a client certificate SSL_CLIENT_S_DN, SSL_CLIENT_I_DN,
+  # SSL_CLIENT_M_SERIAL and SSL_CLIENT_CERT (PEM). A body that responds to
+  # to_path is sent from that file. An exception before the head is
+  # answered 500 (its backtrace on rack.errors); after it, the response is
+  # cut short and the connection closed.
+  module Rack
+    # The request body as the stream Rack::RewindableInput wraps.
+    class BodyStream
+      def initialize(req)
+        @req = req
+        @buffer = +"".b
+      end
+
+      def read(length = nil, outbuf = nil)
+        data = if length.nil?
+                 rest = @buffer + @req.read
+                 @buffer = +"".b
+                 rest
+               else
+                 fill(length)
+                 return (length.zero? ? +"".b : nil) if @buffer.empty?
+
+                 @buffer.slice!(0, length)
+               end
+        outbuf ? outbuf.replace(data) : data
+      end
+
+      def gets
+        until (newline = @buffer.index("\n"))
+          chunk = @req.read(IncomingMessage::READ_SIZE)
+          break unless chunk
+
+          @buffer << chunk
+        end
+        return nil if @buffer.empty?
+
+        @buffer.slice!(0, newline ? newline + 1 : @buffer.bytesize)
+      end
+
+      def each
+        while (line = gets)
+          yield line
+        end
+      end
+
+      def rewind
+        raise Errno::ESPIPE, "the request body streams: wrap it in Rack::RewindableInput"
+      end
+
+      def close; end
+
+      private
+
+      def fill(length)
+        while @buffer.bytesize < length
+          chunk = @req.read(IncomingMessage::READ_SIZE)
+          break unless chunk
+
+          @buffer << chunk
+        end
+      end
+    end
+
+    # An application served by an nhttps server.
+    class Server
+      attr_reader :server, :host
+
+      def initialize(app, host: "127.0.0.1", port: 9292, errors: $stderr, **options)
+        @app = app
+        @host = host
+        @errors = errors
+        @server = Nhttps.create_server(**options)
+        @server.on(:request) { |req, res| handle(req, res) }
+        # 100 Continue only when the application first reads the body.
+        @server.on(:check_continue) { |req, res| handle(req, res) }
+        @server.listen(port, host)
+      end
+
+      def port
+        @server.port
+      end
+
+      def url
+        name = host.include?(":") ? "[#{host}]" : host
+        "https://#{name}:#{port}/"
+      end
+
+      def close
+        @server.close
+      end
+
+      def env_for(req)
+        path, _, query = req.url.partition("?")
+        info = req.socket
+        name, port = Rack.split_host(req["host"] || host, self.port.to_s)
+        env = {
+          "REQUEST_METHOD" => req.method, "SCRIPT_NAME" => "", "PATH_INFO" => path,
+          "QUERY_STRING" => query, "SERVER_NAME" => name, "SERVER_PORT" => port,
+          "SERVER_PROTOCOL" => "HTTP/#{req.http_version}",
+          "REMOTE_ADDR" => info&.remote_address.to_s,
+          "rack.version" => ::Rack::VERSION, "rack.url_scheme" => "https",
+          "rack.input" => ::Rack::RewindableInput.new(BodyStream.new(req)),
+          "rack.errors" => @errors, "rack.multithread" => true,
+          "rack.multiprocess" => false, "rack.run_once" => false, "HTTPS" => "on"
+        }
+        req.raw_headers.each do |field, value|
+          key = field.downcase
+          next if key.include?("_")
+
+          case key
+          when "content-type" then env["CONTENT_TYPE"] = value
+          when "content-length" then env["CONTENT_LENGTH"] = value
+          else
+            name = "HTTP_#{key.upcase.tr('-', '_')}"
+            env[name] = env.key?(name) ? "#{env[name]}, #{value}" : value
+          end
+        end
+        tls_env(info, env)
+        env
+      end
+
+      private
+
+      def tls_env(info, env)
+        return unless info
+
+        env["SSL_PROTOCOL"] = info.tls_version if info.tls_version
+        env["SSL_CIPHER"] = info.cipher if info.cipher
+        env["SSL_TLS_SNI"] = info.servername if info.servername
+        cert = info.peer_certificate
+        unless cert
+          env["SSL_CLIENT_VERIFY"] = "NONE"
+          return
+        end
+        env["SSL_CLIENT_VERIFY"] = info.authorized ? "SUCCESS" : "FAILED:#{info.authorization_error}"
+        env["SSL_CLIENT_S_DN"] = cert.subject.to_s
+        env["SSL_CLIENT_I_DN"] = cert.issuer.to_s
+        env["SSL_CLIENT_M_SERIAL"] = cert.serial_number.to_s
+        env["SSL_CLIENT_CERT"] = cert.pem.to_s
+      end
+
+      def handle(req, res)
+        env = env_for(req)
+        input = env["rack.input"] # the application may replace it (Rack::Lint does)
+        body = nil
+        head_sent = false
+        begin
+          status, headers, body = @app.call(env)
+          res.status = Integer(status)
+          headers.each do |name, value|
+            value.to_s.split("\n").each { |one| res.append_header(name, one) }
+          end
+          if body.respond_to?(:to_path)
+            head_sent = true
+            File.open(body.to_path, "rb") { |f| res.write(f.read(64 * 1024)) until f.eof? }
+            res.end
+          elsif body.is_a?(Array)
+            head_sent = true
+            res.end(body.join) # one string: it goes out with its length
+          else
+            body.each do |chunk|
+              head_sent = true
+              res.write(chunk) unless chunk.empty?
+            end
+            res.end
+          end
+        rescue Exception => e # rubocop:disable Lint/RescueException - every failure is the app's
+          @errors.puts("#{e.class}: #{e.message}\n#{e.backtrace&.join("\n")}")
+          fail_response(res, head_sent)
+        ensure
+          body.close if body.respond_to?(:close)
+          input.close
+        end
+      end
+
+      def fail_response(res, head_sent)
+        return if res.ended?
+
+        if head_sent
+          res.destroy
+        else
+          res.fail_safely
+        end
+      end
+    end
+
+    # [name, port] of a Host header value ("[::1]:8443", "example.com").
+    def self.split_host(value, default_port)
+      if value.start_with?("[")
+        name, _, rest = value[1..].partition("]")
+        return [name, rest.start_with?(":") ? rest[1..] : default_port]
+      end
+      name, colon, port = value.rpartition(":")
+      colon.empty? || !port.match?(/\A\d+\z/) ? [value, default_port] : [name, port]
+    end
+
+    # Serves `app`; returns the server (see Server) at once.
+    def self.serve(app, **options)
+      Server.new(app, **options)
+    end
+  end
+end

@@ -1,0 +1,38 @@
+# frozen_string_literal: true
+
+require "nhttps/rack"
+
+module Rack
+  module Handler
+    # `rackup -s nhttps config.ru` (Rack 2's handler registry): serves the
+    # application over HTTPS with nhttps. Options: Host, Port,
+    # SSLCertificate and SSLPrivateKey (files; without them a development
+    # certificate made in memory), SSLCACertificateFile, SSLVerifyClient
+    # ("require" or "optional").
+    module Nhttps
+      def self.run(app, **options)
+        tls = if options[:SSLCertificate]
+                { cert: options[:SSLCertificate], key: options[:SSLPrivateKey] }
+              else
+                { dev_certificate: true }
+              end
+        tls[:ca] = options[:SSLCACertificateFile] if options[:SSLCACertificateFile]
+        if options[:SSLVerifyClient]
+          tls[:request_cert] = true
+          tls[:reject_unauthorized] = options[:SSLVerifyClient].to_s == "require"
+        end
+        server = ::Nhttps::Rack.serve(app, host: options[:Host] || "127.0.0.1",
+                                           port: Integer(options[:Port] || 9292), **tls)
+        $stdout.puts "listening on #{server.url}"
+        $stdout.flush
+        yield server if block_given?
+        stop = Queue.new
+        %w[INT TERM].each { |signal| trap(signal) { stop << signal } }
+        stop.pop
+        server.close
+      end
+    end
+
+    register :nhttps, Nhttps
+  end
+end

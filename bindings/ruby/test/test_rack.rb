@@ -1,0 +1,180 @@
+# frozen_string_literal: true
+
+require_relative "helper"
+require "json"
+require "digest"
+require "tempfile"
+require "tmpdir"
+require "nhttps/rack"
+
+# Rack applications served by Nhttps::Rack, each inside Rack::Lint (a
+# server that breaks the SPEC makes Lint raise: the test then gets a 500).
+class TestRack < Minitest::Test
+  SHOWN = %w[REQUEST_METHOD SCRIPT_NAME PATH_INFO QUERY_STRING SERVER_NAME SERVER_PORT
+             SERVER_PROTOCOL REMOTE_ADDR CONTENT_TYPE CONTENT_LENGTH HTTP_X_DUP HTTP_X_SPOOF
+             HTTPS SSL_PROTOCOL SSL_CLIENT_VERIFY rack.url_scheme].freeze
+
+  ROUTES = lambda do |env|
+    case env["PATH_INFO"]
+    when "/env"
+      [200, { "content-type" => "application/json" }, [JSON.generate(env.slice(*SHOWN))]]
+    when "/echo"
+      input = env["rack.input"]
+      first = input.read(3)
+      input.rewind
+      whole = input.read
+      [200, { "content-type" => "text/plain" },
+       ["#{first} #{whole.bytesize} #{Digest::SHA256.hexdigest(whole)}"]]
+    when "/stream"
+      [200, { "content-type" => "text/plain" }, %w[one two three].each]
+    when "/file"
+      file = Tempfile.new("nhttps-rack")
+      file.write("x" * 100_000)
+      file.close
+      body = Object.new
+      body.define_singleton_method(:to_path) { file.path }
+      body.define_singleton_method(:each) { |&b| b.call(File.binread(file.path)) }
+      [200, { "content-type" => "text/plain" }, body]
+    when "/cookies"
+      [200, { "content-type" => "text/plain", "set-cookie" => "a=1\nb=2" }, ["two cookies"]]
+    when "/raise"
+      raise "the application failed before its head"
+    else
+      [200, { "content-type" => "text/plain" }, ["hello"]]
+    end
+  end
+
+  def serve(app = ROUTES, lint: true, **options)
+    errors = StringIO.new
+    server = Nhttps::Rack.serve(lint ? ::Rack::Lint.new(app) : app, port: 0, dev_certificate: true,
+                                                                    errors: errors, **options)
+    yield server, errors
+  ensure
+    server&.close
+  end
+
+  def http(server, &block)
+    Net::HTTP.start("127.0.0.1", server.port, use_ssl: true, verify_mode: OpenSSL::SSL::VERIFY_NONE,
+                                              read_timeout: 30, &block)
+  end
+
+  def test_the_env_has_the_spec_keys_and_mod_ssl_names
+    serve do |server|
+      res = http(server) do |h|
+        h.get("/env?q=1", { "Host" => "example.test:8443", "X-Dup" => "a" })
+      end
+      env = JSON.parse(res.body)
+      assert_equal "200", res.code
+      assert_equal %w[GET /env q=1], env.values_at("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING")
+      assert_equal %w[example.test 8443], env.values_at("SERVER_NAME", "SERVER_PORT")
+      assert_equal "", env["SCRIPT_NAME"]
+      assert_equal "127.0.0.1", env["REMOTE_ADDR"]
+      assert_equal %w[https on TLSv1.3 NONE],
+                   env.values_at("rack.url_scheme", "HTTPS", "SSL_PROTOCOL", "SSL_CLIENT_VERIFY")
+    end
+  end
+
+  def test_the_body_streams_and_rewinds
+    serve do |server|
+      body = Random.new(7).bytes(300_000)
+      res = http(server) { |h| h.post("/echo", body, "Content-Type" => "application/octet-stream") }
+      assert_equal "#{body[0, 3]} #{body.bytesize} #{Digest::SHA256.hexdigest(body)}".b, res.body.b
+    end
+  end
+
+  def test_an_array_body_goes_out_with_its_length
+    # Without Lint, whose wrapper hides the Array.
+    serve(lint: false) do |server|
+      res = http(server) { |h| h.get("/") }
+      assert_equal ["hello", "5"], [res.body, res["content-length"]]
+    end
+  end
+
+  def test_bodies_streams_files_and_repeated_headers
+    serve do |server|
+      http(server) do |h|
+        assert_equal "hello", h.get("/").body
+        res = h.get("/stream")
+        assert_equal ["onetwothree", "chunked"], [res.body, res["transfer-encoding"]]
+        assert_equal "x" * 100_000, h.get("/file").body
+        assert_equal ["a=1", "b=2"], h.get("/cookies").get_fields("set-cookie")
+      end
+    end
+  end
+
+  def test_an_exception_is_a_500_and_the_server_serves_on
+    serve do |server, errors|
+      http(server) do |h|
+        assert_equal "500", h.get("/raise").code
+        assert_equal "hello", h.get("/").body
+      end
+      assert_includes errors.string, "the application failed before its head"
+    end
+  end
+
+  def test_rackup_handler_is_registered
+    require "rack/handler/nhttps"
+    assert_equal Rack::Handler::Nhttps, ::Rack::Handler.get("nhttps")
+  end
+
+  def test_rackup_serves_a_config_ru_and_stops_on_term
+    rackup = ENV.fetch("RACKUP", "rackup")
+    skip "*** SKIPPED: rackup is not installed ***" unless system("command -v #{rackup} >/dev/null") || ENV["CI"] == "true"
+    Dir.mktmpdir do |dir|
+      File.write(File.join(dir, "config.ru"),
+                 %(run ->(env) { [200, { "content-type" => "text/plain" }, ["from rackup"]] }\n))
+      lib = File.expand_path("../lib", __dir__)
+      IO.popen([rackup, "-I", lib, "-s", "nhttps", "-p", "0", File.join(dir, "config.ru")],
+               err: File::NULL) do |io|
+        first = io.gets
+        assert_match(%r{\Alistening on https://localhost:\d+/\n\z}, first)
+        uri = URI(first.split.last)
+        res = Net::HTTP.start(uri.host, uri.port, use_ssl: true,
+                                                  verify_mode: OpenSSL::SSL::VERIFY_NONE) { |h| h.get("/") }
+        assert_equal "from rackup", res.body
+        Process.kill("TERM", io.pid)
+        Process.wait(io.pid)
+        assert_predicate $?, :success?
+      end
+    end
+  end
+end
+
+begin
+  require "sinatra/base"
+rescue LoadError
+  raise if ENV["CI"] == "true"
+
+  warn "*** SKIPPED: sinatra is not installed (Debian: ruby-sinatra) ***"
+end
+
+if defined?(Sinatra::Base)
+  # A Sinatra application served by Nhttps::Rack.
+  class TestSinatra < Minitest::Test
+    class App < Sinatra::Base
+      set :environment, :production
+      get("/hello/:name") { "hello #{params[:name]}" }
+      get("/params") { params.sort.map { |k, v| "#{k}=#{v}" }.join("&") }
+      post("/upload") do
+        file = params[:file][:tempfile]
+        "#{params[:file][:filename]} #{file.size} #{Digest::SHA256.file(file.path).hexdigest}"
+      end
+      get("/whoami") { request.env["SSL_CLIENT_S_DN"] || "nobody" }
+    end
+
+    def test_routes_params_and_an_upload
+      server = Nhttps::Rack.serve(App, port: 0, dev_certificate: true)
+      Net::HTTP.start("127.0.0.1", server.port, use_ssl: true,
+                                                verify_mode: OpenSSL::SSL::VERIFY_NONE) do |h|
+        assert_equal "hello world", h.get("/hello/world").body
+        assert_equal "a=1&b=2", h.get("/params?b=2&a=1").body
+        data = Random.new(3).bytes(5 * 1024 * 1024)
+        req = Net::HTTP::Post.new("/upload")
+        req.set_form([["file", StringIO.new(data), { filename: "up.bin" }]], "multipart/form-data")
+        assert_equal "up.bin #{data.bytesize} #{Digest::SHA256.hexdigest(data)}", h.request(req).body
+      end
+    ensure
+      server&.close
+    end
+  end
+end
