@@ -13,8 +13,9 @@ module Nhttps
   #
   # or `rackup -s nhttps` (Rack::Handler::Nhttps). Each request runs the
   # application on the nhttps thread serving its connection. The env has
-  # the Rack SPEC's keys, rack.input streaming the body as the application
-  # reads it (rewindable: what was read is kept in a temporary file), and
+  # the Rack SPEC's keys, rack.input (Rack 2 wants it rewindable: the body
+  # is read from the connection when the application first reads it, into
+  # a temporary file, as Rack::RewindableInput does — memory stays flat),
   # the TLS facts under mod_ssl's names: HTTPS ("on"), SSL_PROTOCOL,
   # SSL_CIPHER, SSL_TLS_SNI, SSL_CLIENT_VERIFY ("SUCCESS", "FAILED:reason",
   # "NONE"), and with a client certificate SSL_CLIENT_S_DN, SSL_CLIENT_I_DN,
