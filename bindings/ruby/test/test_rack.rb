@@ -124,14 +124,17 @@ class TestRack < Minitest::Test
       File.write(File.join(dir, "config.ru"),
                  %(run ->(env) { [200, { "content-type" => "text/plain" }, ["from rackup"]] }\n))
       lib = File.expand_path("../lib", __dir__)
-      IO.popen([rackup, "-I", lib, "-s", "nhttps", "-p", "0", File.join(dir, "config.ru")],
-               err: File::NULL) do |io|
+      key, cert = File.join(dir, "key.pem"), File.join(dir, "cert.pem")
+      assert system("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", cert, "-subj", "/CN=localhost", "-days", "1",
+                    out: File::NULL, err: File::NULL)
+      IO.popen([rackup, "-I", lib, "-s", "nhttps", "-p", "0", "-O", "SSLCertificate=#{cert}",
+                "-O", "SSLPrivateKey=#{key}", File.join(dir, "config.ru")], err: File::NULL) do |io|
         first = io.gets
         assert_match(%r{\Alistening on https://localhost:\d+/\n\z}, first)
         uri = URI(first.split.last)
-        res = Net::HTTP.start(uri.host, uri.port, use_ssl: true,
-                                                  verify_mode: OpenSSL::SSL::VERIFY_NONE) { |h| h.get("/") }
-        assert_equal "from rackup", res.body
+        res = Net::HTTP.start(uri.host, uri.port, use_ssl: true, ca_file: cert) { |h| h.get("/") }
+        assert_equal "from rackup", res.body # over the certificate the files gave
         Process.kill("TERM", io.pid)
         Process.wait(io.pid)
         assert_predicate $?, :success?

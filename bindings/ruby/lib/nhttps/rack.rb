@@ -8,7 +8,7 @@ module Nhttps
   # A Rack application served over HTTPS by nhttps:
   #
   #   server = Nhttps::Rack.serve(app, host: "127.0.0.1", port: 9292,
-  #                               cert: "cert.pem", key: "key.pem")
+  #                               cert: Pathname("cert.pem"), key: Pathname("key.pem"))
   #   server.close
   #
   # or `rackup -s nhttps` (Rack::Handler::Nhttps). Each request runs the

@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "pathname"
 require "nhttps/rack"
 
 module Rack
@@ -11,12 +12,13 @@ module Rack
     # ("require" or "optional").
     module Nhttps
       def self.run(app, **options)
+        # Paths (a String given to nhttps is PEM data).
         tls = if options[:SSLCertificate]
-                { cert: options[:SSLCertificate], key: options[:SSLPrivateKey] }
+                { cert: Pathname(options[:SSLCertificate]), key: Pathname(options[:SSLPrivateKey].to_s) }
               else
                 { dev_certificate: true }
               end
-        tls[:ca] = options[:SSLCACertificateFile] if options[:SSLCACertificateFile]
+        tls[:ca] = Pathname(options[:SSLCACertificateFile]) if options[:SSLCACertificateFile]
         if options[:SSLVerifyClient]
           tls[:request_cert] = true
           tls[:reject_unauthorized] = options[:SSLVerifyClient].to_s == "require"
