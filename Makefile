@@ -13,7 +13,7 @@ EXAMPLES   := hello serve fetch proxy websocket_echo embed_thread
 C_TESTS    := $(patsubst c-tests/%.c,%,$(wildcard c-tests/test_*.c))
 SHELL_TESTS := $(patsubst c-tests/%.sh,%,$(wildcard c-tests/test_*.sh))
 
-.PHONY: all lib header examples demo bench fuzz test test-rust test-c test-cxx test-cmake test-python test-ruby test-fuzz clean
+.PHONY: all lib header examples demo bench bench-apps fuzz test test-rust test-c test-cxx test-cmake test-python test-ruby test-fuzz clean
 all: lib examples
 
 # The library, staged as a system would install it: libnhttps.so.X.Y.Z with
@@ -56,6 +56,11 @@ demo: examples
 # in build/bench (see bench/RESULTS.md).
 bench: examples
 	bash bench/run.sh
+
+# Web applications on nhttps (python -m nhttps.wsgi, rackup -s nhttps) beside
+# gunicorn, granian and Puma; figures in build/bench-apps.
+bench-apps: lib
+	bash bench/apps.sh
 
 test: test-rust test-c test-cxx test-cmake test-python test-ruby test-fuzz
 
