@@ -419,16 +419,24 @@ class ServedProcess:
         return self.proc.returncode, err
 
 
-class FlaskTest(unittest.TestCase):
+class ServedAppTestCase(unittest.TestCase):
+    """An application of `MODULE` (needing `SPEC`) served by the command
+    for each test, which must exit 0 on SIGTERM afterwards."""
+    MODULE = SPEC = None
+
     def setUp(self):
-        require_module(self, "flask")
-        self.served = ServedProcess("flask_app:app", "--dev-certificate")
+        require_module(self, self.MODULE)
+        self.served = ServedProcess(self.SPEC, "--dev-certificate")
         self.assertTrue(self.served.first_line.startswith("listening on https://"),
                         self.served.first_line)
 
     def tearDown(self):
         code, err = self.served.stop()
         self.assertEqual(code, 0, err)
+
+
+class FlaskTest(ServedAppTestCase):
+    MODULE, SPEC = "flask", "flask_app:app"
 
     def test_routes_query_strings_and_json(self):
         r, data = self.served.get("/hello/world")
@@ -468,16 +476,8 @@ class FlaskTest(unittest.TestCase):
         self.assertLess(growth, 8 * 1024, "peak RSS grew by %d KiB" % growth)
 
 
-class DjangoTest(unittest.TestCase):
-    def setUp(self):
-        require_module(self, "django")
-        self.served = ServedProcess("django_app:application", "--dev-certificate")
-        self.assertTrue(self.served.first_line.startswith("listening on https://"),
-                        self.served.first_line)
-
-    def tearDown(self):
-        code, err = self.served.stop()
-        self.assertEqual(code, 0, err)
+class DjangoTest(ServedAppTestCase):
+    MODULE, SPEC = "django", "django_app:application"
 
     def test_csrf_over_https(self):
         r, token = self.served.get("/form")
