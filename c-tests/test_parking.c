@@ -7,25 +7,37 @@
 #include <signal.h>
 
 static atomic_int requests;
+/* Handlers of /block waiting, and whether they may go on. */
+static atomic_int blocked;
+static atomic_bool released;
 
-/* Answers "ok"; /slow after 500 ms. */
+/* Answers "ok"; /slow after 500 ms, /block once `released` (60 s at most). */
 static void answer(void *userdata, nhttps_incoming_message *req, nhttps_server_response *res) {
     (void)userdata;
     atomic_fetch_add(&requests, 1);
-    if (strcmp(nhttps_incoming_message_url(req), "/slow") == 0) {
+    const char *url = nhttps_incoming_message_url(req);
+    if (strcmp(url, "/slow") == 0) {
         h_sleep_ms(500);
+    } else if (strcmp(url, "/block") == 0) {
+        atomic_fetch_add(&blocked, 1);
+        for (int i = 0; i < 12000 && !atomic_load(&released); i++) h_sleep_ms(5);
     }
     nhttps_server_response_end(res, (const uint8_t *)"ok", 2);
 }
 
-/* A server with the development certificate, the keep-alive timeout given
- * and at most `max_connections` (0: no limit), listening (port in h_port). */
-static nhttps_server *start(uint32_t keep_alive_ms, uint32_t max_connections) {
+/* A server with the development certificate, the keep-alive timeout given,
+ * at most `max_connections` in all and `max_per_ip` from one address (0: no
+ * limit), listening (port in h_port). */
+static nhttps_server *start_limited(uint32_t keep_alive_ms, uint32_t max_connections,
+                                    uint32_t max_per_ip) {
     atomic_store(&requests, 0);
+    atomic_store(&blocked, 0);
+    atomic_store(&released, false);
     nhttps_server_options *options = nhttps_server_options_new();
     nhttps_server_options_use_dev_certificate(options);
     nhttps_server_options_set_keep_alive_timeout_ms(options, keep_alive_ms);
     nhttps_server_options_set_max_connections(options, max_connections);
+    nhttps_server_options_set_max_connections_per_ip(options, max_per_ip);
     nhttps_server *server = NULL;
     nhttps_result rc = nhttps_server_new(options, &server);
     nhttps_server_options_free(options);
@@ -37,6 +49,10 @@ static nhttps_server *start(uint32_t keep_alive_ms, uint32_t max_connections) {
     }
     h_port = nhttps_server_port(server);
     return server;
+}
+
+static nhttps_server *start(uint32_t keep_alive_ms, uint32_t max_connections) {
+    return start_limited(keep_alive_ms, max_connections, 0);
 }
 
 /* `idle_clients.py hold`: connections that each got an answer and now
@@ -81,7 +97,8 @@ static char *sweep(int requests_, int from_ms, int to_ms) {
                      (unsigned)h_port, requests_, from_ms, to_ms);
 }
 
-/* The server's threads beyond the caller's: accept, watchdog, poller. */
+/* The server's threads beyond the caller's when nothing happens: accept,
+ * watchdog, and the pool's last idle thread, waiting on the poller. */
 #define SERVER_THREADS 3
 
 static void idle_keep_alive_connections_hold_no_thread(void) {
@@ -105,13 +122,13 @@ static void idle_keep_alive_connections_hold_no_thread(void) {
     CHECK_INT(after, before);
 }
 
-/* The next request comes about when its connection parks (the thread waits
- * 50 ms for it, then parks the connection): every one is answered, on the
- * same connection. */
+/* The next request comes about when its connection parks (at once after a
+ * response, unless the request is there already): every one is answered,
+ * on the same connection. */
 static void a_request_arriving_as_its_connection_parks_is_served(void) {
     nhttps_server *server = start(60000, 0);
     CHECK(server != NULL);
-    char *out = sweep(80, 35, 65);
+    char *out = sweep(80, 0, 4);
     nhttps_server_free(server);
     CHECK_CONTAINS(out, "ok=80 closed=0 bad=0 connections=1");
     free(out);
@@ -132,14 +149,16 @@ static void a_request_racing_the_keep_alive_timeout_is_answered_or_finds_the_con
     free(out);
 }
 
-struct slow_request {
+struct sent_request {
+    const char *path;
     char *reply;
 };
 
-static void *send_slow_request(void *arg) {
-    struct slow_request *slow = arg;
-    const char *request = "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    slow->reply = h_tls_exchange(h_port, request, strlen(request));
+/* A thread's request, with curl: the reply's head and body. */
+static void *send_request(void *arg) {
+    struct sent_request *sent = arg;
+    sent->reply =
+        h_capture(NULL, CURL " --http1.1 -i https://127.0.0.1:%u%s 2>&1", (unsigned)h_port, sent->path);
     return NULL;
 }
 
@@ -147,14 +166,15 @@ static void *send_slow_request(void *arg) {
  * finishes and its answer arrives, every parked connection is closed, and
  * close returns once they are all gone. */
 static void close_ends_parked_connections_and_lets_a_handler_finish(void) {
+    REQUIRE_TOOL("curl");
     int before = h_threads_now();
     nhttps_server *server = start(60000, 0);
     CHECK(server != NULL);
     struct holders h;
     hold_start(&h, 50);
-    struct slow_request slow = {NULL};
+    struct sent_request slow = {"/slow", NULL};
     pthread_t sender;
-    pthread_create(&sender, NULL, send_slow_request, &slow);
+    pthread_create(&sender, NULL, send_request, &slow);
     for (int i = 0; i < 1000 && atomic_load(&requests) < 51; i++) h_sleep_ms(10);
     long long t0 = h_now_ms();
     nhttps_server_close(server);
@@ -196,6 +216,62 @@ static void parked_connections_count_against_max_connections(void) {
     CHECK_CONTAINS(again, "again ok=5 closed=0 bad=0");
 }
 
+/* ...and against max_connections_per_ip. */
+static void parked_connections_count_against_max_connections_per_ip(void) {
+    REQUIRE_TOOL("curl");
+    nhttps_server *server = start_limited(60000, 0, 5);
+    CHECK(server != NULL);
+    struct holders h;
+    hold_start(&h, 5);
+    h_sleep_ms(200); /* every one parked */
+    int status = -1;
+    free(h_capture(&status, CURL " https://127.0.0.1:%u/ 2>&1", (unsigned)h_port));
+    int answered = atomic_load(&requests);
+    char again[1024];
+    hold_finish(&h, again, sizeof again);
+    nhttps_server_free(server);
+    CHECK_INT(h.idle, 5);
+    CHECK_MSG(status != 0, "a sixth connection from one address was served");
+    CHECK_INT(answered, 5);
+    CHECK_CONTAINS(again, "again ok=5 closed=0 bad=0");
+}
+
+#define BLOCKERS 16
+
+/* Handlers blocked on more connections than the machine has cores: a
+ * request on another connection is answered while they all still block
+ * (the pool sees its threads get nothing done and lets another serve). */
+static void handlers_that_block_delay_no_other_connection(void) {
+    REQUIRE_TOOL("curl");
+    nhttps_server *server = start(60000, 0);
+    CHECK(server != NULL);
+    struct sent_request sent[BLOCKERS];
+    pthread_t senders[BLOCKERS];
+    for (int i = 0; i < BLOCKERS; i++) {
+        sent[i] = (struct sent_request){"/block", NULL};
+        pthread_create(&senders[i], NULL, send_request, &sent[i]);
+    }
+    for (int i = 0; i < 6000 && atomic_load(&blocked) < BLOCKERS; i++) h_sleep_ms(10);
+    int blocking = atomic_load(&blocked);
+    int status = -1;
+    char *other = h_capture(&status, CURL " https://127.0.0.1:%u/ 2>&1", (unsigned)h_port);
+    bool still_blocked = !atomic_load(&released) && atomic_load(&requests) == BLOCKERS + 1;
+    atomic_store(&released, true);
+    int answered = 0;
+    for (int i = 0; i < BLOCKERS; i++) {
+        pthread_join(senders[i], NULL);
+        if (sent[i].reply != NULL && strstr(sent[i].reply, "HTTP/1.1 200 OK") != NULL) answered++;
+        free(sent[i].reply);
+    }
+    nhttps_server_free(server);
+    CHECK_INT(blocking, BLOCKERS);
+    CHECK_INT(status, 0);
+    CHECK_CONTAINS(other, "ok");
+    CHECK(still_blocked);
+    CHECK_INT(answered, BLOCKERS);
+    free(other);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     RUN(idle_keep_alive_connections_hold_no_thread);
@@ -203,5 +279,7 @@ int main(void) {
     RUN(a_request_racing_the_keep_alive_timeout_is_answered_or_finds_the_connection_closed);
     RUN(close_ends_parked_connections_and_lets_a_handler_finish);
     RUN(parked_connections_count_against_max_connections);
+    RUN(parked_connections_count_against_max_connections_per_ip);
+    RUN(handlers_that_block_delay_no_other_connection);
     return h_finish();
 }

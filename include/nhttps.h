@@ -24,9 +24,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// The token `wait` reports for a `wake`.
-#define WAKE UINT64_MAX
-
 // The length of session-ticket keys (OpenSSL's layout).
 #define NHTTPS_TICKET_KEYS_LEN 80
 
@@ -180,9 +177,12 @@ typedef void (*nhttps_request_callback)(void *userdata,
                                         nhttps_incoming_message *req,
                                         nhttps_server_response *res);
 
-// `connection`: called on the new connection's thread before the TLS
-// handshake, with its addresses (valid during the call). Return false to
-// close the connection at once.
+// `connection`: called on a thread of nhttps's pool before the TLS
+// handshake, with the connection's addresses (valid during the call).
+// Return false to close the connection at once. Node emits it when the
+// connection is accepted; nhttps when its first bytes (the TLS hello)
+// arrive — or at the handshake timeout if none do — so that a connection
+// that says nothing holds no thread.
 typedef bool (*nhttps_connection_callback)(void *userdata,
                                            const nhttps_socket_info *info);
 

@@ -44,9 +44,12 @@ pub type nhttps_request_callback = Option<
     ),
 >;
 
-/// `connection`: called on the new connection's thread before the TLS
-/// handshake, with its addresses (valid during the call). Return false to
-/// close the connection at once.
+/// `connection`: called on a thread of nhttps's pool before the TLS
+/// handshake, with the connection's addresses (valid during the call).
+/// Return false to close the connection at once. Node emits it when the
+/// connection is accepted; nhttps when its first bytes (the TLS hello)
+/// arrive — or at the handshake timeout if none do — so that a connection
+/// that says nothing holds no thread.
 pub type nhttps_connection_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, info: *const nhttps_socket_info) -> bool>;
 

@@ -6,6 +6,6 @@ mod poller;
 mod socket;
 mod transport;
 
-pub use poller::{Poller, WAKE};
+pub use poller::{Poller, Readiness};
 pub use socket::{SocketInfo, UpgradedSocket};
 pub use transport::{Transport, stop_accepting};

@@ -1,8 +1,10 @@
 //! Readiness of many sockets at once (Linux epoll): a connection waiting
 //! for its next bytes is watched here instead of by a thread of its own.
-//! Each socket is watched once (`watch`), and reported once when bytes
-//! arrive, the peer closes or the socket is shut down; `wake` interrupts a
-//! `wait` from another thread.
+//! A watched socket is reported once when bytes arrive, the peer closes or
+//! the socket is shut down, then watched again only when `rearm`ed; so
+//! several threads can wait on one poller and each readiness goes to one
+//! of them (the kernel wakes the waiter that waited last). `stop` makes
+//! every wait, now and later, return at once.
 
 use std::io;
 use std::os::unix::io::RawFd;
@@ -10,14 +12,28 @@ use std::time::Duration;
 
 use super::Transport;
 
-/// The token `wait` reports for a `wake`.
-pub const WAKE: u64 = u64::MAX;
+/// Readable (or closed), reported once.
+const ONE_READINESS: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32;
 
-/// An epoll instance and the eventfd that wakes it.
+/// A token the poller keeps for itself (the `stop` signal).
+const STOP: u64 = u64::MAX;
+
+/// What `wait_one` saw.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// The socket watched with this token is ready.
+    Ready(u64),
+    /// The wait's timeout passed.
+    TimedOut,
+    /// `stop` was called.
+    Stopped,
+}
+
+/// An epoll instance and the eventfd that stops it.
 #[derive(Debug)]
 pub struct Poller {
     epoll: RawFd,
-    wake: RawFd,
+    stop: RawFd,
 }
 
 fn check(result: libc::c_int) -> io::Result<libc::c_int> {
@@ -32,7 +48,7 @@ impl Poller {
     pub fn new() -> io::Result<Poller> {
         // SAFETY: plain system calls creating descriptors this value owns.
         let epoll = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-        let wake = match check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
+        let stop = match check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
         {
             Ok(fd) => fd,
             Err(e) => {
@@ -41,8 +57,9 @@ impl Poller {
                 return Err(e);
             }
         };
-        let poller = Poller { epoll, wake };
-        poller.control(libc::EPOLL_CTL_ADD, wake, libc::EPOLLIN as u32, WAKE)?;
+        let poller = Poller { epoll, stop };
+        // Level-triggered and never read: once stopped, every wait sees it.
+        poller.control(libc::EPOLL_CTL_ADD, stop, libc::EPOLLIN as u32, STOP)?;
         Ok(poller)
     }
 
@@ -53,60 +70,55 @@ impl Poller {
     }
 
     /// Watches `transport` until it becomes readable (bytes, the peer's
-    /// close, a shutdown); `wait` then reports `token` once. Call `forget`
-    /// before watching it again.
+    /// close, a shutdown); a wait then reports `token` once. Once per
+    /// socket: later watches are `rearm`s. Closing the socket's last
+    /// descriptor forgets it.
     pub fn watch(&self, transport: &Transport, token: u64) -> io::Result<()> {
-        let events = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32;
-        self.control(libc::EPOLL_CTL_ADD, transport.raw_fd(), events, token)
+        self.control(
+            libc::EPOLL_CTL_ADD,
+            transport.raw_fd(),
+            ONE_READINESS,
+            token,
+        )
     }
 
-    /// Stops watching `transport` (after it was reported).
-    pub fn forget(&self, transport: &Transport) -> io::Result<()> {
-        self.control(libc::EPOLL_CTL_DEL, transport.raw_fd(), 0, 0)
+    /// Watches a socket `watch`ed before, and reported since, again.
+    pub fn rearm(&self, transport: &Transport, token: u64) -> io::Result<()> {
+        self.control(
+            libc::EPOLL_CTL_MOD,
+            transport.raw_fd(),
+            ONE_READINESS,
+            token,
+        )
     }
 
-    /// Makes a `wait` (now or the next one) return `WAKE`.
-    pub fn wake(&self) {
+    /// Makes every wait, the current ones and all later, return `Stopped`.
+    pub fn stop(&self) {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a local to our eventfd. A full
-        // counter (EAGAIN) means a wake is pending already.
-        unsafe { libc::write(self.wake, (&one as *const u64).cast(), 8) };
+        // counter (EAGAIN) means it is stopped already.
+        unsafe { libc::write(self.stop, (&one as *const u64).cast(), 8) };
     }
 
-    /// Waits up to `timeout` (`None`: for ever) and puts the tokens of the
-    /// sockets that became readable into `ready` (cleared first); `WAKE`
-    /// when woken.
-    pub fn wait(&self, ready: &mut Vec<u64>, timeout: Option<Duration>) -> io::Result<()> {
-        ready.clear();
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 256];
+    /// Waits up to `timeout` (`None`: for ever) for one ready socket.
+    pub fn wait_one(&self, timeout: Option<Duration>) -> io::Result<Readiness> {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 1];
         let timeout_ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
         // SAFETY: `events` is writable for its whole length.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epoll,
-                events.as_mut_ptr(),
-                events.len() as libc::c_int,
-                timeout_ms,
-            )
-        };
+        let n = unsafe { libc::epoll_wait(self.epoll, events.as_mut_ptr(), 1, timeout_ms) };
         if n < 0 {
             let err = io::Error::last_os_error();
             return if err.kind() == io::ErrorKind::Interrupted {
-                Ok(())
+                Ok(Readiness::TimedOut)
             } else {
                 Err(err)
             };
         }
-        for event in &events[..n as usize] {
-            let token = event.u64;
-            if token == WAKE {
-                let mut count: u64 = 0;
-                // SAFETY: reads 8 bytes into a local from our eventfd.
-                unsafe { libc::read(self.wake, (&mut count as *mut u64).cast(), 8) };
-            }
-            ready.push(token);
-        }
-        Ok(())
+        Ok(match (n, events[0].u64) {
+            (0, _) => Readiness::TimedOut,
+            (_, STOP) => Readiness::Stopped,
+            (_, token) => Readiness::Ready(token),
+        })
     }
 }
 
@@ -114,7 +126,7 @@ impl Drop for Poller {
     fn drop(&mut self) {
         // SAFETY: both descriptors are ours and closed once.
         unsafe {
-            libc::close(self.wake);
+            libc::close(self.stop);
             libc::close(self.epoll);
         }
     }
@@ -133,32 +145,21 @@ mod tests {
         (Transport::from(server), client)
     }
 
+    const SHORT: Option<Duration> = Some(Duration::from_millis(20));
+    const LONG: Option<Duration> = Some(Duration::from_secs(5));
+
     #[test]
-    fn a_watched_socket_is_reported_once_when_bytes_arrive() {
+    fn a_watched_socket_is_reported_once_until_rearmed() {
         let poller = Poller::new().unwrap();
         let (server, mut client) = pair();
         poller.watch(&server, 7).unwrap();
-        let mut ready = Vec::new();
-        poller
-            .wait(&mut ready, Some(Duration::from_millis(20)))
-            .unwrap();
-        assert!(ready.is_empty());
+        assert_eq!(poller.wait_one(SHORT).unwrap(), Readiness::TimedOut);
         client.write_all(b"x").unwrap();
-        poller
-            .wait(&mut ready, Some(Duration::from_secs(5)))
-            .unwrap();
-        assert_eq!(ready, [7]);
+        assert_eq!(poller.wait_one(LONG).unwrap(), Readiness::Ready(7));
         // Once only, though the byte is still unread.
-        poller
-            .wait(&mut ready, Some(Duration::from_millis(20)))
-            .unwrap();
-        assert!(ready.is_empty());
-        poller.forget(&server).unwrap();
-        poller.watch(&server, 8).unwrap();
-        poller
-            .wait(&mut ready, Some(Duration::from_secs(5)))
-            .unwrap();
-        assert_eq!(ready, [8]);
+        assert_eq!(poller.wait_one(SHORT).unwrap(), Readiness::TimedOut);
+        poller.rearm(&server, 8).unwrap();
+        assert_eq!(poller.wait_one(LONG).unwrap(), Readiness::Ready(8));
     }
 
     #[test]
@@ -168,28 +169,32 @@ mod tests {
         client.write_all(b"x").unwrap();
         std::thread::sleep(Duration::from_millis(20));
         poller.watch(&server, 1).unwrap();
-        let mut ready = Vec::new();
-        poller
-            .wait(&mut ready, Some(Duration::from_secs(5)))
-            .unwrap();
-        assert_eq!(ready, [1]);
+        assert_eq!(poller.wait_one(LONG).unwrap(), Readiness::Ready(1));
     }
 
     #[test]
-    fn a_shutdown_and_a_wake_are_reported() {
+    fn a_shutdown_is_reported() {
         let poller = Poller::new().unwrap();
         let (server, _client) = pair();
         poller.watch(&server, 3).unwrap();
         server.shutdown(Shutdown::Read).unwrap();
-        let mut ready = Vec::new();
-        poller
-            .wait(&mut ready, Some(Duration::from_secs(5)))
-            .unwrap();
-        assert_eq!(ready, [3]);
-        poller.wake();
-        poller
-            .wait(&mut ready, Some(Duration::from_secs(5)))
-            .unwrap();
-        assert_eq!(ready, [WAKE]);
+        assert_eq!(poller.wait_one(LONG).unwrap(), Readiness::Ready(3));
+    }
+
+    #[test]
+    fn a_stop_ends_every_wait_from_then_on() {
+        let poller = std::sync::Arc::new(Poller::new().unwrap());
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let poller = poller.clone();
+                std::thread::spawn(move || poller.wait_one(None).unwrap())
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+        poller.stop();
+        for waiter in waiters {
+            assert_eq!(waiter.join().unwrap(), Readiness::Stopped);
+        }
+        assert_eq!(poller.wait_one(None).unwrap(), Readiness::Stopped);
     }
 }

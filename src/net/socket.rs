@@ -124,11 +124,8 @@ impl UpgradedSocket {
         info: SocketInfo,
         pending: Vec<u8>,
     ) -> UpgradedSocket {
-        // Its reads wait for ever, without a tick: the timeout is only
-        // recorded while the transport ticks, and stopping the tick sets it
-        // on the socket (one system call).
+        // Its reads wait for ever.
         let _ = stream.get_ref().set_read_timeout(None);
-        let _ = stream.get_ref().set_read_tick(None);
         let waker = stream.get_ref().try_clone().ok();
         UpgradedSocket {
             waker,

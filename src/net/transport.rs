@@ -5,7 +5,7 @@ use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A connected socket of either family. Clones share one descriptor,
@@ -18,28 +18,16 @@ pub struct Transport(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     socket: Socket,
-    reads: ReadTimeout,
+    /// The socket's read timeout as last set, in nanoseconds (0: none): a
+    /// request sets it again and again to the same value, which then
+    /// costs no system call.
+    read_timeout_ns: AtomicU64,
 }
 
 #[derive(Debug)]
 enum Socket {
     Tcp(TcpStream),
     Unix(UnixStream),
-}
-
-/// A read's timeout, kept by the transport when it ticks (see
-/// `set_read_tick`): the socket's own timeout is then the tick, and a read
-/// sleeps through ticks until its timeout has passed — or returns at the
-/// first tick when it was asked to be brief.
-#[derive(Debug, Default)]
-struct ReadTimeout {
-    /// The tick in nanoseconds; 0: not ticking (the socket's timeout is the
-    /// read timeout itself).
-    tick_ns: AtomicU64,
-    /// The read timeout in nanoseconds; 0: none.
-    timeout_ns: AtomicU64,
-    /// The next read returns at its first tick.
-    brief: AtomicBool,
 }
 
 impl From<TcpStream> for Transport {
@@ -64,7 +52,7 @@ impl Transport {
     fn new(socket: Socket) -> Transport {
         Transport(Arc::new(Inner {
             socket,
-            reads: ReadTimeout::default(),
+            read_timeout_ns: AtomicU64::new(0),
         }))
     }
 
@@ -80,44 +68,18 @@ impl Transport {
         }
     }
 
-    /// How long one read may wait for bytes (`None`: for ever). While the
-    /// transport ticks, this costs no system call.
+    /// How long one read may wait for bytes (`None`: for ever).
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        let reads = &self.0.reads;
-        reads.timeout_ns.store(nanos(timeout), Ordering::Relaxed);
-        if reads.tick_ns.load(Ordering::Relaxed) == 0 {
-            self.set_socket_read_timeout(timeout)?;
+        let ns = nanos(timeout);
+        if self.0.read_timeout_ns.load(Ordering::Relaxed) == ns {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    /// Makes reads wake every `tick` (`None`: stop), so that one can be
-    /// asked to return early (`read_briefly`) without a system call to wait
-    /// first or to change the socket's timeout around it; the read timeout
-    /// still holds.
-    pub fn set_read_tick(&self, tick: Option<Duration>) -> io::Result<()> {
-        let reads = &self.0.reads;
-        reads.tick_ns.store(nanos(tick), Ordering::Relaxed);
-        match tick {
-            Some(_) => self.set_socket_read_timeout(tick),
-            None => {
-                let timeout = reads.timeout_ns.load(Ordering::Relaxed);
-                self.set_socket_read_timeout((timeout > 0).then(|| Duration::from_nanos(timeout)))
-            }
-        }
-    }
-
-    /// The next read returns (`WouldBlock`) at its first tick if no byte
-    /// came by then, instead of waiting out its timeout. Only while ticking.
-    pub fn read_briefly(&self, brief: bool) {
-        self.0.reads.brief.store(brief, Ordering::Relaxed);
-    }
-
-    fn set_socket_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match &self.0.socket {
             Socket::Tcp(s) => s.set_read_timeout(timeout),
             Socket::Unix(s) => s.set_read_timeout(timeout),
-        }
+        }?;
+        self.0.read_timeout_ns.store(ns, Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
@@ -158,28 +120,9 @@ impl Transport {
 
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let reads = &self.0.reads;
-        let mut waited = 0u64;
-        loop {
-            let result = match &self.0.socket {
-                Socket::Tcp(s) => (&*s).read(buf),
-                Socket::Unix(s) => (&*s).read(buf),
-            };
-            let tick = reads.tick_ns.load(Ordering::Relaxed);
-            match result {
-                // A tick passed without a byte (the socket's timeout).
-                Err(e) if tick > 0 && e.kind() == io::ErrorKind::WouldBlock => {
-                    if reads.brief.swap(false, Ordering::Relaxed) {
-                        return Err(e);
-                    }
-                    waited = waited.saturating_add(tick);
-                    let timeout = reads.timeout_ns.load(Ordering::Relaxed);
-                    if timeout > 0 && waited >= timeout {
-                        return Err(e);
-                    }
-                }
-                result => return result,
-            }
+        match &self.0.socket {
+            Socket::Tcp(s) => (&*s).read(buf),
+            Socket::Unix(s) => (&*s).read(buf),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! One connection's life: the `connection` event, the TLS handshake, then
-//! requests one after another until either side closes. A thread serves
-//! the connection while it has work; between requests it waits briefly for
-//! the next, then parks (see `parking`) and the thread takes other work.
+//! requests one after another until either side closes. A thread of the
+//! pool serves the connection while it has work; when the connection waits
+//! for its next request it parks (see `pool`) and the thread takes other
+//! work.
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -13,18 +14,10 @@ use super::exchange::{DRAIN_LIMIT, Exchange, ServerResponse, Stream};
 use super::registration::Registration;
 use super::{CachedHandlers, Handlers, ServerOptions, Shared};
 use crate::error::Error;
-use crate::http::{
-    BodyReader, BufferedStream, Limits, RequestHead, read_request_head, reason_phrase,
-};
+use crate::http::{BodyReader, BufferedStream, RequestHead, read_request_head, reason_phrase};
 use crate::message::IncomingMessage;
 use crate::net::{SocketInfo, Transport, UpgradedSocket};
 use crate::tls;
-
-/// How long a connection's thread waits for its next request before the
-/// connection parks: a busy connection's next request is usually there
-/// sooner. Also the tick of the connection's reads (see
-/// `Transport::set_read_tick`).
-const BUSY_WAIT: Duration = Duration::from_millis(50);
 
 /// How long a connection closed with its request body unread goes on
 /// reading (and discarding) what the client still sends: until
@@ -55,14 +48,14 @@ impl Connection {
     }
 }
 
-/// Opens a new connection and serves it until it ends or parks. Never
-/// panics: a panic is reported as a client error and ends the connection.
-pub(super) fn run(shared: Arc<Shared>, registration: Arc<Registration>, transport: Transport) {
-    super::mark_connection_thread(&shared);
+/// Opens a new connection (its first bytes have come) and serves it until
+/// it ends or parks. Never panics: a panic is reported as a client error
+/// and ends the connection.
+pub(super) fn run(shared: &Arc<Shared>, registration: Arc<Registration>, transport: Transport) {
     let mut info = SocketInfo::from_transport(&transport);
     let opened = catch_unwind(AssertUnwindSafe(|| {
-        let mut handlers = CachedHandlers::new(&shared);
-        let stream = open(&shared, &registration, transport, &mut info, &mut handlers)?;
+        let mut handlers = CachedHandlers::new(shared);
+        let stream = open(shared, &registration, transport, &mut info, &mut handlers)?;
         Some(Connection {
             stream,
             registration: registration.clone(),
@@ -72,7 +65,7 @@ pub(super) fn run(shared: Arc<Shared>, registration: Arc<Registration>, transpor
         })
     }));
     match opened {
-        Ok(Some(connection)) => serve(&shared, connection, false),
+        Ok(Some(connection)) => serve(shared, connection, false),
         Ok(None) => shared.unregister(registration.id),
         Err(payload) => {
             shared.report_client_error(&Error::from_panic(&*payload), &info);
@@ -82,13 +75,12 @@ pub(super) fn run(shared: Arc<Shared>, registration: Arc<Registration>, transpor
 }
 
 /// Serves a parked connection whose socket became readable.
-pub(super) fn resume(shared: Arc<Shared>, connection: Connection) {
-    super::mark_connection_thread(&shared);
-    serve(&shared, connection, true);
+pub(super) fn resume(shared: &Arc<Shared>, connection: Connection) {
+    serve(shared, connection, true);
 }
 
-/// Ends a parked connection no thread could take.
-pub(super) fn abandon(shared: &Shared, connection: Connection) {
+/// Ends a connection that could not be parked.
+fn abandon(shared: &Shared, connection: Connection) {
     let id = connection.id();
     close(connection.stream);
     shared.unregister(id);
@@ -104,7 +96,7 @@ fn serve(shared: &Arc<Shared>, connection: Connection, resumed: bool) {
     }));
     match served {
         Ok(Some(idle)) => {
-            if let Err(refused) = shared.parking.park(idle) {
+            if let Err(refused) = shared.pool.park(idle) {
                 abandon(shared, refused);
             }
         }
@@ -124,7 +116,6 @@ fn serve_requests(
     resumed: bool,
 ) -> Option<Connection> {
     let options = &shared.options;
-    let can_free_buffers = tls::can_free_buffers();
     let mut resumed = resumed;
     loop {
         let first = connection.served == 0;
@@ -138,41 +129,30 @@ fn serve_requests(
             if !first && !registration.renew_deadline(Instant::now() + options.headers_timeout) {
                 break;
             }
-            set_read_timeout(&connection.stream, head_read_timeout(options));
         } else {
             // The whole head must be in `headersTimeout` after its first
             // byte (the server's watchdog enforces it); on a kept-alive
             // connection that first byte may take up to `keepAliveTimeout`
             // to come.
-            let (wait, deadline) = if first {
-                let wait = options.headers_timeout;
-                (wait, Some(Instant::now() + wait))
+            let now = Instant::now();
+            let wait = if first {
+                options.headers_timeout
             } else {
-                (options.keep_alive_timeout, None)
+                options.keep_alive_timeout
             };
-            if !shared.set_idle(registration, deadline) {
+            if !shared.set_idle(registration, Some(now + wait)) {
                 break;
             }
-            set_read_timeout(&connection.stream, head_read_timeout(options));
-            match await_request(
-                &mut connection.stream,
-                wait,
-                can_free_buffers,
-                &options.limits,
-            ) {
-                Awaited::Request => {}
-                Awaited::Nothing(left) => {
-                    if !first {
-                        registration.set_deadline(Some(Instant::now() + left));
-                    }
-                    return Some(connection);
-                }
-                Awaited::End => break,
+            if !has_buffered_bytes(&connection.stream) {
+                release_buffers(&mut connection.stream);
+                return Some(connection);
             }
+            // Pipelined: the next request is here already.
             if !first {
-                registration.set_deadline(Some(Instant::now() + options.headers_timeout));
+                registration.set_deadline(Some(now + options.headers_timeout));
             }
         }
+        set_read_timeout(&connection.stream, head_read_timeout(options));
         connection.served += 1;
         let last = options.max_requests_per_socket > 0
             && connection.served >= options.max_requests_per_socket;
@@ -207,9 +187,6 @@ fn open(
         return None;
     }
     let options = &shared.options;
-    // Reads tick (no system call to change their timeout, and the wait for
-    // a kept-alive connection's next request is a read, not a poll first).
-    let _ = transport.set_read_tick(Some(BUSY_WAIT));
     let _ = transport.set_read_timeout(Some(handshake_read_timeout(options)));
     let _ = transport.set_write_timeout(Some(options.request_timeout));
     let session = match shared.tls.new_session() {
@@ -304,56 +281,20 @@ fn read_and_serve(
     serve_request(shared, registration, handlers, stream, head, info, last)
 }
 
-/// What came while a connection waited for its next request.
-enum Awaited {
-    /// Its first bytes.
-    Request,
-    /// Nothing yet: the connection parks for what is left of its wait.
-    Nothing(Duration),
-    /// The peer closed, or the socket failed.
-    End,
+/// Whether the next request's first bytes are here already: read ahead
+/// with the last one (pipelined), or inside OpenSSL.
+fn has_buffered_bytes(stream: &Stream) -> bool {
+    !stream.buffered().is_empty() || tls::has_pending(stream.get_ref().ssl())
 }
 
-/// Waits up to `wait` for the next request's first bytes, briefly: a busy
-/// connection's next request comes within a tick and is read at once. One
-/// that stays idle gives back its TLS record buffers, its read buffer and
-/// the stack pages its handshake touched — the bulk of an idle
-/// connection's memory — and is to park.
-fn await_request(
-    stream: &mut Stream,
-    wait: Duration,
-    can_free_buffers: bool,
-    limits: &Limits,
-) -> Awaited {
-    if !stream.buffered().is_empty() || tls::has_pending(stream.get_ref().ssl()) {
-        return Awaited::Request;
-    }
-    let mut waited = Duration::ZERO;
-    if wait >= BUSY_WAIT {
-        match read_briefly(stream, limits) {
-            Ok(0) => return Awaited::End,
-            Ok(_) => return Awaited::Request,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => waited = BUSY_WAIT,
-            Err(_) => return Awaited::End,
-        }
-    }
+/// Gives back what a connection does not need while it waits: its read
+/// buffer and OpenSSL's record buffers — the bulk of an idle connection's
+/// memory.
+fn release_buffers(stream: &mut Stream) {
     stream.shrink_when_empty();
-    if can_free_buffers {
+    if tls::can_free_buffers() {
         tls::free_buffers(stream.get_ref().ssl());
     }
-    super::stack::release_unused_stack();
-    Awaited::Nothing(wait.saturating_sub(waited))
-}
-
-/// Reads what comes within one tick of the connection's reads; `WouldBlock`
-/// when nothing did. A function of its own: its frames (OpenSSL's read) are
-/// gone when the connection then idles.
-#[inline(never)]
-fn read_briefly(stream: &mut Stream, limits: &Limits) -> std::io::Result<usize> {
-    stream.get_ref().get_ref().read_briefly(true);
-    let read = stream.fill(limits.max_header_size + 1);
-    stream.get_ref().get_ref().read_briefly(false);
-    read
 }
 
 /// Serves one request. Returns the stream when the connection may carry

@@ -4,10 +4,9 @@
 mod connection;
 mod exchange;
 mod listener;
-mod parking;
+mod pool;
 mod registration;
 mod stack;
-mod workers;
 
 pub use crate::message::IncomingMessage;
 pub use crate::net::{SocketInfo, UpgradedSocket};
@@ -30,8 +29,7 @@ use crate::http::Limits;
 use crate::net::Transport;
 use crate::tls::{SecureContext, ServerTls, SniCallback, TlsOptions};
 use listener::Listener;
-use parking::Parking;
-use workers::Workers;
+use pool::Pool;
 
 /// Node's `request` and `checkContinue` listener.
 pub type RequestHandler = Arc<dyn Fn(Arc<IncomingMessage>, ServerResponse) + Send + Sync>;
@@ -156,10 +154,8 @@ pub(crate) struct Shared {
     closing: AtomicBool,
     state: Mutex<State>,
     connections_changed: Condvar,
-    /// The connection threads, reused from one connection to the next.
-    workers: Workers,
-    /// Connections waiting for their next request, without a thread.
-    parking: Parking,
+    /// The threads, and the connections waiting without one.
+    pool: Pool,
 }
 
 /// A connection's copy of the server's listeners, taken again only when
@@ -303,7 +299,7 @@ impl Shared {
             self.connections_changed.notify_all();
             if none_left {
                 // Nothing can park any more.
-                self.parking.stop();
+                self.pool.stop();
             }
         }
         self.emit_close_when_done();
@@ -334,7 +330,6 @@ pub struct Server {
     shared: Arc<Shared>,
     listener: Mutex<Option<(Arc<Listener>, JoinHandle<()>)>>,
     watchdog: Mutex<Option<JoinHandle<()>>>,
-    poller: Mutex<Option<JoinHandle<()>>>,
     port: Mutex<u16>,
 }
 
@@ -344,8 +339,7 @@ impl Server {
         let tls = ServerTls::new(&options.tls)?;
         tls.set_sni_callback(options.sni_callback.clone());
         let shared = Shared {
-            workers: Workers::new(options.thread_stack_size),
-            parking: Parking::new().map_err(Error::Io)?,
+            pool: Pool::new(options.thread_stack_size).map_err(Error::Io)?,
             options,
             tls,
             handlers: RwLock::new(Arc::new(Handlers::default())),
@@ -358,7 +352,6 @@ impl Server {
             shared: Arc::new(shared),
             listener: Mutex::new(None),
             watchdog: Mutex::new(None),
-            poller: Mutex::new(None),
             port: Mutex::new(0),
         })
     }
@@ -400,6 +393,7 @@ impl Server {
             let listener = Arc::new(bind?);
             state.listening = true;
             *self.port.lock().unwrap_or_else(|p| p.into_inner()) = listener.port();
+            self.shared.pool.start(&self.shared)?;
             let shared = self.shared.clone();
             let accepting = listener.clone();
             let thread = thread::Builder::new()
@@ -413,12 +407,6 @@ impl Server {
                 .spawn(move || watch_deadlines(&shared))
                 .map_err(Error::Io)?;
             *self.watchdog.lock().unwrap_or_else(|p| p.into_inner()) = Some(watchdog);
-            let shared = self.shared.clone();
-            let poller = thread::Builder::new()
-                .name("nhttps-poller".into())
-                .spawn(move || shared.parking.run(&shared))
-                .map_err(Error::Io)?;
-            *self.poller.lock().unwrap_or_else(|p| p.into_inner()) = Some(poller);
         }
         if let Some(on_listening) = self.shared.handlers().listening.clone() {
             on_listening();
@@ -489,7 +477,6 @@ impl Server {
             let _ = thread.join();
         }
         self.shared.state().accept_done = true;
-        self.shared.workers.stop();
 
         let on_own_thread = CONNECTION_OF.with(|c| c.get()) == Arc::as_ptr(&self.shared) as usize;
         if !on_own_thread {
@@ -503,12 +490,8 @@ impl Server {
                         .unwrap_or_else(|p| p.into_inner());
                 }
             }
-            self.shared.parking.stop();
-            let poller = self.poller.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(poller) = poller {
-                let _ = poller.join();
-            }
-            self.shared.workers.wait_all_exited();
+            self.shared.pool.stop();
+            self.shared.pool.wait_all_exited();
             let watchdog = self
                 .watchdog
                 .lock()
@@ -586,11 +569,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener) {
             continue;
         };
         let id = registration.id;
-        if shared
-            .workers
-            .dispatch(shared, registration, transport)
-            .is_err()
-        {
+        if shared.pool.admit(registration, transport).is_err() {
             shared.unregister(id);
         }
     }

@@ -1,0 +1,309 @@
+//! The server's threads and the connections waiting without one.
+//!
+//! A connection that waits for bytes — a new one for its TLS hello, a
+//! kept-alive one for its next request — is parked: its socket is watched
+//! by the server's poller and no thread holds it. A thread takes a ready
+//! connection from the poller, serves it while it has work — blocking as
+//! long as the work needs — then parks it and asks the poller, without
+//! waiting, for the next ready one. On a busy server that one is there
+//! already: a thread goes from connection to connection without a switch
+//! to another thread, as an event loop would.
+//!
+//! A thread that finds nothing ready goes idle. Idle threads take turns:
+//! - one blocks in the poller (the *waiter*) while fewer threads serve
+//!   than there are cores, so a connection that becomes ready is taken at
+//!   once;
+//! - while every core has a thread serving, no one waits in the poller (it
+//!   would be woken, and switched to, for every readiness the serving
+//!   threads will take anyway). One idle thread (the *ticker*) looks every
+//!   `TICK` whether the serving threads finished anything since; if not,
+//!   they are all blocked (a slow handler, a client that stalls), and idle
+//!   threads wait in the poller again until one finishes;
+//! - the others sleep until one of those places frees, and leave after
+//!   `IDLE_WAIT` (not the last idle one).
+//!
+//! A thread that leaves the poller with a connection when no thread is left
+//! idle starts a new one, so some thread always watches.
+
+use std::collections::HashMap;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::connection::{self, Connection};
+use super::registration::Registration;
+use super::{Shared, stack};
+use crate::error::{Error, Result};
+use crate::net::{Poller, Readiness, Transport};
+
+/// How long a thread without work waits for some before it leaves.
+const IDLE_WAIT: Duration = Duration::from_secs(10);
+
+/// A connection parked until its socket is readable.
+enum Parked {
+    /// Accepted, not yet through its handshake.
+    New(Arc<Registration>, Transport),
+    /// Between two requests.
+    Idle(Connection),
+}
+
+/// How often the ticker checks that the serving threads get work done.
+const TICK: Duration = Duration::from_millis(1);
+
+pub(super) struct Pool {
+    poller: Poller,
+    /// Parked connections by their registration's id (the poller's token).
+    parked: Mutex<HashMap<u64, Parked>>,
+    idle: Mutex<Idle>,
+    /// Signalled when an idle thread's place (waiter, ticker) frees.
+    idle_changed: Condvar,
+    /// Threads serving a connection.
+    serving: AtomicUsize,
+    /// Bumped each time a thread is done with a connection (parked or ended).
+    progress: AtomicU64,
+    /// The serving threads got nothing done for a whole tick.
+    stalled: AtomicBool,
+    /// The threads started and not yet joined: `wait_all_exited` joins
+    /// them, so that no thread of a closed server is still running (its
+    /// code may be unloaded next); those that left on their own are
+    /// dropped as more start.
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    cores: usize,
+    stack_size: usize,
+}
+
+#[derive(Default)]
+struct Idle {
+    /// Idle threads, in any place.
+    count: usize,
+    waiter: bool,
+    ticker: bool,
+    stopping: bool,
+}
+
+impl Pool {
+    pub(super) fn new(stack_size: usize) -> io::Result<Pool> {
+        Ok(Pool {
+            poller: Poller::new()?,
+            parked: Mutex::new(HashMap::new()),
+            idle: Mutex::new(Idle::default()),
+            idle_changed: Condvar::new(),
+            serving: AtomicUsize::new(0),
+            progress: AtomicU64::new(0),
+            stalled: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            cores: thread::available_parallelism().map_or(1, |n| n.get()),
+            stack_size,
+        })
+    }
+
+    fn parked(&self) -> MutexGuard<'_, HashMap<u64, Parked>> {
+        self.parked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_idle(&self) -> MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn threads(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.threads.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Starts the first thread (at `listen`).
+    pub(super) fn start(&self, shared: &Arc<Shared>) -> Result<()> {
+        self.spawn(shared)
+    }
+
+    /// Parks a connection just accepted until its first bytes arrive.
+    pub(super) fn admit(
+        &self,
+        registration: Arc<Registration>,
+        transport: Transport,
+    ) -> Result<()> {
+        let id = registration.id;
+        let watched = transport.clone();
+        // In the table before it is watched: its bytes may come at once.
+        self.parked()
+            .insert(id, Parked::New(registration, transport));
+        self.poller.watch(&watched, id).map_err(|e| {
+            self.parked().remove(&id);
+            Error::Io(e)
+        })
+    }
+
+    /// Parks a connection between two requests until its next bytes (or
+    /// its peer's close, or a shutdown by `close` or the watchdog) arrive;
+    /// gives it back when the poller cannot watch it.
+    pub(super) fn park(&self, connection: Connection) -> std::result::Result<(), Connection> {
+        let id = connection.id();
+        let watched = connection.transport().clone();
+        self.parked().insert(id, Parked::Idle(connection));
+        match self.poller.rearm(&watched, id) {
+            Ok(()) => Ok(()),
+            Err(_) => match self.parked().remove(&id) {
+                Some(Parked::Idle(connection)) => Err(connection),
+                _ => unreachable!("parked just now"),
+            },
+        }
+    }
+
+    /// No more connections come: every thread leaves once it is done with
+    /// its work.
+    pub(super) fn stop(&self) {
+        self.lock_idle().stopping = true;
+        self.idle_changed.notify_all();
+        self.poller.stop();
+    }
+
+    /// Waits until every thread has left (after `stop`). Not from one of
+    /// the pool's threads.
+    pub(super) fn wait_all_exited(&self) {
+        loop {
+            let threads = std::mem::take(&mut *self.threads());
+            if threads.is_empty() {
+                return;
+            }
+            for thread in threads {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    fn spawn(&self, shared: &Arc<Shared>) -> Result<()> {
+        let for_thread = shared.clone();
+        let thread = thread::Builder::new()
+            .name("nhttps-conn".into())
+            .stack_size(self.stack_size)
+            .spawn(move || work(&for_thread))
+            .map_err(Error::Io)?;
+        let mut threads = self.threads();
+        threads.retain(|t| !t.is_finished());
+        threads.push(thread);
+        Ok(())
+    }
+
+    fn take(&self, id: u64) -> Option<Parked> {
+        self.parked().remove(&id)
+    }
+
+    /// For a thread done with a connection: the next ready one if there is
+    /// one now (the thread goes on serving), else `None` (it goes idle).
+    fn next_ready(&self) -> Option<Parked> {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+        if self.stalled.load(Ordering::Relaxed) {
+            self.stalled.store(false, Ordering::Relaxed);
+        }
+        if let Ok(Readiness::Ready(id)) = self.poller.wait_one(Some(Duration::ZERO))
+            && let Some(parked) = self.take(id)
+        {
+            return Some(parked);
+        }
+        self.serving.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+
+    /// For an idle thread: waits, in the place free (see the module's
+    /// comment), for a connection with work; `None` when the thread should
+    /// leave.
+    fn next_idle(&self, shared: &Arc<Shared>) -> Option<Parked> {
+        let mut idle = self.lock_idle();
+        idle.count += 1;
+        loop {
+            if idle.stopping {
+                idle.count -= 1;
+                return None;
+            }
+            let all_cores_serving = self.serving.load(Ordering::SeqCst) >= self.cores;
+            if !idle.waiter && (!all_cores_serving || self.stalled.load(Ordering::Relaxed)) {
+                idle.waiter = true;
+                drop(idle);
+                let readiness = self.poller.wait_one(Some(IDLE_WAIT));
+                idle = self.lock_idle();
+                idle.waiter = false;
+                match readiness {
+                    Ok(Readiness::Ready(id)) => {
+                        let Some(parked) = self.take(id) else {
+                            continue;
+                        };
+                        self.serving.fetch_add(1, Ordering::SeqCst);
+                        idle.count -= 1;
+                        let none_idle = idle.count == 0;
+                        drop(idle);
+                        if none_idle {
+                            // If no thread can be started, the next one to be
+                            // done with its connection watches.
+                            let _ = self.spawn(shared);
+                        } else {
+                            self.idle_changed.notify_one();
+                        }
+                        return Some(parked);
+                    }
+                    Ok(Readiness::Stopped) => {
+                        idle.count -= 1;
+                        return None;
+                    }
+                    Ok(Readiness::TimedOut) if idle.count > 1 => {
+                        idle.count -= 1;
+                        self.idle_changed.notify_one();
+                        return None;
+                    }
+                    Ok(Readiness::TimedOut) => stack::release_unused_stack(),
+                    // Out of memory in the kernel: try again shortly.
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            } else if !idle.waiter && !idle.ticker {
+                idle.ticker = true;
+                let progress = self.progress.load(Ordering::Relaxed);
+                let started = Instant::now();
+                idle = self
+                    .idle_changed
+                    .wait_timeout(idle, TICK)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+                idle.ticker = false;
+                if started.elapsed() >= TICK
+                    && self.serving.load(Ordering::SeqCst) > 0
+                    && self.progress.load(Ordering::Relaxed) == progress
+                {
+                    self.stalled.store(true, Ordering::Relaxed);
+                }
+            } else {
+                let (guard, waited) = self
+                    .idle_changed
+                    .wait_timeout(idle, IDLE_WAIT)
+                    .unwrap_or_else(|p| p.into_inner());
+                idle = guard;
+                if waited.timed_out() && idle.count > 1 {
+                    idle.count -= 1;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// A thread of the pool: serves the connections the poller hands it until
+/// it is no longer needed.
+fn work(shared: &Arc<Shared>) {
+    let pool = &shared.pool;
+    super::mark_connection_thread(shared);
+    while let Some(mut parked) = pool.next_idle(shared) {
+        loop {
+            match parked {
+                Parked::New(registration, transport) => {
+                    connection::run(shared, registration, transport)
+                }
+                Parked::Idle(connection) => connection::resume(shared, connection),
+            }
+            match pool.next_ready() {
+                Some(next) => parked = next,
+                None => break,
+            }
+        }
+    }
+    if let Some(on_exit) = shared.handlers().thread_exit.clone() {
+        let _ = catch_unwind(AssertUnwindSafe(|| on_exit()));
+    }
+}
