@@ -1,8 +1,9 @@
 /* nhttps_server PORT CERT KEY — nhttps in the bench, configured as its peers are
  * (nginx.conf.in, node_server.js, mhd_server.c): GET / answers "hello, world\n" and
- * GET /1m 1 MiB, from memory, with no access log and session tickets off. The
- * keep-alive timeout is 10 minutes, so that idle10k.sh's first connections are still
- * open when its last ones arrive. `serve`, the shipped static-file server (files,
+ * GET /1m 1 MiB, from memory, with no access log and session tickets off; GET /sleep
+ * answers after its handler slept 5 s (blocking_handlers.sh). The keep-alive timeout is
+ * 10 minutes, so that hold_idle_connections.sh's first connections are still open when
+ * its last ones arrive. `serve`, the shipped static-file server (files,
  * an access-log line per response, tickets), is measured beside it. */
 #include <nhttps.h>
 #include <stdio.h>
@@ -14,9 +15,12 @@ static uint8_t big[1 << 20];
 
 static void on_request(void *userdata, nhttps_incoming_message *req, nhttps_server_response *res) {
     (void)userdata;
-    bool is_big = strcmp(nhttps_incoming_message_url(req), "/1m") == 0;
+    const char *url = nhttps_incoming_message_url(req);
     nhttps_server_response_set_header(res, "Content-Type", "text/plain");
-    if (is_big) {
+    if (strcmp(url, "/sleep") == 0) {
+        sleep(5);
+        nhttps_server_response_end(res, (const uint8_t *)"slept\n", 6);
+    } else if (strcmp(url, "/1m") == 0) {
         nhttps_server_response_end(res, big, sizeof big);
     } else {
         nhttps_server_response_end(res, (const uint8_t *)"hello, world\n", 13);

@@ -59,9 +59,47 @@ for who in ("nhttps", "serve"):
 for key, low in [("wall_s", True), ("cpu_us_per_req", True), ("max_rss_kib", True)]:
     row("client", key, low, ["curl", "node"])
 
-# The 10,000-connection hold (idle10k.sh): nhttps alone, against the issue's targets.
-held = {k: median("idle10k", "nhttps", k) for k in figures[("idle10k", "nhttps")]}
-if held:
-    print(f"idle10k nhttps: {held.get('idle10k_conns', 0):.0f} idle connections held, "
-          f"{held.get('rss_per_conn_kib', float('nan'))} KiB each; a new client's GET meanwhile: "
-          f"{held.get('probe_ms', float('nan'))} ms (worst {held.get('probe_max_ms', float('nan'))} ms; target < 10 ms)")
+# The idle-connection hold (hold_idle_connections.sh) and the blocking handlers
+# (blocking_handlers.sh): nhttps alone.
+hold = {k: median("hold", "nhttps", k) for k in figures[("hold", "nhttps")]}
+if hold:
+    print(f"hold   nhttps: {hold.get('held', 0):.0f} idle connections held by {hold.get('threads', 0):.0f} "
+          f"threads, {hold.get('rss_per_conn_kib', float('nan'))} KiB each; a new client's GET meanwhile: "
+          f"{hold.get('probe_ms', float('nan'))} ms (worst {hold.get('probe_max_ms', float('nan'))} ms)")
+blocking = {k: median("blocking", "nhttps", k) for k in figures[("blocking", "nhttps")]}
+if blocking:
+    print(f"blocking nhttps: with {blocking.get('sleeping', 0):.0f} handlers asleep, a new connection's GET "
+          f"{blocking.get('probe_ms', float('nan'))} ms (worst {blocking.get('probe_max_ms', float('nan'))}), "
+          f"50 keep-alive connections' p99 {blocking.get('keepalive_p99_ms', float('nan'))} ms")
+
+# Every target of issue 15 (and those it keeps), met or not, in this run.
+def ratio(kind, key, peer, who="nhttps"):
+    mine, theirs = median(kind, who, key), median(kind, peer, key)
+    return mine / theirs if mine is not None and theirs else None
+
+def target(text, value, met):
+    shown = "-" if value is None else f"{value:.2f}"
+    verdict = "no figure" if value is None else ("MET" if met(value) else "MISSED")
+    print(f"target {text:58} {shown:>8}  {verdict}")
+
+print()
+for kind in ("ec", "rsa"):
+    target(f"{kind}: keep-alive CPU per request <= 1.0x nginx", ratio(kind, "keepalive_cpu_us", "nginx"), lambda r: r <= 1.0)
+    target(f"{kind}: keep-alive req/s >= 1.0x nginx", ratio(kind, "keepalive_rps", "nginx"), lambda r: r >= 1.0)
+    target(f"{kind}: keep-alive req/s >= 1.8x Node", ratio(kind, "keepalive_rps", "node"), lambda r: r >= 1.8)
+    target(f"{kind}: keep-alive p99 <= 1.5x nginx", ratio(kind, "keepalive_p99_ms", "nginx"), lambda r: r <= 1.5)
+    target(f"{kind}: RSS per idle connection <= 1.0x nginx", ratio(kind, "rss_per_conn_kib", "nginx"), lambda r: r <= 1.0)
+    target(f"{kind}: handshake CPU <= 1.0x nginx", ratio(kind, "handshake_cpu_us", "nginx"), lambda r: r <= 1.0)
+    target(f"{kind}: bulk >= 1.0x nginx", ratio(kind, "bulk_MBps", "nginx"), lambda r: r >= 1.0)
+if hold:
+    cores = hold.get("cores") or 2
+    target("hold: idle connections held (of 19,500)", hold.get("held"), lambda v: v >= 19500)
+    target(f"hold: threads meanwhile <= 2 x cores + 4 = {2 * cores + 4:.0f}", hold.get("threads"), lambda v: v <= 2 * cores + 4)
+    target("hold: a new client's GET meanwhile, median ms < 10", hold.get("probe_ms"), lambda v: v < 10)
+if blocking:
+    target("blocking: 100 handlers asleep meanwhile", blocking.get("sleeping"), lambda v: v >= 100)
+    target("blocking: a 101st connection's GET, ms <= 10", blocking.get("probe_ms"), lambda v: v <= 10)
+    target("blocking: 50 keep-alive connections' p99, ms <= 10", blocking.get("keepalive_p99_ms"), lambda v: v <= 10)
+target("client: CPU per request <= 1.0x curl", ratio("client", "cpu_us_per_req", "curl"), lambda r: r <= 1.0)
+target("client: wall time <= 1.0x curl", ratio("client", "wall_s", "curl"), lambda r: r <= 1.0)
+target("client: wall time < 1.0x Node's Agent", ratio("client", "wall_s", "node"), lambda r: r < 1.0)
