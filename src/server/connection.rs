@@ -35,11 +35,31 @@ pub(super) struct Connection {
     handlers: CachedHandlers,
     /// Requests served so far.
     served: u32,
+    /// Whether its read buffer and OpenSSL's record buffers may still be
+    /// allocated (it parked and has not given them back yet).
+    pub(super) holds_buffers: bool,
+    /// When it parked last (see `Pool::release_idle_buffers`).
+    pub(super) parked_in_round: u64,
 }
 
 impl Connection {
     pub(super) fn id(&self) -> u64 {
         self.registration.id
+    }
+
+    /// Gives back what the connection does not need while it waits for its
+    /// next request: its read buffer and OpenSSL's two record buffers — the
+    /// bulk of an idle connection's memory. They are allocated again when
+    /// it reads.
+    pub(super) fn release_buffers(&mut self) {
+        if !self.holds_buffers {
+            return;
+        }
+        self.holds_buffers = false;
+        self.stream.shrink_when_empty();
+        if tls::can_free_buffers() {
+            tls::free_buffers(self.stream.get_ref().ssl());
+        }
     }
 
     /// The socket the poller watches.
@@ -62,6 +82,8 @@ pub(super) fn run(shared: &Arc<Shared>, registration: Arc<Registration>, transpo
             info: Arc::new(info.clone()),
             handlers,
             served: 0,
+            holds_buffers: false,
+            parked_in_round: 0,
         })
     }));
     match opened {
@@ -144,7 +166,9 @@ fn serve_requests(
                 break;
             }
             if !has_buffered_bytes(&connection.stream) {
-                release_buffers(&mut connection.stream);
+                // Its buffers are kept for now: most connections that park
+                // are back within microseconds (see `Pool::release_idle_buffers`).
+                connection.holds_buffers = true;
                 return Some(connection);
             }
             // Pipelined: the next request is here already.
@@ -285,16 +309,6 @@ fn read_and_serve(
 /// with the last one (pipelined), or inside OpenSSL.
 fn has_buffered_bytes(stream: &Stream) -> bool {
     !stream.buffered().is_empty() || tls::has_pending(stream.get_ref().ssl())
-}
-
-/// Gives back what a connection does not need while it waits: its read
-/// buffer and OpenSSL's record buffers — the bulk of an idle connection's
-/// memory.
-fn release_buffers(stream: &mut Stream) {
-    stream.shrink_when_empty();
-    if tls::can_free_buffers() {
-        tls::free_buffers(stream.get_ref().ssl());
-    }
 }
 
 /// Serves one request. Returns the stream when the connection may carry

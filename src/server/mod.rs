@@ -542,6 +542,9 @@ fn watch_deadlines(shared: &Shared) {
                 let _ = entry.socket.shutdown(Shutdown::Read);
             }
         }
+        drop(state);
+        shared.pool.release_idle_buffers();
+        state = shared.state();
     }
 }
 

@@ -55,8 +55,7 @@ const TICK: Duration = Duration::from_millis(1);
 
 pub(super) struct Pool {
     poller: Poller,
-    /// Parked connections by their registration's id (the poller's token).
-    parked: Mutex<HashMap<u64, Parked>>,
+    parked: Mutex<ParkedTable>,
     idle: Mutex<Idle>,
     /// Signalled when an idle thread's place (waiter, ticker) frees.
     idle_changed: Condvar,
@@ -75,6 +74,19 @@ pub(super) struct Pool {
     stack_size: usize,
 }
 
+/// Parked connections by their registration's id (the poller's token),
+/// and those that parked recently still holding their buffers.
+#[derive(Default)]
+struct ParkedTable {
+    connections: HashMap<u64, Parked>,
+    /// Connections parked since the last `release_idle_buffers`, and
+    /// before it.
+    parked_lately: Vec<u64>,
+    parked_before: Vec<u64>,
+    /// Counts `release_idle_buffers` calls.
+    round: u64,
+}
+
 #[derive(Default)]
 struct Idle {
     /// Idle threads, in any place.
@@ -88,7 +100,7 @@ impl Pool {
     pub(super) fn new(stack_size: usize) -> io::Result<Pool> {
         Ok(Pool {
             poller: Poller::new()?,
-            parked: Mutex::new(HashMap::new()),
+            parked: Mutex::new(ParkedTable::default()),
             idle: Mutex::new(Idle::default()),
             idle_changed: Condvar::new(),
             serving: AtomicUsize::new(0),
@@ -100,7 +112,7 @@ impl Pool {
         })
     }
 
-    fn parked(&self) -> MutexGuard<'_, HashMap<u64, Parked>> {
+    fn parked(&self) -> MutexGuard<'_, ParkedTable> {
         self.parked.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -126,9 +138,10 @@ impl Pool {
         let watched = transport.clone();
         // In the table before it is watched: its bytes may come at once.
         self.parked()
+            .connections
             .insert(id, Parked::New(registration, transport));
         self.poller.watch(&watched, id).map_err(|e| {
-            self.parked().remove(&id);
+            self.parked().connections.remove(&id);
             Error::Io(e)
         })
     }
@@ -136,16 +149,50 @@ impl Pool {
     /// Parks a connection between two requests until its next bytes (or
     /// its peer's close, or a shutdown by `close` or the watchdog) arrive;
     /// gives it back when the poller cannot watch it.
-    pub(super) fn park(&self, connection: Connection) -> std::result::Result<(), Connection> {
+    pub(super) fn park(&self, mut connection: Connection) -> std::result::Result<(), Connection> {
         let id = connection.id();
         let watched = connection.transport().clone();
-        self.parked().insert(id, Parked::Idle(connection));
+        {
+            let mut parked = self.parked();
+            connection.parked_in_round = parked.round;
+            if connection.holds_buffers {
+                parked.parked_lately.push(id);
+            }
+            parked.connections.insert(id, Parked::Idle(connection));
+        }
         match self.poller.rearm(&watched, id) {
             Ok(()) => Ok(()),
-            Err(_) => match self.parked().remove(&id) {
+            Err(_) => match self.parked().connections.remove(&id) {
                 Some(Parked::Idle(connection)) => Err(connection),
                 _ => unreachable!("parked just now"),
             },
+        }
+    }
+
+    /// Called every `WATCH_INTERVAL` (by the watchdog): parked connections
+    /// that have been waiting since before the last call give their
+    /// buffers back. A connection that parks is usually back within
+    /// microseconds on a busy server; freeing its buffers at every park and
+    /// allocating them again at its next request would cost more than the
+    /// request itself.
+    pub(super) fn release_idle_buffers(&self) {
+        let (waiting, round) = {
+            let mut parked = self.parked();
+            let table = &mut *parked;
+            let waiting = std::mem::replace(
+                &mut table.parked_before,
+                std::mem::take(&mut table.parked_lately),
+            );
+            table.round += 1;
+            (waiting, table.round - 1)
+        };
+        for id in waiting {
+            let mut parked = self.parked();
+            if let Some(Parked::Idle(connection)) = parked.connections.get_mut(&id)
+                && connection.parked_in_round < round
+            {
+                connection.release_buffers();
+            }
         }
     }
 
@@ -185,7 +232,7 @@ impl Pool {
     }
 
     fn take(&self, id: u64) -> Option<Parked> {
-        self.parked().remove(&id)
+        self.parked().connections.remove(&id)
     }
 
     /// For a thread done with a connection: the next ready one if there is

@@ -348,9 +348,9 @@ fn build(
     }
     set_session_timeout(&mut builder, settings.session_timeout);
     // An idle connection gives its two 16 KiB record buffers back until
-    // its next request arrives (see the idle wait in server/connection.rs):
-    // explicitly once it has been idle a moment, or — with an OpenSSL
-    // whose SSL_free_buffers is unsafe — after every record.
+    // its next request arrives: explicitly once it has been parked a
+    // moment (`Pool::release_idle_buffers`), or — with an OpenSSL whose
+    // SSL_free_buffers is unsafe — after every record.
     if !super::can_free_buffers() {
         builder.set_mode(SslMode::RELEASE_BUFFERS);
     }
