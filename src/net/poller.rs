@@ -100,6 +100,32 @@ impl Poller {
         unsafe { libc::write(self.stop, (&one as *const u64).cast(), 8) };
     }
 
+    /// The tokens of up to `tokens.len()` sockets ready now, without
+    /// waiting: how many were written (a `stop` is left out).
+    pub fn ready_now(&self, tokens: &mut [u64]) -> io::Result<usize> {
+        const MAX: usize = 16;
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX];
+        let max = tokens.len().min(MAX) as libc::c_int;
+        // SAFETY: `events` is writable for `max` entries.
+        let n = unsafe { libc::epoll_wait(self.epoll, events.as_mut_ptr(), max, 0) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return if err.kind() == io::ErrorKind::Interrupted {
+                Ok(0)
+            } else {
+                Err(err)
+            };
+        }
+        let mut written = 0;
+        for event in &events[..n as usize] {
+            if event.u64 != STOP {
+                tokens[written] = event.u64;
+                written += 1;
+            }
+        }
+        Ok(written)
+    }
+
     /// Waits up to `timeout` (`None`: for ever) for one ready socket.
     pub fn wait_one(&self, timeout: Option<Duration>) -> io::Result<Readiness> {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 1];
@@ -179,6 +205,24 @@ mod tests {
         poller.watch(&server, 3).unwrap();
         server.shutdown(Shutdown::Read).unwrap();
         assert_eq!(poller.wait_one(LONG).unwrap(), Readiness::Ready(3));
+    }
+
+    #[test]
+    fn ready_now_gives_every_ready_socket_up_to_its_room_without_waiting() {
+        let poller = Poller::new().unwrap();
+        let pairs: Vec<_> = (0..3).map(|_| pair()).collect();
+        for (token, (server, _)) in pairs.iter().enumerate() {
+            poller.watch(server, token as u64).unwrap();
+        }
+        let mut tokens = [0u64; 8];
+        assert_eq!(poller.ready_now(&mut tokens).unwrap(), 0);
+        for (_, client) in &pairs {
+            (&*client).write_all(b"x").unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(poller.ready_now(&mut tokens[..2]).unwrap(), 2);
+        assert_eq!(poller.ready_now(&mut tokens).unwrap(), 1);
+        assert_eq!(poller.ready_now(&mut tokens).unwrap(), 0);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! long as the work needs — then parks it and asks the poller, without
 //! waiting, for the next ready one. On a busy server that one is there
 //! already: a thread goes from connection to connection without a switch
-//! to another thread, as an event loop would.
+//! to another thread, as an event loop would. When the poller has several
+//! ready, the thread takes up to `READY_BATCH` in one call and leaves the
+//! others in a queue for the next thread done with its connection.
 //!
 //! A thread that finds nothing ready goes idle. Idle threads take turns:
 //! - one blocks in the poller (the *waiter*) while fewer threads serve
@@ -25,7 +27,7 @@
 //! A thread that leaves the poller with a connection when no thread is left
 //! idle starts a new one, so some thread always watches.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -53,6 +55,11 @@ enum Parked {
 /// How often the ticker checks that the serving threads get work done.
 const TICK: Duration = Duration::from_millis(1);
 
+/// How many ready connections a serving thread takes from the poller at
+/// once (one system call): the first it serves, the others wait in the
+/// table's `ready` queue for the next thread done with its connection.
+const READY_BATCH: usize = 8;
+
 pub(super) struct Pool {
     poller: Poller,
     parked: Mutex<ParkedTable>,
@@ -75,16 +82,31 @@ pub(super) struct Pool {
 }
 
 /// Parked connections by their registration's id (the poller's token),
-/// and those that parked recently still holding their buffers.
+/// those the poller reported ready that no thread has taken yet, and those
+/// that parked recently still holding their buffers.
 #[derive(Default)]
 struct ParkedTable {
     connections: HashMap<u64, Parked>,
+    /// Ready connections taken from the poller in a batch. Taken before
+    /// the poller is asked again; never left behind while the waiter
+    /// sleeps (it looks here first, and no batch is taken while it sleeps).
+    ready: VecDeque<Parked>,
+    waiter_asleep: bool,
     /// Connections parked since the last `release_idle_buffers`, and
     /// before it.
     parked_lately: Vec<u64>,
     parked_before: Vec<u64>,
     /// Counts `release_idle_buffers` calls.
     round: u64,
+}
+
+/// What the waiter got.
+enum Waited {
+    Ready(Parked),
+    /// A readiness for a connection taken meanwhile.
+    Nothing,
+    TimedOut,
+    Stopped,
 }
 
 #[derive(Default)]
@@ -231,10 +253,6 @@ impl Pool {
         Ok(())
     }
 
-    fn take(&self, id: u64) -> Option<Parked> {
-        self.parked().connections.remove(&id)
-    }
-
     /// For a thread done with a connection: the next ready one if there is
     /// one now (the thread goes on serving), else `None` (it goes idle).
     fn next_ready(&self) -> Option<Parked> {
@@ -242,13 +260,54 @@ impl Pool {
         if self.stalled.load(Ordering::Relaxed) {
             self.stalled.store(false, Ordering::Relaxed);
         }
-        if let Ok(Readiness::Ready(id)) = self.poller.wait_one(Some(Duration::ZERO))
-            && let Some(parked) = self.take(id)
         {
-            return Some(parked);
+            let mut parked = self.parked();
+            if let Some(next) = parked.ready.pop_front() {
+                return Some(next);
+            }
+            // Under the table's lock, so that the waiter cannot go to sleep
+            // with a batch left behind.
+            let room = if parked.waiter_asleep { 1 } else { READY_BATCH };
+            let mut tokens = [0u64; READY_BATCH];
+            let count = self.poller.ready_now(&mut tokens[..room]).unwrap_or(0);
+            let mut first = None;
+            for id in &tokens[..count] {
+                if let Some(ready) = parked.connections.remove(id) {
+                    match first {
+                        None => first = Some(ready),
+                        Some(_) => parked.ready.push_back(ready),
+                    }
+                }
+            }
+            if first.is_some() {
+                return first;
+            }
         }
         self.serving.fetch_sub(1, Ordering::SeqCst);
         None
+    }
+
+    /// For the waiter: a ready connection left in the table's queue, or the
+    /// next one the poller reports within `IDLE_WAIT`.
+    fn wait_ready(&self) -> io::Result<Waited> {
+        {
+            let mut parked = self.parked();
+            if let Some(ready) = parked.ready.pop_front() {
+                return Ok(Waited::Ready(ready));
+            }
+            parked.waiter_asleep = true;
+        }
+        let readiness = self.poller.wait_one(Some(IDLE_WAIT));
+        let mut parked = self.parked();
+        parked.waiter_asleep = false;
+        Ok(match readiness? {
+            Readiness::Ready(id) => match parked.connections.remove(&id) {
+                Some(ready) => Waited::Ready(ready),
+                None => Waited::Nothing,
+            },
+            Readiness::TimedOut => Waited::TimedOut,
+            Readiness::Stopped => Waited::Stopped,
+        })
     }
 
     /// For an idle thread: waits, in the place free (see the module's
@@ -266,14 +325,11 @@ impl Pool {
             if !idle.waiter && (!all_cores_serving || self.stalled.load(Ordering::Relaxed)) {
                 idle.waiter = true;
                 drop(idle);
-                let readiness = self.poller.wait_one(Some(IDLE_WAIT));
+                let waited = self.wait_ready();
                 idle = self.lock_idle();
                 idle.waiter = false;
-                match readiness {
-                    Ok(Readiness::Ready(id)) => {
-                        let Some(parked) = self.take(id) else {
-                            continue;
-                        };
+                match waited {
+                    Ok(Waited::Ready(parked)) => {
                         self.serving.fetch_add(1, Ordering::SeqCst);
                         idle.count -= 1;
                         let none_idle = idle.count == 0;
@@ -287,16 +343,17 @@ impl Pool {
                         }
                         return Some(parked);
                     }
-                    Ok(Readiness::Stopped) => {
+                    Ok(Waited::Nothing) => {}
+                    Ok(Waited::Stopped) => {
                         idle.count -= 1;
                         return None;
                     }
-                    Ok(Readiness::TimedOut) if idle.count > 1 => {
+                    Ok(Waited::TimedOut) if idle.count > 1 => {
                         idle.count -= 1;
                         self.idle_changed.notify_one();
                         return None;
                     }
-                    Ok(Readiness::TimedOut) => stack::release_unused_stack(),
+                    Ok(Waited::TimedOut) => stack::release_unused_stack(),
                     // Out of memory in the kernel: try again shortly.
                     Err(_) => thread::sleep(Duration::from_millis(10)),
                 }
