@@ -38,8 +38,8 @@ pub(super) struct Connection {
     /// Whether its read buffer and OpenSSL's record buffers may still be
     /// allocated (it parked and has not given them back yet).
     pub(super) holds_buffers: bool,
-    /// When it parked last (see `Pool::release_idle_buffers`).
-    pub(super) parked_in_round: u64,
+    /// When it parked last with its buffers (see `Pool::release_buffers_parked_before`).
+    pub(super) parked_at: Option<Instant>,
 }
 
 impl Connection {
@@ -83,7 +83,7 @@ pub(super) fn run(shared: &Arc<Shared>, registration: Arc<Registration>, transpo
             handlers,
             served: 0,
             holds_buffers: false,
-            parked_in_round: 0,
+            parked_at: None,
         })
     }));
     match opened {
@@ -167,8 +167,9 @@ fn serve_requests(
             }
             if !has_buffered_bytes(&connection.stream) {
                 // Its buffers are kept for now: most connections that park
-                // are back within microseconds (see `Pool::release_idle_buffers`).
+                // are back within microseconds (see `Pool::release_buffers_parked_before`).
                 connection.holds_buffers = true;
+                connection.parked_at = Some(now);
                 return Some(connection);
             }
             // Pipelined: the next request is here already.

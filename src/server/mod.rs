@@ -543,7 +543,9 @@ fn watch_deadlines(shared: &Shared) {
             }
         }
         drop(state);
-        shared.pool.release_idle_buffers();
+        shared
+            .pool
+            .release_buffers_parked_before(now - pool::RELEASE_BUFFERS_AFTER);
         state = shared.state();
     }
 }

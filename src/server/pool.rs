@@ -55,6 +55,10 @@ enum Parked {
 /// How often the ticker checks that the serving threads get work done.
 const TICK: Duration = Duration::from_millis(1);
 
+/// How long a parked connection keeps its buffers (see
+/// `release_buffers_parked_before`).
+pub(super) const RELEASE_BUFFERS_AFTER: Duration = Duration::from_millis(10);
+
 /// How many ready connections a serving thread takes from the poller at
 /// once (one system call): the first it serves, the others wait in the
 /// table's `ready` queue for the next thread done with its connection.
@@ -92,12 +96,10 @@ struct ParkedTable {
     /// sleeps (it looks here first, and no batch is taken while it sleeps).
     ready: VecDeque<Parked>,
     waiter_asleep: bool,
-    /// Connections parked since the last `release_idle_buffers`, and
-    /// before it.
-    parked_lately: Vec<u64>,
-    parked_before: Vec<u64>,
-    /// Counts `release_idle_buffers` calls.
-    round: u64,
+    /// Connections that parked holding their buffers, and when, in the
+    /// order they parked (one may be here several times: only the entry
+    /// of its last park counts).
+    holding_buffers: VecDeque<(u64, Instant)>,
 }
 
 /// What the waiter got.
@@ -171,14 +173,13 @@ impl Pool {
     /// Parks a connection between two requests until its next bytes (or
     /// its peer's close, or a shutdown by `close` or the watchdog) arrive;
     /// gives it back when the poller cannot watch it.
-    pub(super) fn park(&self, mut connection: Connection) -> std::result::Result<(), Connection> {
+    pub(super) fn park(&self, connection: Connection) -> std::result::Result<(), Connection> {
         let id = connection.id();
         let watched = connection.transport().clone();
         {
             let mut parked = self.parked();
-            connection.parked_in_round = parked.round;
-            if connection.holds_buffers {
-                parked.parked_lately.push(id);
+            if let (true, Some(at)) = (connection.holds_buffers, connection.parked_at) {
+                parked.holding_buffers.push_back((id, at));
             }
             parked.connections.insert(id, Parked::Idle(connection));
         }
@@ -191,30 +192,32 @@ impl Pool {
         }
     }
 
-    /// Called every `WATCH_INTERVAL` (by the watchdog): parked connections
-    /// that have been waiting since before the last call give their
-    /// buffers back. A connection that parks is usually back within
-    /// microseconds on a busy server; freeing its buffers at every park and
-    /// allocating them again at its next request would cost more than the
-    /// request itself.
-    pub(super) fn release_idle_buffers(&self) {
-        let (waiting, round) = {
+    /// Connections parked since before `parked_before` give their buffers
+    /// back. A connection that parks is usually back within microseconds
+    /// on a busy server: freeing its buffers at every park and allocating
+    /// them again at its next request would cost a third of the request.
+    /// Called by a thread about to wait in the poller (the server has
+    /// nothing else to do) and by the watchdog every `WATCH_INTERVAL` (for
+    /// a server that never idles).
+    pub(super) fn release_buffers_parked_before(&self, parked_before: Instant) {
+        loop {
             let mut parked = self.parked();
-            let table = &mut *parked;
-            let waiting = std::mem::replace(
-                &mut table.parked_before,
-                std::mem::take(&mut table.parked_lately),
-            );
-            table.round += 1;
-            (waiting, table.round - 1)
-        };
-        for id in waiting {
-            let mut parked = self.parked();
-            if let Some(Parked::Idle(connection)) = parked.connections.get_mut(&id)
-                && connection.parked_in_round < round
-            {
-                connection.release_buffers();
+            for _ in 0..64 {
+                match parked.holding_buffers.front() {
+                    Some(&(_, at)) if at <= parked_before => {}
+                    _ => return,
+                }
+                let Some((id, at)) = parked.holding_buffers.pop_front() else {
+                    return;
+                };
+                if let Some(Parked::Idle(connection)) = parked.connections.get_mut(&id)
+                    && connection.parked_at == Some(at)
+                {
+                    connection.release_buffers();
+                }
             }
+            // Lets other threads park and take connections between batches.
+            drop(parked);
         }
     }
 
@@ -290,6 +293,7 @@ impl Pool {
     /// For the waiter: a ready connection left in the table's queue, or the
     /// next one the poller reports within `IDLE_WAIT`.
     fn wait_ready(&self) -> io::Result<Waited> {
+        self.release_buffers_parked_before(Instant::now() - RELEASE_BUFFERS_AFTER);
         {
             let mut parked = self.parked();
             if let Some(ready) = parked.ready.pop_front() {
