@@ -1,10 +1,11 @@
 //! Readiness of many sockets at once (Linux epoll): a connection waiting
 //! for its next bytes is watched here instead of by a thread of its own.
-//! A watched socket is reported once when bytes arrive, the peer closes or
-//! the socket is shut down, then watched again only when `rearm`ed; so
-//! several threads can wait on one poller and each readiness goes to one
-//! of them (the kernel wakes the waiter that waited last). `stop` makes
-//! every wait, now and later, return at once.
+//! A watched socket is reported once each time bytes arrive, the peer
+//! closes or the socket is shut down (edge-triggered: bytes left unread
+//! are not reported again), to one of the threads waiting (the kernel
+//! wakes the one that waited last). It stays watched until `forget` or its
+//! last descriptor closes: watching costs no system call per wait. `stop`
+//! makes every wait, now and later, return at once.
 
 use std::io;
 use std::os::unix::io::RawFd;
@@ -12,8 +13,8 @@ use std::time::Duration;
 
 use super::Transport;
 
-/// Readable (or closed), reported once.
-const ONE_READINESS: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32;
+/// Each arrival of bytes (or the peer's close, or a shutdown).
+const ARRIVALS: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
 
 /// A token the poller keeps for itself (the `stop` signal).
 const STOP: u64 = u64::MAX;
@@ -69,27 +70,16 @@ impl Poller {
         check(unsafe { libc::epoll_ctl(self.epoll, op, fd, &mut event) }).map(drop)
     }
 
-    /// Watches `transport` until it becomes readable (bytes, the peer's
-    /// close, a shutdown); a wait then reports `token` once. Once per
-    /// socket: later watches are `rearm`s. Closing the socket's last
-    /// descriptor forgets it.
+    /// Watches `transport`: from now on a wait reports `token` once for
+    /// each arrival of bytes (and for the peer's close, or a shutdown),
+    /// including bytes there already. Once per socket.
     pub fn watch(&self, transport: &Transport, token: u64) -> io::Result<()> {
-        self.control(
-            libc::EPOLL_CTL_ADD,
-            transport.raw_fd(),
-            ONE_READINESS,
-            token,
-        )
+        self.control(libc::EPOLL_CTL_ADD, transport.raw_fd(), ARRIVALS, token)
     }
 
-    /// Watches a socket `watch`ed before, and reported since, again.
-    pub fn rearm(&self, transport: &Transport, token: u64) -> io::Result<()> {
-        self.control(
-            libc::EPOLL_CTL_MOD,
-            transport.raw_fd(),
-            ONE_READINESS,
-            token,
-        )
+    /// Stops watching `transport` (closing its last descriptor does too).
+    pub fn forget(&self, transport: &Transport) -> io::Result<()> {
+        self.control(libc::EPOLL_CTL_DEL, transport.raw_fd(), 0, 0)
     }
 
     /// Makes every wait, the current ones and all later, return `Stopped`.
@@ -175,7 +165,7 @@ mod tests {
     const LONG: Option<Duration> = Some(Duration::from_secs(5));
 
     #[test]
-    fn a_watched_socket_is_reported_once_until_rearmed() {
+    fn a_watched_socket_is_reported_once_per_arrival() {
         let poller = Poller::new().unwrap();
         let (server, mut client) = pair();
         poller.watch(&server, 7).unwrap();
@@ -184,8 +174,11 @@ mod tests {
         assert_eq!(poller.wait_one(LONG).unwrap(), Readiness::Ready(7));
         // Once only, though the byte is still unread.
         assert_eq!(poller.wait_one(SHORT).unwrap(), Readiness::TimedOut);
-        poller.rearm(&server, 8).unwrap();
-        assert_eq!(poller.wait_one(LONG).unwrap(), Readiness::Ready(8));
+        client.write_all(b"y").unwrap();
+        assert_eq!(poller.wait_one(LONG).unwrap(), Readiness::Ready(7));
+        poller.forget(&server).unwrap();
+        client.write_all(b"z").unwrap();
+        assert_eq!(poller.wait_one(SHORT).unwrap(), Readiness::TimedOut);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A connected socket of either family. Clones share one descriptor,
@@ -22,6 +22,8 @@ struct Inner {
     /// request sets it again and again to the same value, which then
     /// costs no system call.
     read_timeout_ns: AtomicU64,
+    /// Reads return `WouldBlock` instead of waiting (see `read_without_waiting`).
+    reads_without_waiting: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -53,6 +55,7 @@ impl Transport {
         Transport(Arc::new(Inner {
             socket,
             read_timeout_ns: AtomicU64::new(0),
+            reads_without_waiting: AtomicBool::new(false),
         }))
     }
 
@@ -66,6 +69,15 @@ impl Transport {
             Socket::Tcp(s) => s.shutdown(how),
             Socket::Unix(s) => s.shutdown(how),
         }
+    }
+
+    /// While true, reads take what is there and return `WouldBlock` when
+    /// nothing is, instead of waiting (for one look at a socket a poller
+    /// reported: its bytes may have been read already).
+    pub fn read_without_waiting(&self, without_waiting: bool) {
+        self.0
+            .reads_without_waiting
+            .store(without_waiting, Ordering::Relaxed);
     }
 
     /// How long one read may wait for bytes (`None`: for ever).
@@ -120,6 +132,9 @@ impl Transport {
 
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.0.reads_without_waiting.load(Ordering::Relaxed) {
+            return recv_without_waiting(self.raw_fd(), buf);
+        }
         match &self.0.socket {
             Socket::Tcp(s) => (&*s).read(buf),
             Socket::Unix(s) => (&*s).read(buf),
@@ -138,6 +153,22 @@ impl Write for Transport {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// A read that returns `WouldBlock` when no byte is there.
+fn recv_without_waiting(fd: std::os::unix::io::RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is writable for its whole length and the descriptor
+        // stays open for the call (the caller borrows its socket).
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
     }
 }
 

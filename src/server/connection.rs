@@ -61,11 +61,6 @@ impl Connection {
             tls::free_buffers(self.stream.get_ref().ssl());
         }
     }
-
-    /// The socket the poller watches.
-    pub(super) fn transport(&self) -> &Transport {
-        self.stream.get_ref().get_ref()
-    }
 }
 
 /// Opens a new connection (its first bytes have come) and serves it until
@@ -101,31 +96,27 @@ pub(super) fn resume(shared: &Arc<Shared>, connection: Connection) {
     serve(shared, connection, true);
 }
 
-/// Ends a connection that could not be parked.
-fn abandon(shared: &Shared, connection: Connection) {
-    let id = connection.id();
-    close(connection.stream);
-    shared.unregister(id);
-}
-
 /// Serves requests until the connection ends (it is then unregistered) or
 /// parks. Never panics.
 fn serve(shared: &Arc<Shared>, connection: Connection, resumed: bool) {
     let id = connection.id();
     let info = connection.info.clone();
-    let served = catch_unwind(AssertUnwindSafe(|| {
-        serve_requests(shared, connection, resumed)
-    }));
-    match served {
-        Ok(Some(idle)) => {
-            if let Err(refused) = shared.pool.park(idle) {
-                abandon(shared, refused);
+    let (mut connection, mut resumed) = (connection, resumed);
+    loop {
+        let served = catch_unwind(AssertUnwindSafe(|| {
+            serve_requests(shared, connection, resumed)
+        }));
+        match served {
+            Ok(Some(idle)) => match shared.pool.park(idle) {
+                Ok(()) => return,
+                // Bytes arrived while it was busy: look at them first.
+                Err(readable) => (connection, resumed) = (readable, true),
+            },
+            Ok(None) => return shared.unregister(id),
+            Err(payload) => {
+                shared.report_client_error(&Error::from_panic(&*payload), &info);
+                return shared.unregister(id);
             }
-        }
-        Ok(None) => shared.unregister(id),
-        Err(payload) => {
-            shared.report_client_error(&Error::from_panic(&*payload), &info);
-            shared.unregister(id);
         }
     }
 }
@@ -144,6 +135,18 @@ fn serve_requests(
         let registration = &connection.registration;
         if resumed {
             resumed = false;
+            // The poller reported an arrival, but its bytes may have been
+            // read since (with the last request).
+            match look_for_bytes(&mut connection.stream, options.limits.max_header_size) {
+                Looked::Bytes => {}
+                Looked::Nothing => {
+                    // The look may have allocated the buffers again.
+                    connection.holds_buffers = true;
+                    connection.parked_at = Some(Instant::now());
+                    return Some(connection);
+                }
+                Looked::End => break,
+            }
             // A new connection's first head keeps the deadline it parked
             // with (a head past it gets 408). A kept-alive connection's
             // next head must be whole `headersTimeout` after its first
@@ -306,6 +309,41 @@ fn read_and_serve(
     serve_request(shared, registration, handlers, stream, head, info, last)
 }
 
+/// What a look at a parked connection's socket found.
+enum Looked {
+    /// Bytes (now in the read buffer).
+    Bytes,
+    /// Nothing: the connection parks again.
+    Nothing,
+    /// The peer's close, or an error.
+    End,
+}
+
+/// Reads what is there without waiting.
+fn look_for_bytes(stream: &mut Stream, limit: usize) -> Looked {
+    if has_buffered_bytes(stream) {
+        return Looked::Bytes;
+    }
+    let transport = stream.get_ref().get_ref().clone();
+    transport.read_without_waiting(true);
+    let read = stream.fill(limit + 1);
+    transport.read_without_waiting(false);
+    match read {
+        Ok(0) => Looked::End,
+        Ok(_) => Looked::Bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            // A record's start may have come without its end: OpenSSL
+            // keeps it, and the rest is another arrival.
+            if has_buffered_bytes(stream) {
+                Looked::Bytes
+            } else {
+                Looked::Nothing
+            }
+        }
+        Err(_) => Looked::End,
+    }
+}
+
 /// Whether the next request's first bytes are here already: read ahead
 /// with the last one (pipelined), or inside OpenSSL.
 fn has_buffered_bytes(stream: &Stream) -> bool {
@@ -326,6 +364,9 @@ fn serve_request(
     if head.is_upgrade() {
         match &handlers.upgrade {
             Some(on_upgrade) => {
+                // The socket is the application's now: its arrivals no
+                // longer concern the pool.
+                shared.pool.unwatch(stream.get_ref().get_ref());
                 let (ssl, head_bytes) = stream.into_parts();
                 let exchange = Arc::new(Exchange::new(
                     None,

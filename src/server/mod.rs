@@ -279,6 +279,7 @@ impl Shared {
     }
 
     fn unregister(&self, id: u64) {
+        self.pool.forget(id);
         let (closing, none_left) = {
             let mut state = self.state();
             let ip = state.connections.remove(&id).and_then(|entry| entry.ip);

@@ -11,18 +11,24 @@
 //! ready, the thread takes up to `READY_BATCH` in one call and leaves the
 //! others in a queue for the next thread done with its connection.
 //!
-//! A thread that finds nothing ready goes idle. Idle threads take turns:
-//! - one blocks in the poller (the *waiter*) while fewer threads serve
-//!   than there are cores, so a connection that becomes ready is taken at
-//!   once;
+//! The poller reports each arrival of bytes once (edge-triggered), so that
+//! parking costs no system call. An arrival on a connection that is busy
+//! marks it readable; its thread, instead of parking it, looks at its
+//! socket without waiting — the bytes may have been read already, with the
+//! request before — and parks it again if nothing is there.
+//!
+//! A thread that finds nothing ready goes idle. Idle threads take places:
+//! - the *waiter* blocks in the poller while fewer threads serve than there
+//!   are cores, so a connection that becomes ready is taken at once;
 //! - while every core has a thread serving, no one waits in the poller (it
 //!   would be woken, and switched to, for every readiness the serving
-//!   threads will take anyway). One idle thread (the *ticker*) looks every
-//!   `TICK` whether the serving threads finished anything since; if not,
-//!   they are all blocked (a slow handler, a client that stalls), and idle
-//!   threads wait in the poller again until one finishes;
-//! - the others sleep until one of those places frees, and leave after
-//!   `IDLE_WAIT` (not the last idle one).
+//!   threads will take anyway). The *ticker* looks every `TICK` whether the
+//!   serving threads finished anything since; if not, they are all blocked
+//!   (a slow handler, a client that stalls), and idle threads wait in the
+//!   poller again until one finishes. It ticks on through a busy server's
+//!   short lulls, and stops after `QUIET_TICKS` without work;
+//! - the others (*followers*) sleep until a place is wanted, and leave
+//!   after `IDLE_WAIT` (not the last idle one).
 //!
 //! A thread that leaves the poller with a connection when no thread is left
 //! idle starts a new one, so some thread always watches.
@@ -55,6 +61,9 @@ enum Parked {
 /// How often the ticker checks that the serving threads get work done.
 const TICK: Duration = Duration::from_millis(1);
 
+/// After how many ticks without work done the ticker stops ticking.
+const QUIET_TICKS: u32 = 100;
+
 /// How long a parked connection keeps its buffers (see
 /// `release_buffers_parked_before`).
 pub(super) const RELEASE_BUFFERS_AFTER: Duration = Duration::from_millis(10);
@@ -68,8 +77,10 @@ pub(super) struct Pool {
     poller: Poller,
     parked: Mutex<ParkedTable>,
     idle: Mutex<Idle>,
-    /// Signalled when an idle thread's place (waiter, ticker) frees.
-    idle_changed: Condvar,
+    /// Where idle threads without a place wait to be needed.
+    followers: Condvar,
+    /// Where the ticker waits between ticks (woken early only by `stop`).
+    ticker_wake: Condvar,
     /// Threads serving a connection.
     serving: AtomicUsize,
     /// Bumped each time a thread is done with a connection (parked or ended).
@@ -85,12 +96,12 @@ pub(super) struct Pool {
     stack_size: usize,
 }
 
-/// Parked connections by their registration's id (the poller's token),
-/// those the poller reported ready that no thread has taken yet, and those
-/// that parked recently still holding their buffers.
+/// Every connection by its registration's id (the poller's token): parked,
+/// or busy on a thread; those the poller reported ready that no thread has
+/// taken yet; and those that parked recently still holding their buffers.
 #[derive(Default)]
 struct ParkedTable {
-    connections: HashMap<u64, Parked>,
+    connections: HashMap<u64, Slot>,
     /// Ready connections taken from the poller in a batch. Taken before
     /// the poller is asked again; never left behind while the waiter
     /// sleeps (it looks here first, and no batch is taken while it sleeps).
@@ -102,10 +113,36 @@ struct ParkedTable {
     holding_buffers: VecDeque<(u64, Instant)>,
 }
 
+/// Where a connection is.
+enum Slot {
+    Parked(Parked),
+    /// A thread serves it. `readable`: the poller reported an arrival
+    /// meanwhile — its thread must look at the socket before parking it,
+    /// as that arrival will not be reported again.
+    Busy {
+        readable: bool,
+    },
+}
+
+impl ParkedTable {
+    /// For a readiness the poller reported: the connection if it was
+    /// parked (it is now busy); if it is busy, it is marked readable.
+    fn take_ready(&mut self, id: u64) -> Option<Parked> {
+        let slot = self.connections.get_mut(&id)?;
+        match std::mem::replace(slot, Slot::Busy { readable: false }) {
+            Slot::Parked(parked) => Some(parked),
+            Slot::Busy { .. } => {
+                *slot = Slot::Busy { readable: true };
+                None
+            }
+        }
+    }
+}
+
 /// What the waiter got.
 enum Waited {
     Ready(Parked),
-    /// A readiness for a connection taken meanwhile.
+    /// A readiness for a connection that is busy.
     Nothing,
     TimedOut,
     Stopped,
@@ -126,7 +163,8 @@ impl Pool {
             poller: Poller::new()?,
             parked: Mutex::new(ParkedTable::default()),
             idle: Mutex::new(Idle::default()),
-            idle_changed: Condvar::new(),
+            followers: Condvar::new(),
+            ticker_wake: Condvar::new(),
             serving: AtomicUsize::new(0),
             progress: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
@@ -163,7 +201,7 @@ impl Pool {
         // In the table before it is watched: its bytes may come at once.
         self.parked()
             .connections
-            .insert(id, Parked::New(registration, transport));
+            .insert(id, Slot::Parked(Parked::New(registration, transport)));
         self.poller.watch(&watched, id).map_err(|e| {
             self.parked().connections.remove(&id);
             Error::Io(e)
@@ -171,25 +209,35 @@ impl Pool {
     }
 
     /// Parks a connection between two requests until its next bytes (or
-    /// its peer's close, or a shutdown by `close` or the watchdog) arrive;
-    /// gives it back when the poller cannot watch it.
+    /// its peer's close, or a shutdown by `close` or the watchdog) arrive.
+    /// Gives it back when bytes arrived while it was busy (they may be
+    /// unread: its thread looks before parking it again).
     pub(super) fn park(&self, connection: Connection) -> std::result::Result<(), Connection> {
         let id = connection.id();
-        let watched = connection.transport().clone();
-        {
-            let mut parked = self.parked();
-            if let (true, Some(at)) = (connection.holds_buffers, connection.parked_at) {
-                parked.holding_buffers.push_back((id, at));
-            }
-            parked.connections.insert(id, Parked::Idle(connection));
+        let mut parked = self.parked();
+        if let Some(Slot::Busy { readable: true }) = parked.connections.get(&id) {
+            parked
+                .connections
+                .insert(id, Slot::Busy { readable: false });
+            return Err(connection);
         }
-        match self.poller.rearm(&watched, id) {
-            Ok(()) => Ok(()),
-            Err(_) => match self.parked().connections.remove(&id) {
-                Some(Parked::Idle(connection)) => Err(connection),
-                _ => unreachable!("parked just now"),
-            },
+        if let (true, Some(at)) = (connection.holds_buffers, connection.parked_at) {
+            parked.holding_buffers.push_back((id, at));
         }
+        parked
+            .connections
+            .insert(id, Slot::Parked(Parked::Idle(connection)));
+        Ok(())
+    }
+
+    /// Forgets an ended connection.
+    pub(super) fn forget(&self, id: u64) {
+        self.parked().connections.remove(&id);
+    }
+
+    /// Stops watching a socket handed over to the application (upgrade).
+    pub(super) fn unwatch(&self, transport: &Transport) {
+        let _ = self.poller.forget(transport);
     }
 
     /// Connections parked since before `parked_before` give their buffers
@@ -210,7 +258,8 @@ impl Pool {
                 let Some((id, at)) = parked.holding_buffers.pop_front() else {
                     return;
                 };
-                if let Some(Parked::Idle(connection)) = parked.connections.get_mut(&id)
+                if let Some(Slot::Parked(Parked::Idle(connection))) =
+                    parked.connections.get_mut(&id)
                     && connection.parked_at == Some(at)
                 {
                     connection.release_buffers();
@@ -225,7 +274,8 @@ impl Pool {
     /// its work.
     pub(super) fn stop(&self) {
         self.lock_idle().stopping = true;
-        self.idle_changed.notify_all();
+        self.followers.notify_all();
+        self.ticker_wake.notify_all();
         self.poller.stop();
     }
 
@@ -274,8 +324,8 @@ impl Pool {
             let mut tokens = [0u64; READY_BATCH];
             let count = self.poller.ready_now(&mut tokens[..room]).unwrap_or(0);
             let mut first = None;
-            for id in &tokens[..count] {
-                if let Some(ready) = parked.connections.remove(id) {
+            for &id in &tokens[..count] {
+                if let Some(ready) = parked.take_ready(id) {
                     match first {
                         None => first = Some(ready),
                         Some(_) => parked.ready.push_back(ready),
@@ -305,7 +355,7 @@ impl Pool {
         let mut parked = self.parked();
         parked.waiter_asleep = false;
         Ok(match readiness? {
-            Readiness::Ready(id) => match parked.connections.remove(&id) {
+            Readiness::Ready(id) => match parked.take_ready(id) {
                 Some(ready) => Waited::Ready(ready),
                 None => Waited::Nothing,
             },
@@ -320,13 +370,17 @@ impl Pool {
     fn next_idle(&self, shared: &Arc<Shared>) -> Option<Parked> {
         let mut idle = self.lock_idle();
         idle.count += 1;
+        // This thread just gave up ticking for want of work: it waits as a
+        // follower before ticking again.
+        let mut quiet = false;
         loop {
             if idle.stopping {
                 idle.count -= 1;
                 return None;
             }
-            let all_cores_serving = self.serving.load(Ordering::SeqCst) >= self.cores;
-            if !idle.waiter && (!all_cores_serving || self.stalled.load(Ordering::Relaxed)) {
+            let serving = self.serving.load(Ordering::SeqCst);
+            let stalled = self.stalled.load(Ordering::Relaxed);
+            if !idle.waiter && (serving < self.cores || stalled) {
                 idle.waiter = true;
                 drop(idle);
                 let waited = self.wait_ready();
@@ -334,16 +388,22 @@ impl Pool {
                 idle.waiter = false;
                 match waited {
                     Ok(Waited::Ready(parked)) => {
-                        self.serving.fetch_add(1, Ordering::SeqCst);
+                        let serving = self.serving.fetch_add(1, Ordering::SeqCst) + 1;
                         idle.count -= 1;
-                        let none_idle = idle.count == 0;
+                        // Another thread must take the waiter's place if a
+                        // core is still free (or the serving threads are
+                        // stalled), and the ticker's if there is none.
+                        let needed = serving < self.cores
+                            || self.stalled.load(Ordering::Relaxed)
+                            || !idle.ticker;
+                        let start_one = needed && idle.count == 0;
                         drop(idle);
-                        if none_idle {
+                        if start_one {
                             // If no thread can be started, the next one to be
                             // done with its connection watches.
                             let _ = self.spawn(shared);
-                        } else {
-                            self.idle_changed.notify_one();
+                        } else if needed {
+                            self.followers.notify_one();
                         }
                         return Some(parked);
                     }
@@ -354,32 +414,19 @@ impl Pool {
                     }
                     Ok(Waited::TimedOut) if idle.count > 1 => {
                         idle.count -= 1;
-                        self.idle_changed.notify_one();
+                        self.followers.notify_one();
                         return None;
                     }
                     Ok(Waited::TimedOut) => stack::release_unused_stack(),
                     // Out of memory in the kernel: try again shortly.
                     Err(_) => thread::sleep(Duration::from_millis(10)),
                 }
-            } else if !idle.waiter && !idle.ticker {
-                idle.ticker = true;
-                let progress = self.progress.load(Ordering::Relaxed);
-                let started = Instant::now();
-                idle = self
-                    .idle_changed
-                    .wait_timeout(idle, TICK)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-                idle.ticker = false;
-                if started.elapsed() >= TICK
-                    && self.serving.load(Ordering::SeqCst) > 0
-                    && self.progress.load(Ordering::Relaxed) == progress
-                {
-                    self.stalled.store(true, Ordering::Relaxed);
-                }
+            } else if !idle.ticker && serving > 0 && !quiet {
+                (idle, quiet) = self.tick(idle);
             } else {
+                quiet = false;
                 let (guard, waited) = self
-                    .idle_changed
+                    .followers
                     .wait_timeout(idle, IDLE_WAIT)
                     .unwrap_or_else(|p| p.into_inner());
                 idle = guard;
@@ -389,6 +436,46 @@ impl Pool {
                 }
             }
         }
+    }
+
+    /// The ticker: every `TICK`, marks the pool stalled when threads serve
+    /// and none finished anything since the last tick. Ticks on through
+    /// short lulls (a busy server's); gives the place up after
+    /// `QUIET_TICKS` without anything served (then returns true), or to be
+    /// the waiter.
+    fn tick<'a>(&'a self, mut idle: MutexGuard<'a, Idle>) -> (MutexGuard<'a, Idle>, bool) {
+        idle.ticker = true;
+        let mut quiet = 0;
+        let mut progress = self.progress.load(Ordering::Relaxed);
+        loop {
+            let started = Instant::now();
+            idle = self
+                .ticker_wake
+                .wait_timeout(idle, TICK)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            if idle.stopping {
+                break;
+            }
+            let serving = self.serving.load(Ordering::SeqCst);
+            let now = self.progress.load(Ordering::Relaxed);
+            if now != progress {
+                quiet = 0;
+            } else if started.elapsed() >= TICK {
+                quiet += 1;
+                if serving > 0 {
+                    self.stalled.store(true, Ordering::Relaxed);
+                }
+            }
+            progress = now;
+            let stalled = self.stalled.load(Ordering::Relaxed);
+            let waiter_wanted = !idle.waiter && (serving < self.cores || stalled);
+            if waiter_wanted || quiet >= QUIET_TICKS {
+                break;
+            }
+        }
+        idle.ticker = false;
+        (idle, quiet >= QUIET_TICKS)
     }
 }
 
