@@ -185,6 +185,7 @@ impl Pool {
     fn threads(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
         self.threads.lock().unwrap_or_else(|p| p.into_inner())
     }
+
     /// Starts the first thread (at `listen`).
     pub(super) fn start(&self, shared: &Arc<Shared>) -> Result<()> {
         self.spawn(shared)
