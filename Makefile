@@ -95,6 +95,7 @@ test-python: lib
 # The Ruby binding (ffi gem).
 test-ruby: lib
 	bash bindings/ruby/run_tests.sh
+	bash bindings/ruby/install_check.sh
 
 test-cmake:
 	bash c-tests/cmake_check.sh

@@ -16,9 +16,11 @@ Gem::Specification.new do |spec|
   spec.license = "MIT"
   spec.authors = ["nhttps developers"]
   spec.required_ruby_version = ">= 2.7"
-  spec.files = Dir.glob("lib/**/*.rb", base: __dir__) +
-               Dir.glob("lib/nhttps/libnhttps.{so,so.*,dylib}", base: __dir__) +
-               %w[README.md nhttps.gemspec]
+  bundled = Dir.glob("lib/nhttps/libnhttps.{so,so.*,dylib}", base: __dir__)
+  spec.files = Dir.glob("lib/**/*.rb", base: __dir__) + bundled + %w[README.md nhttps.gemspec]
+  # A gem that carries the compiled library (build_gem.sh) runs only where
+  # it was built: it says so in its platform.
+  spec.platform = Gem::Platform.local unless bundled.empty?
   spec.require_paths = ["lib"]
   spec.add_dependency "ffi", ">= 1.15", "< 2"
   spec.add_development_dependency "minitest", "~> 5"

@@ -163,6 +163,16 @@ if defined?(Sinatra::Base)
         "#{params[:file][:filename]} #{file.size} #{Digest::SHA256.file(file.path).hexdigest}"
       end
       get("/whoami") { request.env["SSL_CLIENT_S_DN"] || "nobody" }
+      get("/count") do
+        stream do |out|
+          3.times { |i| out << "#{i}\n" }
+        end
+      end
+    end
+
+    def curl(*args)
+      out = IO.popen(["curl", "-sS", "--max-time", "60", "--insecure", *args], &:read)
+      [out, $?.success?]
     end
 
     def test_routes_params_and_an_upload
@@ -178,6 +188,74 @@ if defined?(Sinatra::Base)
       end
     ensure
       server&.close
+    end
+
+    def test_a_20_mb_upload_and_a_streamed_answer_with_curl
+      skip "curl is not installed" unless system("command -v curl >/dev/null")
+      server = Nhttps::Rack.serve(App, port: 0, dev_certificate: true)
+      Dir.mktmpdir do |dir|
+        path = File.join(dir, "up.bin")
+        File.binwrite(path, Random.new(5).bytes(20 * 1024 * 1024))
+        out, ok = curl("-F", "file=@#{path}", "https://127.0.0.1:#{server.port}/upload")
+        assert ok
+        assert_equal "up.bin #{20 * 1024 * 1024} #{Digest::SHA256.file(path).hexdigest}", out
+      end
+      out, ok = curl("-i", "https://127.0.0.1:#{server.port}/count")
+      assert ok
+      assert_match(/^transfer-encoding: chunked\r$/i, out)
+      assert out.end_with?("0\n1\n2\n"), out
+    ensure
+      server&.close
+    end
+
+    def test_a_route_reads_the_client_certificate
+      skip "curl is not installed" unless system("command -v curl >/dev/null")
+      Dir.mktmpdir do |dir|
+        ca, client = client_certificate(dir)
+        server = Nhttps::Rack.serve(App, port: 0, dev_certificate: true, request_cert: true,
+                                         ca: Pathname(ca))
+        url = "https://127.0.0.1:#{server.port}/whoami"
+        with_cert, ok = curl("--cert", client[:cert], "--key", client[:key], url)
+        assert ok
+        assert_equal "O=nhttps tests, CN=rack client", with_cert
+        # request_cert rejects a client without one unless
+        # reject_unauthorized: false, as in Node.
+        _, ok = curl(url)
+        refute ok
+      ensure
+        server&.close
+      end
+    end
+
+    # A CA and a client certificate it signed, as files in `dir`.
+    def client_certificate(dir)
+      ca_key = OpenSSL::PKey::EC.generate("prime256v1")
+      ca = certificate("/CN=rack test CA", ca_key, ca_key, nil, ca: true)
+      key = OpenSSL::PKey::EC.generate("prime256v1")
+      cert = certificate("/O=nhttps tests/CN=rack client", key, ca_key, ca)
+      paths = { ca: File.join(dir, "ca.pem"), cert: File.join(dir, "client.pem"),
+                key: File.join(dir, "client.key") }
+      File.write(paths[:ca], ca.to_pem)
+      File.write(paths[:cert], cert.to_pem)
+      File.write(paths[:key], key.to_pem)
+      [paths[:ca], paths]
+    end
+
+    def certificate(subject, key, signer, issuer, ca: false)
+      cert = OpenSSL::X509::Certificate.new
+      cert.version = 2
+      cert.serial = rand(1 << 64)
+      cert.subject = OpenSSL::X509::Name.parse(subject)
+      cert.issuer = issuer ? issuer.subject : cert.subject
+      cert.public_key = key
+      cert.not_before = Time.now - 60
+      cert.not_after = Time.now + 3600
+      extensions = OpenSSL::X509::ExtensionFactory.new(issuer || cert, cert)
+      cert.add_extension(extensions.create_extension("basicConstraints", ca ? "CA:TRUE" : "CA:FALSE", true))
+      cert.add_extension(extensions.create_extension("keyUsage", ca ? "keyCertSign" : "digitalSignature", true))
+      cert.add_extension(extensions.create_extension("extendedKeyUsage", "clientAuth")) unless ca
+      cert.sign(signer, OpenSSL::Digest.new("SHA256"))
+      cert
     end
   end
 end
