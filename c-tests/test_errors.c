@@ -198,6 +198,32 @@ static void a_content_length_that_is_not_plain_digits_is_invalid_argument(void) 
     free(out);
 }
 
+/* RFC 9110: Content-Length is 1*DIGIT. A request the application gives
+ * "+5" is refused before anything is sent (a general number parser
+ * would have sent it on, for the server to reject). */
+static void a_request_content_length_that_is_not_plain_digits_is_invalid_argument(void) {
+    const char *bad[] = {"+5", "-1", "5 5", "0x5", "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nhttps_request_options *options = nhttps_request_options_new();
+        CHECK_OK(nhttps_request_options_set_host(options, "127.0.0.1"));
+        CHECK_OK(nhttps_request_options_add_header(options, "Content-Length", bad[i]));
+        nhttps_client_request *request = NULL;
+        nhttps_result rc = nhttps_client_request_new(options, &request);
+        nhttps_request_options_free(options);
+        CHECK_MSG(rc == NHTTPS_ERR_INVALID_ARGUMENT, "Content-Length %s -> %s", bad[i],
+                  nhttps_result_name((int)rc));
+        CHECK_CONTAINS(nhttps_last_error_message(), "Content-Length");
+        CHECK(request == NULL);
+    }
+    nhttps_request_options *options = nhttps_request_options_new();
+    CHECK_OK(nhttps_request_options_set_host(options, "127.0.0.1"));
+    CHECK_OK(nhttps_request_options_add_header(options, "Content-Length", " 5 "));
+    nhttps_client_request *request = NULL;
+    CHECK_OK(nhttps_client_request_new(options, &request));
+    nhttps_request_options_free(options);
+    nhttps_client_request_free(request);
+}
+
 int main(void) {
     RUN(version_is_a_static_string);
     RUN(result_names_every_code_and_unknown_values);
@@ -211,5 +237,6 @@ int main(void) {
     RUN(listening_twice_on_one_port_is_address_in_use);
     RUN(header_injection_is_refused_with_invalid_argument);
     RUN(a_content_length_that_is_not_plain_digits_is_invalid_argument);
+    RUN(a_request_content_length_that_is_not_plain_digits_is_invalid_argument);
     return h_finish();
 }

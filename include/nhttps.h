@@ -349,7 +349,9 @@ nhttps_result nhttps_request_options_set_path(nhttps_request_options *options,
 
 // Adds a header field (copied); repeated names are all sent, in order.
 // A Content-Length header makes the body length-delimited; without one,
-// a body written with `_write` is chunked.
+// a body written with `_write` is chunked. Its value must be plain
+// decimal digits (RFC 9110: "+5" or "0x5" is not), or
+// `nhttps_client_request_new` fails with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_request_options_add_header(nhttps_request_options *options,
                                                 const char *name,
                                                 const char *value);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::agent::Agent;
 use crate::error::{Error, Result};
-use crate::http::{is_token, is_valid_header_value};
+use crate::http::{is_token, is_valid_header_value, parse_content_length};
 use crate::tls::TlsVersion;
 
 /// The TLS options of a request (those of `tls.connect` that Node's
@@ -210,6 +210,13 @@ impl RequestOptions {
         for (name, value) in &self.headers {
             if !is_token(name) || !is_valid_header_value(value.as_bytes()) {
                 return Err(Error::invalid(format!("invalid header {name:?}")));
+            }
+            if name.eq_ignore_ascii_case("content-length")
+                && parse_content_length(value.trim().as_bytes()).is_none()
+            {
+                return Err(Error::invalid(format!(
+                    "the Content-Length header {value:?} is not a plain decimal number"
+                )));
             }
         }
         if self.socket_path.is_none() && self.target_host().is_empty() {

@@ -66,10 +66,11 @@ impl ClientRequest {
         };
         let key = PoolKey::new(&options);
         let framing = match find_header(&options.headers, "content-length") {
+            // `validate` refused any other value.
             Some(v) => Framing::Length(
-                v.trim()
-                    .parse()
-                    .map_err(|_| Error::invalid("the Content-Length header is not a number"))?,
+                crate::http::parse_content_length(v.trim().as_bytes()).ok_or_else(|| {
+                    Error::invalid("the Content-Length header is not a plain decimal number")
+                })?,
             ),
             None => Framing::Undecided,
         };

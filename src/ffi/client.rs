@@ -178,7 +178,9 @@ pub extern "C" fn nhttps_request_options_set_path(
 
 /// Adds a header field (copied); repeated names are all sent, in order.
 /// A Content-Length header makes the body length-delimited; without one,
-/// a body written with `_write` is chunked.
+/// a body written with `_write` is chunked. Its value must be plain
+/// decimal digits (RFC 9110: "+5" or "0x5" is not), or
+/// `nhttps_client_request_new` fails with `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_add_header(
     options: *mut nhttps_request_options,

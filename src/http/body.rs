@@ -246,7 +246,7 @@ fn skip_bws(s: &[u8]) -> &[u8] {
 
 fn token_len(s: &[u8]) -> usize {
     s.iter()
-        .take_while(|&&b| super::response_head::is_token_byte(b))
+        .take_while(|&&b| super::fields::is_token_byte(b))
         .count()
 }
 
@@ -307,7 +307,7 @@ fn push_trailer(trailers: &mut HeaderFields, line: &[u8]) -> Result<()> {
         .position(|&b| b == b':')
         .ok_or_else(|| Error::http(400, "trailer without a colon"))?;
     let name = &line[..colon];
-    if name.is_empty() || !name.iter().all(|&b| super::response_head::is_token_byte(b)) {
+    if name.is_empty() || !name.iter().all(|&b| super::fields::is_token_byte(b)) {
         return Err(Error::http(400, "invalid trailer name"));
     }
     let value = line[colon + 1..].trim_ascii();

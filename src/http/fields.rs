@@ -1,8 +1,49 @@
-//! Header fields as received, kept in one buffer.
+//! Header fields as received, kept in one buffer; and the grammar of
+//! field names and of Content-Length (RFC 9110), used by every reader and
+//! writer of heads.
 
 use std::ffi::CStr;
 
 use crate::error::{Error, Result};
+
+/// `tchar` of RFC 9110.
+pub fn is_token_byte(b: u8) -> bool {
+    TOKEN_BYTES[usize::from(b)]
+}
+
+/// `tchar`, looked up rather than searched (every header set is checked).
+static TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
+/// Whether `s` is a non-empty token (a valid header name or method).
+pub fn is_token(s: impl AsRef<[u8]>) -> bool {
+    let s = s.as_ref();
+    !s.is_empty() && s.iter().all(|&b| is_token_byte(b))
+}
+
+/// A Content-Length value: `1*DIGIT` (RFC 9110 section 8.6) — not "+5",
+/// " 5", "5 5" or "0x5", which a general number parser would take or
+/// read differently — that fits in 64 bits. `None` otherwise.
+pub fn parse_content_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    value.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
 
 /// The header fields of a head (or a chunked body's trailers), as received,
 /// in order. Every name and value is stored NUL-terminated in one buffer, so
@@ -122,6 +163,27 @@ impl<'a> IntoIterator for &'a HeaderFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_length_is_plain_digits_that_fit_in_64_bits() {
+        assert_eq!(parse_content_length(b"0"), Some(0));
+        assert_eq!(
+            parse_content_length(b"18446744073709551615"),
+            Some(u64::MAX)
+        );
+        for bad in [
+            "",
+            "+5",
+            "-1",
+            " 5",
+            "5 ",
+            "5 5",
+            "0x5",
+            "18446744073709551616",
+        ] {
+            assert_eq!(parse_content_length(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn fields_keep_their_order_duplicates_and_case() {

@@ -14,8 +14,9 @@ use std::io::{self, Read};
 use super::body::{BodyKind, BodyReader};
 use super::buffered::BufferedStream;
 use super::fields::{HeaderField, HeaderFields};
+use super::fields::{is_token, is_token_byte};
 use super::head::{Limits, RequestHead, Version, read_request_head};
-use super::response_head::{ResponseHead, is_token, is_token_byte, is_valid_header_value};
+use super::response_head::{ResponseHead, is_valid_header_value};
 use super::status_head::{StatusHead, read_status_head};
 use crate::error::Error;
 

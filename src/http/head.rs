@@ -12,6 +12,7 @@ use std::mem::MaybeUninit;
 use super::body::BodyKind;
 use super::buffered::BufferedStream;
 use super::fields::HeaderFields;
+use super::fields::is_token;
 use crate::error::{Error, Result};
 
 /// Limits on what a request head may be.
@@ -435,13 +436,13 @@ fn check_transfer_codings<'a>(codings: &[&'a [u8]]) -> Result<Option<&'a [u8]>> 
         let parameters_ok = parts.all(|p| match p.iter().position(|&b| b == b'=') {
             Some(eq) => {
                 let value = p[eq + 1..].trim_ascii();
-                is_token_bytes(p[..eq].trim_ascii())
-                    && (is_token_bytes(value)
+                is_token(p[..eq].trim_ascii())
+                    && (is_token(value)
                         || (value.len() >= 2 && value.starts_with(b"\"") && value.ends_with(b"\"")))
             }
             None => false,
         });
-        if !is_token_bytes(name) || !parameters_ok {
+        if !is_token(name) || !parameters_ok {
             return Err(Error::http(400, "malformed Transfer-Encoding"));
         }
         unsupported.get_or_insert(coding);
@@ -449,21 +450,13 @@ fn check_transfer_codings<'a>(codings: &[&'a [u8]]) -> Result<Option<&'a [u8]>> 
     Ok(unsupported)
 }
 
-fn is_token_bytes(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| super::response_head::is_token_byte(b))
-}
-
 fn parse_content_length(value: &[u8]) -> Result<u64> {
-    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
-        return Err(Error::http(
+    super::fields::parse_content_length(value).ok_or_else(|| {
+        Error::http(
             400,
-            "Content-Length is not a plain decimal number",
-        ));
-    }
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| Error::http(400, "Content-Length overflows"))
+            "Content-Length is not a plain decimal number that fits in 64 bits",
+        )
+    })
 }
 
 #[cfg(test)]

@@ -15,9 +15,9 @@ mod status_head;
 pub use body::{BodyKind, BodyReader};
 pub use buffered::BufferedStream;
 pub use date::{http_date, http_date_now};
-pub use fields::{HeaderField, HeaderFields};
+pub use fields::{HeaderField, HeaderFields, is_token, parse_content_length};
 pub use head::{Limits, RequestHead, Version, read_request_head};
 pub use response_head::{
-    ResponseHead, is_token, is_valid_header_value, push_decimal, push_hex, reason_phrase,
+    ResponseHead, is_valid_header_value, push_decimal, push_hex, reason_phrase,
 };
 pub use status_head::{StatusHead, read_status_head};

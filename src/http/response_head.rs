@@ -1,30 +1,8 @@
 //! The status line and header fields of a response, and their encoding.
 
-/// `tchar` of RFC 9110.
-pub fn is_token_byte(b: u8) -> bool {
-    TOKEN_BYTES[usize::from(b)]
-}
-
-/// `tchar`, looked up rather than searched (every header set is checked).
-static TOKEN_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-            );
-        b += 1;
-    }
-    table
-};
-
-/// Whether `s` is a non-empty token (a valid header name or method).
-pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_token_byte)
-}
+use super::fields::is_token;
+#[cfg(test)]
+use super::fields::is_token_byte;
 
 /// Whether `v` may be sent as a header value: no CR, LF, NUL or other
 /// control bytes except horizontal tab.

@@ -126,10 +126,7 @@ fn check_response(
         let name = h.name_str();
         let value = h.value.to_bytes();
         if name.eq_ignore_ascii_case("content-length") {
-            let n = std::str::from_utf8(value)
-                .ok()
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|v| v.parse::<u64>().ok())
+            let n = super::fields::parse_content_length(value)
                 .ok_or_else(|| malformed("Content-Length is not a plain decimal number"))?;
             if content_length.is_some_and(|m| m != n) {
                 return Err(malformed("conflicting Content-Length headers"));

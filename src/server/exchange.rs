@@ -13,7 +13,7 @@ use openssl::ssl::SslStream;
 use crate::error::{Error, Result};
 use crate::http::{
     BodyKind, BodyReader, BufferedStream, HeaderFields, RequestHead, ResponseHead, Version,
-    http_date_now, is_token, is_valid_header_value, push_decimal, push_hex,
+    http_date_now, is_token, is_valid_header_value, parse_content_length, push_decimal, push_hex,
 };
 use crate::message::BodySource;
 use crate::net::Transport;
@@ -103,11 +103,8 @@ impl Io {
         let status = self.head.status;
         let status_has_body = status >= 200 && status != 204 && status != 304;
         let declared = match self.head.get("content-length") {
-            // Plain digits only: `parse` would also take "+5".
             Some(v) => Some(
-                Some(v.trim())
-                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|v| v.parse::<u64>().ok())
+                parse_content_length(v.trim().as_bytes())
                     .ok_or_else(|| Error::invalid("Content-Length header is not a number"))?,
             ),
             None => None,
