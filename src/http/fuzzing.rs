@@ -2,7 +2,8 @@
 //! (`c-tests/vectors/`): a connection's bytes read by the same code the
 //! server and the client run (`BufferedStream`, `read_request_head`,
 //! `read_status_head`, `BodyReader`), over memory instead of TLS. Not part
-//! of the API.
+//! of the API, nor of the shipped library: built only for tests and with
+//! the `fuzzing` feature (which the fuzz crate turns on).
 //!
 //! Each entry point also checks what the parser promises about what it
 //! accepts (a method is a token, a header value holds no CR, LF or NUL, a

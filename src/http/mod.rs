@@ -7,6 +7,7 @@ mod buffered;
 mod date;
 mod fields;
 #[doc(hidden)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod head;
 mod response_head;
