@@ -3,7 +3,7 @@
 //! C result codes.
 
 use std::cell::RefCell;
-use std::ffi::{CString, c_char, c_int};
+use std::ffi::{CStr, CString, c_char, c_int};
 
 use super::handle::castable;
 use super::macros::{ffi_boundary, try_ref};
@@ -184,7 +184,14 @@ thread_local! {
 pub(crate) fn fail<T: ErrorReturn>(error: impl Into<FfiError>) -> T {
     let error = error.into();
     let message = CString::new(error.message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|last| *last.borrow_mut() = message);
+    // Not `with`/`borrow_mut`: they panic when the thread is being torn
+    // down or the message is being read, and this runs outside the
+    // boundary's `catch_unwind` when a panic is being reported.
+    let _ = LAST_ERROR.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = message;
+        }
+    });
     T::error_return(error.code)
 }
 
@@ -193,11 +200,13 @@ pub(crate) fn fail<T: ErrorReturn>(error: impl Into<FfiError>) -> T {
 /// the string lives for the whole program.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_result_name(result: c_int) -> *const c_char {
-    let name = RESULT_NAMES
-        .iter()
-        .find(|(code, _)| *code as c_int == result)
-        .map_or("NHTTPS_UNKNOWN\0", |(_, n)| n);
-    name.as_ptr().cast()
+    static_string_boundary(c"NHTTPS_UNKNOWN", || {
+        let name = RESULT_NAMES
+            .iter()
+            .find(|(code, _)| *code as c_int == result)
+            .map_or("NHTTPS_UNKNOWN\0", |(_, n)| n);
+        name.as_ptr().cast()
+    })
 }
 
 /// The detail of the last failed nhttps call on the calling thread ("" if
@@ -205,13 +214,33 @@ pub extern "C" fn nhttps_result_name(result: c_int) -> *const c_char {
 /// valid until the next failing nhttps call on this thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|last| last.borrow().as_ptr())
+    // "" also while the thread is being torn down (its thread-local is
+    // gone: a `thread_exit` listener may still ask).
+    static_string_boundary(c"", || {
+        LAST_ERROR
+            .try_with(|last| last.try_borrow().map(|m| m.as_ptr()).ok())
+            .ok()
+            .flatten()
+            .unwrap_or(c"".as_ptr())
+    })
 }
 
 /// The library version, e.g. "0.1.0": a static string, never NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    static_string_boundary(c"", || {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    })
+}
+
+/// The panic boundary of the functions that return a string and promise
+/// never to return NULL (so `ffi_boundary!`'s NULL will not do): a panic
+/// gives `fallback`.
+fn static_string_boundary(
+    fallback: &'static CStr,
+    f: impl FnOnce() -> *const c_char,
+) -> *const c_char {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(fallback.as_ptr())
 }
 
 /// What a client did wrong, as handed to `clientError` listeners.
