@@ -5,9 +5,11 @@
  * connection with work (its handshake, a request) has one thread, on which
  * its callbacks run in order, never two at once; callbacks for different
  * connections run at the same time, so callbacks and their userdata must
- * be thread-safe. A kept-alive connection waiting for its next request
- * holds no thread: its next request may be served by another thread of
- * the pool (thread-local state does not follow a connection).
+ * be thread-safe. A connection waiting for bytes (a new one for its TLS
+ * hello, a kept-alive one for its next request) holds no thread: its next
+ * request may be served by another thread of the pool (thread-local state
+ * does not follow a connection). A handler that blocks holds its thread
+ * and delays no other connection.
  * Ownership: functions ending in _new give the caller an object to free
  * with the matching _free; _free(NULL) is a no-op. Strings returned are
  * borrowed; each function says until when they are valid.
