@@ -407,6 +407,9 @@ def make_case(f, target, callbacks, problems):
         elif p.base == "char" and p.depth == 2:
             decls.append(f"const char *{var} = NULL;")
             args.append(f"&{var}")
+        elif p.base == "uint8_t" and p.depth == 2:
+            decls.append(f"const uint8_t *{var} = NULL;")
+            args.append(f"&{var}")
         elif p.base == "uint8_t" and p.depth == 1:
             if "const" in p.ctype:
                 args.append("dummy_bytes")

@@ -70,6 +70,40 @@ static void echo_request(void *userdata, nhttps_incoming_message *req, nhttps_se
     nhttps_server_response_end(res, (const uint8_t *)out, (size_t)n);
 }
 
+/* Answers "same" when the header block holds exactly the fields that
+ * header_at gives, in order, and "different" otherwise. */
+static void compare_header_block(void *userdata, nhttps_incoming_message *req,
+                                 nhttps_server_response *res) {
+    (void)userdata;
+    const uint8_t *block = NULL;
+    size_t len = 0;
+    bool same = nhttps_incoming_message_header_block(req, &block, &len) == NHTTPS_OK;
+    size_t at = 0;
+    for (size_t i = 0; same && i < nhttps_incoming_message_header_count(req); i++) {
+        const char *name = NULL, *value = NULL;
+        nhttps_incoming_message_header_at(req, i, &name, &value);
+        size_t name_len = strlen(name) + 1, value_len = strlen(value) + 1;
+        same = at + name_len + value_len <= len && memcmp(block + at, name, name_len) == 0 &&
+               memcmp(block + at + name_len, value, value_len) == 0;
+        at += name_len + value_len;
+    }
+    same = same && at == len;
+    const char *answer = same ? "same" : "different";
+    nhttps_server_response_end(res, (const uint8_t *)answer, strlen(answer));
+}
+
+static void the_header_block_holds_every_field_in_order(void) {
+    reset();
+    nhttps_server *server = h_start_server(compare_header_block, NULL);
+    CHECK(server != NULL);
+    const char *request = "GET / HTTP/1.1\r\nHost: x\r\nX-Dup: 1\r\nx-dup: 2\r\nEmpty:\r\n"
+                          "Connection: close\r\n\r\n";
+    char *out = h_tls_exchange(h_port, request, strlen(request));
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "same");
+    free(out);
+}
+
 static bool on_connection(void *userdata, const nhttps_socket_info *info) {
     atomic_fetch_add(&connections, 1);
     note("connection from %s tls=%s;", nhttps_socket_info_remote_address(info),
@@ -1097,6 +1131,7 @@ int main(void) {
     RUN(keep_alive_serves_several_requests_on_one_connection);
     RUN(http_1_0_without_keep_alive_closes_after_the_response);
     RUN(pipelined_requests_are_answered_in_order);
+    RUN(the_header_block_holds_every_field_in_order);
     RUN(an_unread_body_is_drained_before_the_next_request);
     RUN(chunked_request_body_with_trailers_is_decoded);
     RUN(chunked_upload_from_curl);

@@ -548,6 +548,17 @@ nhttps_result nhttps_incoming_message_header_at(const nhttps_incoming_message *m
                                                 const char **name_out,
                                                 const char **value_out);
 
+// Every header field at once, for a binding that would otherwise cross
+// into the library once per field (Python's ctypes, Ruby's ffi):
+// `*fields_out` points to `*len_out` bytes holding each field's name and
+// value in the order received, each followed by a NUL (name, NUL, value,
+// NUL, name, ...); names and values never contain NUL. Borrowed from
+// `message`: valid as long as the strings of
+// `nhttps_incoming_message_header_at`. Not in Node.
+nhttps_result nhttps_incoming_message_header_block(const nhttps_incoming_message *message,
+                                                   const uint8_t **fields_out,
+                                                   size_t *len_out);
+
 // Reads up to `capacity` bytes of the request body into `buffer`, blocking
 // until some arrive; `*read_out` tells how many, and 0 means the body has
 // ended. Chunked framing is undone. With `Expect: 100-continue`, the first

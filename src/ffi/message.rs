@@ -122,6 +122,33 @@ pub extern "C" fn nhttps_incoming_message_header_at(
     }
 }
 
+/// Every header field at once, for a binding that would otherwise cross
+/// into the library once per field (Python's ctypes, Ruby's ffi):
+/// `*fields_out` points to `*len_out` bytes holding each field's name and
+/// value in the order received, each followed by a NUL (name, NUL, value,
+/// NUL, name, ...); names and values never contain NUL. Borrowed from
+/// `message`: valid as long as the strings of
+/// `nhttps_incoming_message_header_at`. Not in Node.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_header_block(
+    message: *const nhttps_incoming_message,
+    fields_out: *mut *const u8,
+    len_out: *mut usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let message = try_ref!(message);
+        if fields_out.is_null() || len_out.is_null() {
+            return super::macros::null_argument(if fields_out.is_null() { "fields_out" } else { "len_out" });
+        }
+        let block = message.headers().as_bytes();
+        unsafe {
+            *fields_out = block.as_ptr();
+            *len_out = block.len();
+        }
+        nhttps_result::NHTTPS_OK
+    }
+}
+
 /// Reads up to `capacity` bytes of the request body into `buffer`, blocking
 /// until some arrive; `*read_out` tells how many, and 0 means the body has
 /// ended. Chunked framing is undone. With `Expect: 100-continue`, the first

@@ -95,6 +95,12 @@ impl HeaderFields {
         Ok(())
     }
 
+    /// Every name and value, each followed by a NUL, in order: the buffer
+    /// they are kept in.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.text
+    }
+
     pub fn len(&self) -> usize {
         self.starts.len()
     }
