@@ -158,14 +158,18 @@ module Nhttps
 
     private
 
+    # Every field in one call (nhttps_incoming_message_header_block):
+    # name, NUL, value, NUL, ...
     def read_raw_headers(ptr)
-      count = Native.nhttps_incoming_message_header_count(ptr)
-      name = FFI::MemoryPointer.new(:pointer)
-      value = FFI::MemoryPointer.new(:pointer)
-      Array.new(count) do |i|
-        Native.check!(Native.nhttps_incoming_message_header_at(ptr, i, name, value))
-        [Native.text(name.read_pointer.read_string).freeze, Native.text(value.read_pointer.read_string).freeze]
-      end
+      block = FFI::MemoryPointer.new(:pointer)
+      size = FFI::MemoryPointer.new(:size_t)
+      Native.check!(Native.nhttps_incoming_message_header_block(ptr, block, size))
+      length = size.read(:size_t)
+      return [] if length.zero?
+
+      parts = block.read_pointer.read_bytes(length).split("\0", -1)
+      parts.pop # what follows the last NUL
+      parts.each_slice(2).map { |name, value| [Native.text(name).freeze, Native.text(value).freeze] }
     end
 
     # Up to `capacity` bytes, or nil at the end of the body.
