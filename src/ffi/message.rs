@@ -126,9 +126,10 @@ pub extern "C" fn nhttps_incoming_message_header_at(
 /// into the library once per field (Python's ctypes, Ruby's ffi):
 /// `*fields_out` points to `*len_out` bytes holding each field's name and
 /// value in the order received, each followed by a NUL (name, NUL, value,
-/// NUL, name, ...); names and values never contain NUL. Borrowed from
-/// `message`: valid as long as the strings of
-/// `nhttps_incoming_message_header_at`. Not in Node.
+/// NUL, name, ...); names and values never contain NUL. Nothing is
+/// copied: the bytes are borrowed from `message` and valid as long as it is
+/// (a request: until its response ends; a client response: until
+/// `nhttps_incoming_message_free`). Not in Node.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_incoming_message_header_block(
     message: *const nhttps_incoming_message,

@@ -35,11 +35,10 @@ pub(super) struct Connection {
     handlers: CachedHandlers,
     /// Requests served so far.
     served: u32,
-    /// Whether its read buffer and OpenSSL's record buffers may still be
-    /// allocated (it parked and has not given them back yet).
-    pub(super) holds_buffers: bool,
-    /// When it parked last with its buffers (see `Pool::release_buffers_parked_before`).
-    pub(super) parked_at: Option<Instant>,
+    /// Since when it has waited holding its read buffer and OpenSSL's
+    /// record buffers; `None` once they are given back (see
+    /// `Pool::release_buffers_parked_before`).
+    pub(super) holding_buffers_since: Option<Instant>,
 }
 
 impl Connection {
@@ -52,10 +51,9 @@ impl Connection {
     /// bulk of an idle connection's memory. They are allocated again when
     /// it reads.
     pub(super) fn release_buffers(&mut self) {
-        if !self.holds_buffers {
+        if self.holding_buffers_since.take().is_none() {
             return;
         }
-        self.holds_buffers = false;
         self.stream.shrink_when_empty();
         if tls::can_free_buffers() {
             tls::free_buffers(self.stream.get_ref().ssl());
@@ -77,8 +75,7 @@ pub(super) fn run(shared: &Arc<Shared>, registration: Arc<Registration>, transpo
             info: Arc::new(info.clone()),
             handlers,
             served: 0,
-            holds_buffers: false,
-            parked_at: None,
+            holding_buffers_since: None,
         })
     }));
     match opened {
@@ -141,8 +138,7 @@ fn serve_requests(
                 Looked::Bytes => {}
                 Looked::Nothing => {
                     // The look may have allocated the buffers again.
-                    connection.holds_buffers = true;
-                    connection.parked_at = Some(Instant::now());
+                    connection.holding_buffers_since = Some(Instant::now());
                     return Some(connection);
                 }
                 Looked::End => break,
@@ -171,8 +167,7 @@ fn serve_requests(
             if !has_buffered_bytes(&connection.stream) {
                 // Its buffers are kept for now: most connections that park
                 // are back within microseconds (see `Pool::release_buffers_parked_before`).
-                connection.holds_buffers = true;
-                connection.parked_at = Some(now);
+                connection.holding_buffers_since = Some(now);
                 return Some(connection);
             }
             // Pipelined: the next request is here already.
@@ -324,10 +319,9 @@ fn look_for_bytes(stream: &mut Stream, limit: usize) -> Looked {
     if has_buffered_bytes(stream) {
         return Looked::Bytes;
     }
-    let transport = stream.get_ref().get_ref().clone();
-    transport.read_without_waiting(true);
+    stream.get_ref().get_ref().read_without_waiting(true);
     let read = stream.fill(limit + 1);
-    transport.read_without_waiting(false);
+    stream.get_ref().get_ref().read_without_waiting(false);
     match read {
         Ok(0) => Looked::End,
         Ok(_) => Looked::Bytes,

@@ -222,7 +222,7 @@ impl Pool {
                 .insert(id, Slot::Busy { readable: false });
             return Err(connection);
         }
-        if let (true, Some(at)) = (connection.holds_buffers, connection.parked_at) {
+        if let Some(at) = connection.holding_buffers_since {
             parked.holding_buffers.push_back((id, at));
         }
         parked
@@ -261,7 +261,7 @@ impl Pool {
                 };
                 if let Some(Slot::Parked(Parked::Idle(connection))) =
                     parked.connections.get_mut(&id)
-                    && connection.parked_at == Some(at)
+                    && connection.holding_buffers_since == Some(at)
                 {
                     connection.release_buffers();
                 }
