@@ -528,6 +528,7 @@ class Server:
         self._listeners = {name: () for name in EVENTS}
         self._exchanges = weakref.WeakSet()
         self._exchanges_lock = threading.Lock()
+        self._native_handler = None
         self._listening = False
         self._closed = False
         self._free_pending = False
@@ -609,7 +610,8 @@ class Server:
             if listener in current:
                 current.remove(listener)
                 self._listeners[name] = tuple(current)
-                if not current:
+                if not current and not (self._native_handler is not None
+                                        and name in ("request", "checkContinue")):
                     self._native_register(name, False)
         return self
 
@@ -617,6 +619,19 @@ class Server:
 
     def listeners(self, event):
         return list(self._listeners[self._event_name(event)])
+
+    def _handle_natively(self, handler):
+        """For nhttps.wsgi: `handler(req_ptr, res_ptr)` answers every
+        "request" and "checkContinue" itself, with the native handles, and
+        no IncomingMessage or ServerResponse is made (a WSGI server reads
+        what its environ needs and nothing else). The handles are valid
+        until the response ends; `handler` must end or destroy it before it
+        returns, and must not raise."""
+        with self._state_lock:
+            self._native_handler = handler
+            for name in ("request", "checkContinue"):
+                if not self._listeners[name]:
+                    self._native_register(name, True)
 
     def _native_register(self, name, on):
         if self._ptr is None:
@@ -632,7 +647,11 @@ class Server:
             _keep_thread_state()
             try:
                 with _Enter(self):
-                    self._serve(event, req_ptr, res_ptr)
+                    handler = self._native_handler
+                    if handler is not None:
+                        handler(req_ptr, res_ptr)
+                    else:
+                        self._serve(event, req_ptr, res_ptr)
             except BaseException:  # pragma: no cover - last resort
                 try:
                     traceback.print_exc()

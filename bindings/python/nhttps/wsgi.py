@@ -44,6 +44,7 @@ take a partial body for a whole one.
 """
 
 import argparse
+import ctypes
 import importlib
 import os
 import signal
@@ -53,7 +54,12 @@ import time
 import traceback
 from urllib.parse import unquote_to_bytes
 
+from . import _lib
+from ._common import PeerCertificate, header_bytes, read_raw_headers, text
+from .errors import check, state_error
 from .server import create_server
+
+fn = _lib.fn
 
 __all__ = ["serve", "WSGIServer", "FileWrapper", "main"]
 
@@ -153,33 +159,60 @@ def _split_host(host, default_port):
 
 
 def _tls_environ(info, environ):
+    """mod_ssl's variables from a native socket-info handle (may be NULL)."""
     environ["HTTPS"] = "on"
-    if info is None:
+    if not info:
         return
-    if info.tls_version:
-        environ["SSL_PROTOCOL"] = info.tls_version
-    if info.cipher:
-        environ["SSL_CIPHER"] = info.cipher
-    if info.servername:
-        environ["SSL_TLS_SNI"] = info.servername
-    cert = info.peer_certificate
-    if cert is None:
+    for key, read in (("SSL_PROTOCOL", fn.socket_info_tls_version),
+                      ("SSL_CIPHER", fn.socket_info_cipher),
+                      ("SSL_TLS_SNI", fn.socket_info_servername)):
+        value = read(info)
+        if value:
+            environ[key] = value.decode("utf-8", "replace")
+    cert = fn.socket_info_peer_certificate(info)
+    if not cert:
         environ["SSL_CLIENT_VERIFY"] = "NONE"
         return
-    environ["SSL_CLIENT_VERIFY"] = ("SUCCESS" if info.authorized else
-                                    "FAILED:%s" % (info.authorization_error or "unknown"))
+    cert = PeerCertificate(cert)
+    environ["SSL_CLIENT_VERIFY"] = (
+        "SUCCESS" if fn.socket_info_authorized(info) else
+        "FAILED:%s" % (text(fn.socket_info_authorization_error(info)) or "unknown"))
     environ["SSL_CLIENT_S_DN"] = cert.subject or ""
     environ["SSL_CLIENT_I_DN"] = cert.issuer or ""
     environ["SSL_CLIENT_M_SERIAL"] = cert.serial_number or ""
     environ["SSL_CLIENT_CERT"] = cert.pem or ""
 
 
+class _Body:
+    """The source of ``wsgi.input``: the request's body, read through its
+    native handle, which dies with the response (``ptr`` None then)."""
+
+    __slots__ = ("ptr",)
+
+    def __init__(self, ptr):
+        self.ptr = ptr
+
+    def read(self, n):
+        """Up to `n` bytes, blocking until some arrive (GIL released);
+        b"" at the end of the body."""
+        if self.ptr is None:
+            raise state_error("the request body can no longer be read: its "
+                              "response has ended")
+        buf = ctypes.create_string_buffer(n)
+        got = ctypes.c_size_t(0)
+        check(fn.incoming_message_read(self.ptr, buf, n, ctypes.byref(got)))
+        return buf.raw[:got.value]
+
+
 class _Exchange:
     """One request's run of the application: start_response, write, the
-    iterable, and what was sent."""
+    iterable, and what was sent — straight onto the native response handle
+    (``ptr``, None once ended or destroyed: the request's handle dies with
+    it)."""
 
-    def __init__(self, res, errors):
-        self.res = res
+    def __init__(self, res_ptr, body, errors):
+        self.ptr = res_ptr
+        self.body = body
         self.errors = errors
         self.status = None
         self.headers = None
@@ -207,17 +240,30 @@ class _Exchange:
         self.status, self.headers = status, headers
         return self.write
 
+    def _live(self):
+        if self.ptr is None:
+            raise state_error("the response has ended")
+        return self.ptr
+
+    def _finish(self):
+        """The handle, taken: the response (and its request) ends with the
+        call it is passed to."""
+        ptr, self.ptr = self._live(), None
+        self.body.ptr = None
+        return ptr
+
     def _send_head(self):
         if self.status is None:
             raise AssertionError("the application sent a body before calling "
                                  "start_response")
-        res = self.res
-        res.status_code = int(self.status[:3])
+        ptr = self._live()
+        check(fn.server_response_set_status(ptr, int(self.status[:3])))
         reason = self.status[4:]
         if reason:
-            res.status_message = reason
+            check(fn.server_response_set_status_message(ptr, header_bytes(reason)))
         for name, value in self.headers:
-            res.append_header(name, value)
+            check(fn.server_response_append_header(
+                ptr, header_bytes(name, "header name"), header_bytes(value)))
             if name.lower() == "content-length":
                 self.has_length = True
         self.head_sent = True
@@ -229,8 +275,11 @@ class _Exchange:
         if not self.head_sent:
             self._send_head()
         if data:
-            self.res.write(data)
+            check(fn.server_response_write(self._live(), bytes(data), len(data)))
             self.sent += len(data)
+
+    def end(self, data=b""):
+        check(fn.server_response_end(self._finish(), data, len(data)))
 
     def run(self, app, environ):
         result = app(environ, self.start_response)
@@ -243,7 +292,7 @@ class _Exchange:
                 if not isinstance(body, (bytes, bytearray)):
                     raise TypeError("the body must be bytes, not %s" % type(body).__name__)
                 self._send_head()
-                self.res.end(bytes(body))
+                self.end(bytes(body))
                 self.sent += len(body)
                 return
             for data in result:
@@ -253,7 +302,7 @@ class _Exchange:
                     raise TypeError("the body must be bytes, not %s" % type(data).__name__)
             if not self.head_sent:
                 self._send_head()
-            self.res.end()
+            self.end()
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -261,24 +310,30 @@ class _Exchange:
 
     def fail(self, exc_info):
         """After the application raised: 500 if nothing was sent, else cut
-        the response short."""
+        the response short. Never raises."""
         try:
             self.errors.write("".join(traceback.format_exception(*exc_info)))
             self.errors.flush()
         except Exception:  # noqa: BLE001 - the error stream is the app's
             pass
-        if self.res.ended:
+        if self.ptr is None:
             return
-        if self.head_sent:
-            self.res.destroy()
-            return
-        body = b"Internal Server Error\n"
-        for name, _ in self.headers or ():
-            self.res.remove_header(name)
-        self.res.status_code = 500
-        self.res.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.res.end(body)
-        self.status, self.sent = "500 Internal Server Error", len(body)
+        try:
+            if self.head_sent or fn.server_response_headers_sent(self.ptr):
+                check(fn.server_response_destroy(self._finish()))
+                return
+            body = b"Internal Server Error\n"
+            for name, _ in self.headers or ():
+                fn.server_response_remove_header(self.ptr, header_bytes(name))
+            check(fn.server_response_set_status(self.ptr, 500))
+            fn.server_response_set_status_message(self.ptr, None)
+            check(fn.server_response_set_header(self.ptr, b"Content-Type",
+                                                b"text/plain; charset=utf-8"))
+            self.end(body)
+            self.status, self.sent = "500 Internal Server Error", len(body)
+        except BaseException:  # noqa: BLE001 - the client is gone, or worse
+            if self.ptr is not None:
+                fn.server_response_destroy(self._finish())
 
 
 class WSGIServer:
@@ -293,11 +348,12 @@ class WSGIServer:
         self.access_log = access_log
         self._log_lock = threading.Lock()
         self.server = create_server(
-            self._handle, key=key, cert=cert, ca=ca, passphrase=passphrase,
+            None, key=key, cert=cert, ca=ca, passphrase=passphrase,
             request_cert=request_cert, reject_unauthorized=reject_unauthorized,
             dev_certificate=dev_certificate, **options)
-        # 100 Continue only when the application first reads the body.
-        self.server.on("checkContinue", self._handle)
+        # Requests (and those that expect 100 Continue: it is sent when the
+        # application first reads the body) go straight to _handle.
+        self.server._handle_natively(self._handle)
         self.server.listen(port, host)
         self.port = self.server.port
 
@@ -306,29 +362,27 @@ class WSGIServer:
         host = "[%s]" % self.host if ":" in self.host else self.host
         return "https://%s:%d/" % (host, self.port)
 
-    def environ(self, req):
-        url = req.url
-        if "://" in url:  # absolute-form
-            url = "/" + url.split("://", 1)[1].partition("/")[2]
-        path, _, query = url.partition("?")
-        info = req.socket
-        host = req.headers.get("host")
-        name, port = _split_host(host, str(self.port)) if host else (self.host, str(self.port))
+    def environ(self, req_ptr, body):
+        """The PEP 3333 environ of the request behind `req_ptr`."""
+        url = fn.incoming_message_url(req_ptr).decode("utf-8", "replace")
+        target = url
+        if "://" in target:  # absolute-form
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        path, _, query = target.partition("?")
+        info = fn.incoming_message_socket(req_ptr)
         environ = {
-            "REQUEST_METHOD": req.method,
+            "REQUEST_METHOD": fn.incoming_message_method(req_ptr).decode("latin-1"),
             "SCRIPT_NAME": "",
             "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
             "QUERY_STRING": query,
-            "REQUEST_URI": req.url,
-            "SERVER_NAME": name,
-            "SERVER_PORT": port,
-            "SERVER_PROTOCOL": "HTTP/" + req.http_version,
+            "REQUEST_URI": url,
+            "SERVER_PROTOCOL": "HTTP/" + fn.incoming_message_http_version(req_ptr).decode(),
             "SERVER_SOFTWARE": _SERVER_SOFTWARE,
-            "REMOTE_ADDR": (info.remote_address if info else None) or "",
-            "REMOTE_PORT": str(info.remote_port) if info else "",
+            "REMOTE_ADDR": (text(fn.socket_info_remote_address(info)) or "") if info else "",
+            "REMOTE_PORT": str(fn.socket_info_remote_port(info)) if info else "",
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "https",
-            "wsgi.input": _Input(req),
+            "wsgi.input": _Input(body),
             "wsgi.input_terminated": True,
             "wsgi.errors": self.errors,
             "wsgi.multithread": True,
@@ -336,7 +390,8 @@ class WSGIServer:
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
         }
-        for field, value in req.raw_headers:
+        host = None
+        for field, value in read_raw_headers(req_ptr):
             field = field.lower()
             if "_" in field:
                 continue
@@ -345,26 +400,35 @@ class WSGIServer:
             elif field == "content-length":
                 environ["CONTENT_LENGTH"] = value
             else:
+                if field == "host" and host is None:
+                    host = value
                 key = "HTTP_" + field.upper().replace("-", "_")
                 environ[key] = environ[key] + ", " + value if key in environ else value
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = (
+            _split_host(host, str(self.port)) if host else (self.host, str(self.port)))
         _tls_environ(info, environ)
         return environ
 
-    def _handle(self, req, res):
-        exchange = _Exchange(res, self.errors)
+    def _handle(self, req_ptr, res_ptr):
+        """Runs the application for one request, on the nhttps thread
+        serving its connection; the response has ended when it returns."""
+        body = _Body(req_ptr)
+        exchange = _Exchange(res_ptr, body, self.errors)
+        environ = None
         try:
-            exchange.run(self.app, self.environ(req))
+            environ = self.environ(req_ptr, body)
+            exchange.run(self.app, environ)
         except BaseException:  # noqa: BLE001 - every failure is the app's
             exchange.fail(sys.exc_info())
-        if self.access_log:
-            self._log(req, exchange)
+        if self.access_log and environ is not None:
+            self._log(environ, exchange)
 
-    def _log(self, req, exchange):
+    def _log(self, environ, exchange):
         status = exchange.status[:3] if exchange.status else "-"
-        line = '%s - - [%s] "%s %s HTTP/%s" %s %d\n' % (
-            (req.socket.remote_address if req.socket else None) or "-",
-            time.strftime("%d/%b/%Y:%H:%M:%S %z"), req.method, req.url,
-            req.http_version, status, exchange.sent)
+        line = '%s - - [%s] "%s %s %s" %s %d\n' % (
+            environ["REMOTE_ADDR"] or "-", time.strftime("%d/%b/%Y:%H:%M:%S %z"),
+            environ["REQUEST_METHOD"], environ["REQUEST_URI"], environ["SERVER_PROTOCOL"],
+            status, exchange.sent)
         with self._log_lock:
             sys.stderr.write(line)
             sys.stderr.flush()
