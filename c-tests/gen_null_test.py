@@ -360,6 +360,10 @@ def generate(header_path, out_path):
           f"{len(skipped)} skipped, {len(problems)} problems -> {out_path}")
 
 
+# Plain structs (not handles) with a `size` field first, filled by the library.
+SIZED_STRUCTS = {"nhttps_stats"}
+
+
 def make_case(f, target, callbacks, problems):
     """The C code of one call of `f` with `target` NULL."""
     contexts = set()
@@ -375,6 +379,10 @@ def make_case(f, target, callbacks, problems):
             args.append("NULL")
         elif p.is_callback:
             args.append(f"dummy_{p.base}")
+        elif p.base in SIZED_STRUCTS and p.depth == 1:
+            # A struct the caller owns, its size field set (it can grow).
+            decls.append(f"{p.base} {var} = {{.size = sizeof {var}}};")
+            args.append(f"&{var}")
         elif p.is_handle and p.depth == 1:
             prov = PROVIDERS.get(p.base)
             if prov is None:

@@ -2,19 +2,36 @@
  *
  *   serve [--host ADDR] [--port N] [--cert FILE --key FILE [--passphrase P]]
  *         [--ca FILE] [--request-cert] [--reject-unauthorized]
- *         [--sni NAME=CERT,KEY]... [--alpn LIST] [--npn LIST] [DIR]
+ *         [--sni NAME=CERT,KEY]... [--alpn LIST] [--npn LIST]
+ *         [--reuse-port] [--proxy-protocol] [--ticket-keys FILE]
+ *         [--status PATH] [DIR]
  *
  * Defaults: 127.0.0.1, port 8443 (0 = ephemeral), the development
  * certificate when no --cert/--key is given, and a small bundled demo site
  * when no DIR is given. The first line on stdout is
  * `listening on https://HOST:PORT/`; then one access-log line per response.
  * SIGINT or SIGTERM closes the server gracefully and exits 0.
+ *
+ * In production (docs/deploy.md):
+ * - --reuse-port: several serve processes share the port (SO_REUSEPORT);
+ * - --proxy-protocol: every connection starts with a PROXY protocol header
+ *   (HAProxy's send-proxy / send-proxy-v2); remote= in the log is its source;
+ * - --ticket-keys FILE: the 80 session-ticket key bytes, shared by a fleet
+ *   so that each process resumes the others' sessions;
+ * - --status PATH: GET PATH answers the server's counters as JSON;
+ * - socket activation: when LISTEN_PID is serve's pid and LISTEN_FDS >= 1,
+ *   serve listens on fd 3 (--host/--port are ignored);
+ * - SIGHUP re-reads the certificate, key, CA, --sni and ticket-key files and
+ *   swaps them in for new connections (prints `reloaded`); a file that fails
+ *   to load keeps the old ones in place and says why on stderr.
  */
 #define _GNU_SOURCE
 #include <nhttps.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -69,16 +87,23 @@ struct config {
     size_t sni_count;
     const char *alpn;
     const char *npn;
+    bool reuse_port;
+    bool proxy_protocol;
+    const char *ticket_keys;
+    const char *status;
     const char *dir;
     char root[PATH_MAX]; /* realpath of dir */
     int root_fd;         /* dir, opened once */
+    nhttps_server *server;
 };
 
 static void usage(void) {
     fprintf(stderr,
             "usage: serve [--host ADDR] [--port N] [--cert FILE --key FILE [--passphrase P]]\n"
             "             [--ca FILE] [--request-cert] [--reject-unauthorized]\n"
-            "             [--sni NAME=CERT,KEY]... [--alpn LIST] [--npn LIST] [DIR]\n");
+            "             [--sni NAME=CERT,KEY]... [--alpn LIST] [--npn LIST]\n"
+            "             [--reuse-port] [--proxy-protocol] [--ticket-keys FILE]\n"
+            "             [--status PATH] [DIR]\n");
 }
 
 static int fail(const char *what) {
@@ -135,6 +160,19 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
             TAKE(cfg->alpn);
         } else if (strcmp(a, "--npn") == 0) {
             TAKE(cfg->npn);
+        } else if (strcmp(a, "--reuse-port") == 0) {
+            cfg->reuse_port = true;
+        } else if (strcmp(a, "--proxy-protocol") == 0) {
+            cfg->proxy_protocol = true;
+        } else if (strcmp(a, "--ticket-keys") == 0) {
+            TAKE(cfg->ticket_keys);
+        } else if (strcmp(a, "--status") == 0) {
+            TAKE(cfg->status);
+            if (cfg->status[0] != '/') {
+                fprintf(stderr, "serve: --status wants a path starting with /, not %s\n",
+                        cfg->status);
+                return -1;
+            }
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage();
             exit(0);
@@ -229,6 +267,12 @@ static void log_response(const struct config *cfg, const nhttps_incoming_message
     put(&l, authorized);
     put(&l, " peer=");
     put(&l, or_dash(nhttps_socket_info_peer_common_name(info)));
+    /* Last, so that the earlier fields keep their places (issue 2's
+     * format); with --proxy-protocol, the client behind the proxy. */
+    put(&l, " remote=");
+    put(&l, or_dash(nhttps_socket_info_remote_address(info)));
+    put(&l, ":");
+    put(&l, decimal(digits, nhttps_socket_info_remote_port(info)));
     l.text[l.len++] = '\n';
     /* One write(2) per line: lines from different connection threads never
      * interleave, and no lock is shared by all connections. */
@@ -540,6 +584,33 @@ static void serve_file(const struct config *cfg, nhttps_incoming_message *req,
     log_response(cfg, req, 200, sent);
 }
 
+/* --status PATH: the server's counters as one JSON object. */
+static void answer_status(const struct config *cfg, nhttps_incoming_message *req,
+                          nhttps_server_response *res, bool is_head) {
+    nhttps_stats stats = {.size = sizeof stats};
+    if (nhttps_server_stats(cfg->server, &stats) != NHTTPS_OK) {
+        answer_text(cfg, req, res, 500, "Internal Server Error\n", is_head);
+        return;
+    }
+    char body[512];
+    int len = snprintf(body, sizeof body,
+                       "{\"accepted\":%llu,\"open\":%llu,\"idle\":%llu,"
+                       "\"handshake_failures\":%llu,\"requests\":%llu,"
+                       "\"bytes_in\":%llu,\"bytes_out\":%llu}\n",
+                       (unsigned long long)stats.accepted, (unsigned long long)stats.open,
+                       (unsigned long long)stats.idle,
+                       (unsigned long long)stats.handshake_failures,
+                       (unsigned long long)stats.requests, (unsigned long long)stats.bytes_in,
+                       (unsigned long long)stats.bytes_out);
+    char length[24];
+    nhttps_server_response_set_header(res, "Content-Type", "application/json");
+    nhttps_server_response_set_header(res, "Cache-Control", "no-store");
+    nhttps_server_response_set_header(res, "Content-Length", decimal(length, (unsigned)len));
+    nhttps_server_response_end(res, is_head ? NULL : (const uint8_t *)body,
+                               is_head ? 0 : (size_t)len);
+    log_response(cfg, req, 200, is_head ? 0 : (unsigned long long)len);
+}
+
 static void on_request(void *userdata, nhttps_incoming_message *req, nhttps_server_response *res) {
     const struct config *cfg = userdata;
     const char *method = nhttps_incoming_message_method(req);
@@ -554,7 +625,9 @@ static void on_request(void *userdata, nhttps_incoming_message *req, nhttps_serv
         answer_text(cfg, req, res, 404, "Not Found\n", is_head);
         return;
     }
-    if (cfg->dir == NULL) {
+    if (cfg->status != NULL && strcmp(path, cfg->status) == 0) {
+        answer_status(cfg, req, res, is_head);
+    } else if (cfg->dir == NULL) {
         serve_demo(cfg, req, res, path, is_head);
     } else {
         serve_file(cfg, req, res, path, is_head);
@@ -599,8 +672,11 @@ static int configure_tls(const struct config *cfg, nhttps_server_options *option
     return 0;
 }
 
-/* --sni NAME=CERT,KEY: one more identity, picked by the client's server name. */
-static int add_sni_context(const struct config *cfg, nhttps_server *server, const char *spec) {
+/* --sni NAME=CERT,KEY: one more identity, picked by the client's server
+ * name. Loads it into `*context` (the caller frees it) and its NAME into
+ * `name`. */
+static int load_sni_context(const struct config *cfg, const char *spec, char *name,
+                            size_t name_size, const nhttps_secure_context **context) {
     char copy[PATH_MAX * 2 + 256];
     snprintf(copy, sizeof copy, "%s", spec);
     char *eq = strchr(copy, '=');
@@ -611,18 +687,142 @@ static int add_sni_context(const struct config *cfg, nhttps_server *server, cons
     }
     *eq = '\0';
     *comma = '\0';
+    if (strlen(copy) >= name_size) {
+        fprintf(stderr, "serve: --sni: the name is too long: %s\n", copy);
+        return 1;
+    }
+    memcpy(name, copy, strlen(copy) + 1);
     nhttps_server_options *options = nhttps_server_options_new();
-    const nhttps_secure_context *context = NULL;
     int rc = configure_tls(cfg, options, eq + 1, comma + 1);
-    if (rc == 0 && nhttps_secure_context_new(options, &context) != NHTTPS_OK) {
+    if (rc == 0 && nhttps_secure_context_new(options, context) != NHTTPS_OK) {
         rc = fail(spec);
     }
-    if (rc == 0 && nhttps_server_add_context(server, copy, context) != NHTTPS_OK) {
-        rc = fail(spec);
-    }
-    nhttps_secure_context_free(context); /* the server keeps its own reference */
     nhttps_server_options_free(options);
     return rc;
+}
+
+/* --ticket-keys FILE: exactly NHTTPS_TICKET_KEYS_LEN bytes. */
+static int read_ticket_keys(const char *path, uint8_t keys[NHTTPS_TICKET_KEYS_LEN]) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "serve: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    uint8_t extra;
+    size_t got = fread(keys, 1, NHTTPS_TICKET_KEYS_LEN, f);
+    bool longer = fread(&extra, 1, 1, f) == 1;
+    fclose(f);
+    if (got != NHTTPS_TICKET_KEYS_LEN || longer) {
+        fprintf(stderr, "serve: %s: ticket keys must be exactly %d bytes (head -c %d /dev/urandom)\n",
+                path, NHTTPS_TICKET_KEYS_LEN, NHTTPS_TICKET_KEYS_LEN);
+        return 1;
+    }
+    return 0;
+}
+
+/* The identities and ticket keys, loaded from their files. */
+struct identities {
+    const nhttps_secure_context *main;
+    const nhttps_secure_context *sni[MAX_SNI];
+    char sni_names[MAX_SNI][256];
+    uint8_t ticket_keys[NHTTPS_TICKET_KEYS_LEN];
+};
+
+static void free_identities(struct identities *ids) {
+    nhttps_secure_context_free(ids->main);
+    for (size_t i = 0; i < MAX_SNI; i++) {
+        nhttps_secure_context_free(ids->sni[i]);
+    }
+}
+
+/* Loads everything the command line names; nothing is kept on failure. */
+static int load_identities(const struct config *cfg, struct identities *ids) {
+    memset(ids, 0, sizeof *ids);
+    nhttps_server_options *options = nhttps_server_options_new();
+    int rc = configure_tls(cfg, options, cfg->cert, cfg->key);
+    if (rc == 0 && nhttps_secure_context_new(options, &ids->main) != NHTTPS_OK) {
+        rc = fail(cfg->cert != NULL ? cfg->cert : "development certificate");
+    }
+    nhttps_server_options_free(options);
+    for (size_t i = 0; rc == 0 && i < cfg->sni_count; i++) {
+        rc = load_sni_context(cfg, cfg->sni[i], ids->sni_names[i], sizeof ids->sni_names[i],
+                              &ids->sni[i]);
+    }
+    if (rc == 0 && cfg->ticket_keys != NULL) {
+        rc = read_ticket_keys(cfg->ticket_keys, ids->ticket_keys);
+    }
+    if (rc != 0) {
+        free_identities(ids);
+    }
+    return rc;
+}
+
+/* Puts loaded identities into the server: new connections get them,
+ * connections in flight keep theirs. */
+static int install_identities(const struct config *cfg, nhttps_server *server,
+                              const struct identities *ids, bool replace_main) {
+    if (replace_main && nhttps_server_set_secure_context(server, ids->main) != NHTTPS_OK) {
+        return fail("secure context");
+    }
+    for (size_t i = 0; i < cfg->sni_count; i++) {
+        if (nhttps_server_add_context(server, ids->sni_names[i], ids->sni[i]) != NHTTPS_OK) {
+            return fail(cfg->sni[i]);
+        }
+    }
+    if (cfg->ticket_keys != NULL &&
+        nhttps_server_set_ticket_keys(server, ids->ticket_keys, NHTTPS_TICKET_KEYS_LEN) !=
+            NHTTPS_OK) {
+        return fail(cfg->ticket_keys);
+    }
+    return 0;
+}
+
+/* SIGHUP: every file again; swapped in only when all of them loaded. */
+static void reload(const struct config *cfg, nhttps_server *server) {
+    struct identities ids;
+    if (load_identities(cfg, &ids) != 0) {
+        fprintf(stderr, "serve: reload failed: still serving the previous certificates\n");
+        return;
+    }
+    int rc = install_identities(cfg, server, &ids, true);
+    free_identities(&ids); /* the server keeps its own references */
+    if (rc == 0) {
+        printf("reloaded\n");
+        fflush(stdout);
+    }
+}
+
+/* systemd's socket activation: the listening socket is fd 3 when
+ * LISTEN_PID is this process and LISTEN_FDS >= 1; -1 otherwise. The
+ * variables are removed so that children do not take them for theirs. */
+static int activated_socket(void) {
+    const char *pid = getenv("LISTEN_PID");
+    const char *fds = getenv("LISTEN_FDS");
+    if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != (long)getpid() ||
+        strtol(fds, NULL, 10) < 1) {
+        return -1;
+    }
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return 3;
+}
+
+/* The address `fd` is bound to, as HOST for a URL ("[::1]" for IPv6). */
+static void socket_host(int fd, char *out, size_t out_size) {
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    char text[INET6_ADDRSTRLEN] = "localhost";
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) == 0) {
+        if (addr.ss_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&addr)->sin_addr, text, sizeof text);
+        } else if (addr.ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr)->sin6_addr, text, sizeof text);
+            snprintf(out, out_size, "[%s]", text);
+            return;
+        }
+    }
+    snprintf(out, out_size, "%s", text);
 }
 
 int main(int argc, char **argv) {
@@ -632,46 +832,70 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    /* Block the stop signals in every thread; main waits for them below. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    /* Block the stop and reload signals in every thread; main waits for
+     * them below. */
+    sigset_t wanted;
+    sigemptyset(&wanted);
+    sigaddset(&wanted, SIGINT);
+    sigaddset(&wanted, SIGTERM);
+    sigaddset(&wanted, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &wanted, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    nhttps_server_options *options = nhttps_server_options_new();
-    if (configure_tls(&cfg, options, cfg.cert, cfg.key) != 0) {
-        nhttps_server_options_free(options);
+    struct identities ids;
+    if (load_identities(&cfg, &ids) != 0) {
         return 1;
     }
+    nhttps_server_options *options = nhttps_server_options_new();
+    int setup = configure_tls(&cfg, options, cfg.cert, cfg.key);
     nhttps_server_options_set_request_cert(options, cfg.request_cert);
     nhttps_server_options_set_reject_unauthorized(options, cfg.reject_unauthorized);
+    nhttps_server_options_set_reuse_port(options, cfg.reuse_port);
+    nhttps_server_options_set_proxy_protocol(options, cfg.proxy_protocol);
     nhttps_server *server = NULL;
-    nhttps_result rc = nhttps_server_new(options, &server);
+    nhttps_result rc = NHTTPS_ERR_INVALID_ARGUMENT;
+    if (setup == 0) {
+        rc = nhttps_server_new(options, &server);
+    }
     nhttps_server_options_free(options);
-    if (rc != NHTTPS_OK) {
-        return fail("server");
-    }
-    for (size_t i = 0; i < cfg.sni_count; i++) {
-        if (add_sni_context(&cfg, server, cfg.sni[i]) != 0) {
-            nhttps_server_free(server);
-            return 1;
+    if (setup != 0 || rc != NHTTPS_OK || install_identities(&cfg, server, &ids, false) != 0) {
+        if (setup == 0 && rc != NHTTPS_OK) {
+            fail("server");
         }
+        free_identities(&ids);
+        nhttps_server_free(server);
+        return 1;
     }
+    free_identities(&ids);
+    cfg.server = server;
     nhttps_server_on_request(server, on_request, &cfg);
-    if (nhttps_server_listen(server, cfg.host, (uint16_t)cfg.port) != NHTTPS_OK) {
+
+    char host[INET6_ADDRSTRLEN + 2];
+    int inherited = activated_socket();
+    if (inherited >= 0) {
+        socket_host(inherited, host, sizeof host);
+        rc = nhttps_server_listen_fd(server, inherited);
+    } else {
+        bool ipv6 = strchr(cfg.host, ':') != NULL;
+        snprintf(host, sizeof host, "%s%s%s", ipv6 ? "[" : "", cfg.host, ipv6 ? "]" : "");
+        rc = nhttps_server_listen(server, cfg.host, (uint16_t)cfg.port);
+    }
+    if (rc != NHTTPS_OK) {
         fail("listen");
         nhttps_server_free(server);
         return 1;
     }
-    bool ipv6 = strchr(cfg.host, ':') != NULL;
-    printf("listening on https://%s%s%s:%u/\n", ipv6 ? "[" : "", cfg.host, ipv6 ? "]" : "",
-           (unsigned)nhttps_server_port(server));
+    printf("listening on https://%s:%u/\n", host, (unsigned)nhttps_server_port(server));
     fflush(stdout);
 
-    int sig = 0;
-    sigwait(&stop, &sig);
+    for (;;) {
+        int sig = 0;
+        sigwait(&wanted, &sig);
+        if (sig != SIGHUP) {
+            break;
+        }
+        reload(&cfg, server);
+    }
     /* Graceful: stop accepting, let in-flight responses finish, then go. */
     nhttps_server_close(server);
     nhttps_server_free(server);

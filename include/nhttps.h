@@ -224,6 +224,32 @@ typedef void (*nhttps_keylog_callback)(void *userdata,
 // `close` and `listening`.
 typedef void (*nhttps_event_callback)(void *userdata);
 
+// A server's counters (`nhttps_server_stats`). The struct can grow:
+// set `size` to `sizeof(nhttps_stats)` before the call; the library
+// fills the fields that fit in `size` bytes and sets `size` to how
+// many bytes it filled. Counts run from `nhttps_server_new`.
+typedef struct {
+  // In: the size of the caller's struct. Out: the bytes filled.
+  size_t size;
+  // Connections accepted (also those a limit refused at once).
+  uint64_t accepted;
+  // Connections open now.
+  uint64_t open;
+  // Of those, kept-alive connections waiting for their next request
+  // without a thread.
+  uint64_t idle;
+  // TLS handshakes that failed or timed out.
+  uint64_t handshake_failures;
+  // Requests received.
+  uint64_t requests;
+  // Bytes read from and written to the sockets (TLS records included).
+  uint64_t bytes_in;
+  uint64_t bytes_out;
+  // `clientError` reports other than failed handshakes (malformed
+  // requests, bad PROXY headers, timeouts).
+  uint64_t client_errors;
+} nhttps_stats;
+
 // Node's `SNICallback`: called on the connection's thread during the
 // handshake with the server name the client asked for (valid during the
 // call). Return the context to present, or NULL for the default. The
@@ -699,6 +725,27 @@ nhttps_result nhttps_server_options_set_max_connections(nhttps_server_options *o
 nhttps_result nhttps_server_options_set_max_connections_per_ip(nhttps_server_options *options,
                                                                uint32_t max_connections);
 
+// Not in Node: bind with `SO_REUSEPORT` (default false), so that several
+// processes (or servers) that all set it listen on one port and the
+// kernel spreads new connections among them. A rolling restart starts
+// the new process, then closes the old one: no connection is refused
+// meanwhile. Applies to `nhttps_server_listen`.
+nhttps_result nhttps_server_options_set_reuse_port(nhttps_server_options *options,
+                                                   bool reuse_port);
+
+// Not in Node: expect a PROXY protocol header (v1 or v2, HAProxy's) at
+// the start of every connection (default false: off). Turn it on only
+// behind a proxy that sends one (HAProxy's `send-proxy`/`send-proxy-v2`):
+// the header says who the client is, and the server believes it. It is
+// read before the TLS handshake, within the handshake timeout; the
+// addresses it carries are what `nhttps_socket_info_remote_address`
+// and `_port` (and `_local_*`) report from the `connection` event on.
+// A `LOCAL` (v2) or `UNKNOWN` (v1) header keeps the socket's own
+// addresses. A connection without a valid header is closed and reported
+// to `clientError` with `NHTTPS_ERR_PARSE`.
+nhttps_result nhttps_server_options_set_proxy_protocol(nhttps_server_options *options,
+                                                       bool proxy_protocol);
+
 // Node's `server.maxRequestsPerSocket`: a connection carries at most
 // this many requests; the response to the last one says
 // `Connection: close` and the connection is closed after it (requests
@@ -976,6 +1023,26 @@ nhttps_result nhttps_server_listen(nhttps_server *server,
 // file makes it fail with `NHTTPS_ERR_ADDRESS_IN_USE`.
 nhttps_result nhttps_server_listen_unix(nhttps_server *server,
                                         const char *path);
+
+// Listens on `fd`, a listening TCP or unix stream socket the program
+// already has — inherited from systemd (socket activation: fd 3 when
+// `LISTEN_FDS` is set) or from a previous process — and starts
+// accepting. The server owns `fd` from a successful call on and closes
+// it when it is freed; a descriptor that is not a listening stream
+// socket is refused (`NHTTPS_ERR_INVALID_ARGUMENT`) and stays the
+// caller's. A unix socket's file is left in place when the server
+// closes (whoever bound it owns it). `nhttps_server_port` reports the
+// socket's port.
+nhttps_result nhttps_server_listen_fd(nhttps_server *server,
+                                      int fd);
+
+// Copies `server`'s counters into `*stats` (see `nhttps_stats`: set
+// `stats->size` first). Cheap: no lock that a request takes; `idle`
+// walks the table of parked connections. Callable from any thread, also
+// from a callback. `NHTTPS_ERR_INVALID_ARGUMENT` when `stats` is NULL or
+// its `size` is smaller than `sizeof(size_t)`.
+nhttps_result nhttps_server_stats(const nhttps_server *server,
+                                  nhttps_stats *stats);
 
 // The TCP port the server listens on (0 before listening, for a unix
 // socket, or if `server` is NULL).

@@ -199,6 +199,43 @@ pub extern "C" fn nhttps_server_options_set_max_connections_per_ip(
     }
 }
 
+/// Not in Node: bind with `SO_REUSEPORT` (default false), so that several
+/// processes (or servers) that all set it listen on one port and the
+/// kernel spreads new connections among them. A rolling restart starts
+/// the new process, then closes the old one: no connection is refused
+/// meanwhile. Applies to `nhttps_server_listen`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_reuse_port(
+    options: *mut nhttps_server_options,
+    reuse_port: bool,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).reuse_port = reuse_port;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Not in Node: expect a PROXY protocol header (v1 or v2, HAProxy's) at
+/// the start of every connection (default false: off). Turn it on only
+/// behind a proxy that sends one (HAProxy's `send-proxy`/`send-proxy-v2`):
+/// the header says who the client is, and the server believes it. It is
+/// read before the TLS handshake, within the handshake timeout; the
+/// addresses it carries are what `nhttps_socket_info_remote_address`
+/// and `_port` (and `_local_*`) report from the `connection` event on.
+/// A `LOCAL` (v2) or `UNKNOWN` (v1) header keeps the socket's own
+/// addresses. A connection without a valid header is closed and reported
+/// to `clientError` with `NHTTPS_ERR_PARSE`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_proxy_protocol(
+    options: *mut nhttps_server_options,
+    proxy_protocol: bool,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).proxy_protocol = proxy_protocol;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
 /// Node's `server.maxRequestsPerSocket`: a connection carries at most
 /// this many requests; the response to the last one says
 /// `Connection: close` and the connection is closed after it (requests

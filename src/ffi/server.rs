@@ -1,15 +1,16 @@
 //! `nhttps_server`: Node's `https.Server`, its events and its life cycle.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 
-use super::error::{ClientError, nhttps_error, nhttps_result};
+use super::error::{ClientError, fail, nhttps_error, nhttps_result};
 use super::handle::{castable, into_raw, lend, take};
-use super::macros::{ffi_boundary, try_core, try_ref, try_str};
+use super::macros::{ffi_boundary, null_argument, try_core, try_ref, try_str};
 use super::message::{nhttps_incoming_message, nhttps_socket_info};
 use super::options::nhttps_server_options;
 use super::response::{self, nhttps_server_response};
 use super::socket::nhttps_socket;
+use crate::error::Error;
 use crate::server::{Handlers, Server};
 
 /// An HTTPS server (Node's `https.Server`). Made by `nhttps_server_new`,
@@ -428,6 +429,100 @@ pub extern "C" fn nhttps_server_listen_unix(
     ffi_boundary! {
         let server = try_ref!(server);
         try_core!(server.listen_unix(try_str!(path)));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Listens on `fd`, a listening TCP or unix stream socket the program
+/// already has — inherited from systemd (socket activation: fd 3 when
+/// `LISTEN_FDS` is set) or from a previous process — and starts
+/// accepting. The server owns `fd` from a successful call on and closes
+/// it when it is freed; a descriptor that is not a listening stream
+/// socket is refused (`NHTTPS_ERR_INVALID_ARGUMENT`) and stays the
+/// caller's. A unix socket's file is left in place when the server
+/// closes (whoever bound it owns it). `nhttps_server_port` reports the
+/// socket's port.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_listen_fd(server: *mut nhttps_server, fd: c_int) -> nhttps_result {
+    ffi_boundary! {
+        let server = try_ref!(server);
+        try_core!(server.listen_fd(fd));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// A server's counters (`nhttps_server_stats`). The struct can grow:
+/// set `size` to `sizeof(nhttps_stats)` before the call; the library
+/// fills the fields that fit in `size` bytes and sets `size` to how
+/// many bytes it filled. Counts run from `nhttps_server_new`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct nhttps_stats {
+    /// In: the size of the caller's struct. Out: the bytes filled.
+    pub size: usize,
+    /// Connections accepted (also those a limit refused at once).
+    pub accepted: u64,
+    /// Connections open now.
+    pub open: u64,
+    /// Of those, kept-alive connections waiting for their next request
+    /// without a thread.
+    pub idle: u64,
+    /// TLS handshakes that failed or timed out.
+    pub handshake_failures: u64,
+    /// Requests received.
+    pub requests: u64,
+    /// Bytes read from and written to the sockets (TLS records included).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// `clientError` reports other than failed handshakes (malformed
+    /// requests, bad PROXY headers, timeouts).
+    pub client_errors: u64,
+}
+
+/// Copies `server`'s counters into `*stats` (see `nhttps_stats`: set
+/// `stats->size` first). Cheap: no lock that a request takes; `idle`
+/// walks the table of parked connections. Callable from any thread, also
+/// from a callback. `NHTTPS_ERR_INVALID_ARGUMENT` when `stats` is NULL or
+/// its `size` is smaller than `sizeof(size_t)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_stats(
+    server: *const nhttps_server,
+    stats: *mut nhttps_stats,
+) -> nhttps_result {
+    ffi_boundary! {
+        let server = try_ref!(server);
+        if stats.is_null() {
+            return null_argument("stats");
+        }
+        // SAFETY: the caller says how many bytes `stats` points to.
+        let room = unsafe { (*stats).size };
+        if room < std::mem::size_of::<usize>() {
+            return fail(Error::invalid("stats->size must be set to sizeof(nhttps_stats)"));
+        }
+        let s = server.stats();
+        let full = nhttps_stats {
+            size: std::mem::size_of::<nhttps_stats>(),
+            accepted: s.accepted,
+            open: s.open,
+            idle: s.idle,
+            handshake_failures: s.handshake_failures,
+            requests: s.requests,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            client_errors: s.client_errors,
+        };
+        // Whole fields only (all are 8 bytes, the first one's padding too).
+        let filled = room.min(full.size) & !(std::mem::align_of::<u64>() - 1);
+        // SAFETY: `filled` bytes fit both in the caller's struct (its
+        // `size`) and in `full`; the regions are distinct.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (&full as *const nhttps_stats).cast::<u8>(),
+                stats.cast::<u8>(),
+                filled,
+            );
+            (*stats).size = filled;
+        }
         nhttps_result::NHTTPS_OK
     }
 }

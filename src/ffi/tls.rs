@@ -64,8 +64,10 @@ pub extern "C" fn nhttps_secure_context_certificate_pem(
 /// Node's `server.addContext(hostname, context)`: a client that asks by
 /// SNI for `hostname` gets `context`. `hostname` may be a pattern like
 /// `*.example.test`, where `*` stands for exactly one label. Later entries
-/// win; unknown names get the default certificate. Not consulted when an
-/// SNI callback is set.
+/// win; adding a pattern again replaces its context (the server lets go of
+/// the earlier one: how a reload swaps certificates). Unknown names get the
+/// default certificate. Not consulted when an SNI callback is set. The
+/// server takes its own reference to `context`; `hostname` is copied.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_add_context(
     server: *mut nhttps_server,

@@ -4,8 +4,8 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A connected socket of either family. Clones share one descriptor,
@@ -24,6 +24,16 @@ struct Inner {
     read_timeout_ns: AtomicU64,
     /// Reads return `WouldBlock` instead of waiting (see `read_without_waiting`).
     reads_without_waiting: AtomicBool,
+    /// Where the bytes read and written are counted, if anywhere.
+    traffic: OnceLock<Arc<Traffic>>,
+}
+
+/// Bytes read and written, at the socket (TLS records included), on every
+/// transport that counts into it: a server's, for its statistics.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -56,7 +66,14 @@ impl Transport {
             socket,
             read_timeout_ns: AtomicU64::new(0),
             reads_without_waiting: AtomicBool::new(false),
+            traffic: OnceLock::new(),
         }))
+    }
+
+    /// Counts this socket's bytes into `traffic` from now on (once: a
+    /// second call changes nothing).
+    pub fn count_traffic(&self, traffic: &Arc<Traffic>) {
+        let _ = self.0.traffic.set(traffic.clone());
     }
 
     /// Another handle on the same socket (no new descriptor).
@@ -132,23 +149,32 @@ impl Transport {
 
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.0.reads_without_waiting.load(Ordering::Relaxed) {
-            return recv_without_waiting(self.raw_fd(), buf);
+        let n = if self.0.reads_without_waiting.load(Ordering::Relaxed) {
+            recv_without_waiting(self.raw_fd(), buf)
+        } else {
+            match &self.0.socket {
+                Socket::Tcp(s) => (&*s).read(buf),
+                Socket::Unix(s) => (&*s).read(buf),
+            }
+        }?;
+        if let Some(traffic) = self.0.traffic.get() {
+            traffic.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
         }
-        match &self.0.socket {
-            Socket::Tcp(s) => (&*s).read(buf),
-            Socket::Unix(s) => (&*s).read(buf),
-        }
+        Ok(n)
     }
 }
 
 impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &self.0.socket {
+        let n = match &self.0.socket {
             // std sends with MSG_NOSIGNAL on TCP sockets.
             Socket::Tcp(s) => (&*s).write(buf),
             Socket::Unix(s) => send_no_signal(s, buf),
+        }?;
+        if let Some(traffic) = self.0.traffic.get() {
+            traffic.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
         }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {

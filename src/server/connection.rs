@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::exchange::{DRAIN_LIMIT, Exchange, ServerResponse, Stream};
@@ -355,6 +356,7 @@ fn serve_request(
     info: &Arc<SocketInfo>,
     last: bool,
 ) -> Option<Stream> {
+    shared.counters.requests.fetch_add(1, Ordering::Relaxed);
     if head.is_upgrade() {
         match &handlers.upgrade {
             Some(on_upgrade) => {

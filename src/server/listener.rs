@@ -3,23 +3,28 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::net::listening::{self, Inherited};
 use crate::net::{Transport, stop_accepting};
 
 pub(crate) enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    /// The socket file's path when we made it (removed when closed); `None`
+    /// for an inherited socket, whose file belongs to whoever bound it.
+    Unix(UnixListener, Option<PathBuf>),
 }
 
 impl Listener {
     /// Binds `host:port`. No host means every address (IPv6 and IPv4 where
-    /// the system allows both, else IPv4), as Node does.
-    pub fn bind_tcp(host: Option<&str>, port: u16) -> Result<Listener> {
+    /// the system allows both, else IPv4), as Node does. With `reuse_port`,
+    /// other processes (and servers) that set it too may bind the same
+    /// port, and the kernel spreads new connections among them.
+    pub fn bind_tcp(host: Option<&str>, port: u16, reuse_port: bool) -> Result<Listener> {
         let candidates: Vec<SocketAddr> = match host {
             None | Some("") => vec![
                 SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
@@ -32,7 +37,12 @@ impl Listener {
         };
         let mut last_error = None;
         for addr in candidates {
-            match TcpListener::bind(addr) {
+            let bound = if reuse_port {
+                listening::bind_reusing_port(addr)
+            } else {
+                TcpListener::bind(addr)
+            };
+            match bound {
                 Ok(listener) => return Ok(Listener::Tcp(listener)),
                 Err(e) => last_error = Some(e),
             }
@@ -47,7 +57,19 @@ impl Listener {
             io::ErrorKind::AddrInUse => Error::AddressInUse(format!("{}: {e}", path.display())),
             _ => Error::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
         })?;
-        Ok(Listener::Unix(listener, path))
+        Ok(Listener::Unix(listener, Some(path)))
+    }
+
+    /// Takes over the listening socket `fd` (TCP or unix), which it closes
+    /// from then on; refuses anything else, leaving it open.
+    pub fn adopt(fd: RawFd) -> Result<Listener> {
+        match listening::adopt(fd) {
+            Ok(Inherited::Tcp(listener)) => Ok(Listener::Tcp(listener)),
+            Ok(Inherited::Unix(listener)) => Ok(Listener::Unix(listener, None)),
+            Err(e) => Err(Error::invalid(format!(
+                "cannot listen on descriptor {fd}: {e}"
+            ))),
+        }
     }
 
     pub fn accept(&self) -> io::Result<Transport> {
@@ -91,8 +113,14 @@ impl Listener {
                     let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
                 }
             }
-            Listener::Unix(_, path) => {
-                let _ = UnixStream::connect(path);
+            Listener::Unix(l, _) => {
+                if let Some(path) = l
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(PathBuf::from))
+                {
+                    let _ = UnixStream::connect(path);
+                }
             }
         }
     }
@@ -101,7 +129,7 @@ impl Listener {
 impl Drop for Listener {
     /// A unix socket's file goes with it, as in Node.
     fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
+        if let Listener::Unix(_, Some(path)) = self {
             let _ = std::fs::remove_file(path);
         }
     }

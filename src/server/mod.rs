@@ -16,6 +16,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::net::{IpAddr, Shutdown};
+use std::os::unix::io::RawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::http::Limits;
-use crate::net::Transport;
+use crate::net::{Traffic, Transport};
 use crate::tls::{SecureContext, ServerTls, SniCallback, TlsOptions};
 use listener::Listener;
 use pool::Pool;
@@ -100,6 +101,17 @@ pub struct ServerOptions {
     /// Stack size of each connection thread. Only the pages a thread
     /// touches cost memory; the rest is address space.
     pub thread_stack_size: usize,
+    /// Not in Node (its `reusePort` is `net`'s): bind with `SO_REUSEPORT`,
+    /// so that several processes serve one port, the kernel spreading new
+    /// connections among them (a rolling restart starts the new process
+    /// before it stops the old one).
+    pub reuse_port: bool,
+    /// Not in Node: every connection starts with a PROXY protocol header
+    /// (v1 or v2, HAProxy's), read before the TLS handshake; the addresses
+    /// it carries are the connection's remote and local ones from then on.
+    /// A connection without a valid one is closed and reported to
+    /// `clientError`.
+    pub proxy_protocol: bool,
 }
 
 impl Default for ServerOptions {
@@ -116,6 +128,8 @@ impl Default for ServerOptions {
             request_timeout: Duration::from_secs(300),
             handshake_timeout: Duration::from_secs(120),
             thread_stack_size: 1024 * 1024,
+            reuse_port: false,
+            proxy_protocol: false,
         }
     }
 }
@@ -142,6 +156,39 @@ struct State {
     next_id: u64,
 }
 
+/// A server's counters since it started listening (`Server::stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Connections accepted (including those refused at once by a limit).
+    pub accepted: u64,
+    /// Connections open now.
+    pub open: u64,
+    /// Of those, kept-alive connections waiting for their next request
+    /// without a thread.
+    pub idle: u64,
+    /// TLS handshakes that failed or timed out.
+    pub handshake_failures: u64,
+    /// Requests read and handed to a listener (or answered by the server:
+    /// 100-continue refusals, upgrades without a listener).
+    pub requests: u64,
+    /// Bytes read from and written to the sockets, TLS records included.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// `clientError` reports other than failed handshakes: malformed
+    /// requests, bad PROXY headers, timeouts.
+    pub client_errors: u64,
+}
+
+/// The counters the connection threads bump without a lock.
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    handshake_failures: AtomicU64,
+    requests: AtomicU64,
+    client_errors: AtomicU64,
+    traffic: Arc<Traffic>,
+}
+
 /// What the accept thread and every connection thread share.
 pub(crate) struct Shared {
     options: ServerOptions,
@@ -156,6 +203,7 @@ pub(crate) struct Shared {
     connections_changed: Condvar,
     /// The threads, and the connections waiting without one.
     pool: Pool,
+    counters: Counters,
 }
 
 /// A connection's copy of the server's listeners, taken again only when
@@ -222,6 +270,12 @@ impl Shared {
     }
 
     fn report(&self, error: &Error, info: &SocketInfo, during_handshake: bool) {
+        let counter = if during_handshake {
+            &self.counters.handshake_failures
+        } else {
+            &self.counters.client_errors
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         let handlers = self.handlers();
         let tls_handler = if during_handshake {
             handlers.tls_client_error.as_ref()
@@ -348,6 +402,7 @@ impl Server {
             closing: AtomicBool::new(false),
             state: Mutex::new(State::default()),
             connections_changed: Condvar::new(),
+            counters: Counters::default(),
         };
         Ok(Server {
             shared: Arc::new(shared),
@@ -374,7 +429,37 @@ impl Server {
 
     /// Listens on `host:port` (port 0: the system picks one; no host: every address).
     pub fn listen(&self, host: Option<&str>, port: u16) -> Result<()> {
-        self.start(Listener::bind_tcp(host, port))
+        self.start(Listener::bind_tcp(
+            host,
+            port,
+            self.shared.options.reuse_port,
+        ))
+    }
+
+    /// Listens on a socket the program already has (systemd's socket
+    /// activation, a previous process's): `fd` must be a listening TCP or
+    /// unix stream socket, and the server owns it from then on (it is
+    /// closed with the server, also when this fails for another reason).
+    /// A descriptor that is not one is refused and left open.
+    pub fn listen_fd(&self, fd: RawFd) -> Result<()> {
+        self.start(Listener::adopt(fd))
+    }
+
+    /// The counters since the server started: cheap to call (no lock that
+    /// a request takes, but `idle` walks the table of parked connections).
+    pub fn stats(&self) -> ServerStats {
+        let counters = &self.shared.counters;
+        let open = self.shared.state().connections.len() as u64;
+        ServerStats {
+            accepted: counters.accepted.load(Ordering::Relaxed),
+            open,
+            idle: self.shared.pool.idle_count() as u64,
+            handshake_failures: counters.handshake_failures.load(Ordering::Relaxed),
+            requests: counters.requests.load(Ordering::Relaxed),
+            bytes_in: counters.traffic.bytes_in.load(Ordering::Relaxed),
+            bytes_out: counters.traffic.bytes_out.load(Ordering::Relaxed),
+            client_errors: counters.client_errors.load(Ordering::Relaxed),
+        }
     }
 
     /// Listens on a unix-domain socket at `path` (TLS still runs over it).
@@ -554,7 +639,11 @@ fn watch_deadlines(shared: &Shared) {
 fn accept_loop(shared: &Arc<Shared>, listener: &Listener) {
     loop {
         let transport = match listener.accept() {
-            Ok(transport) => transport,
+            Ok(transport) => {
+                shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                transport.count_traffic(&shared.counters.traffic);
+                transport
+            }
             Err(_) if shared.is_closing() => break,
             Err(e) => {
                 // Out of descriptors or memory: wait for some to be freed

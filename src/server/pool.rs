@@ -231,6 +231,16 @@ impl Pool {
         Ok(())
     }
 
+    /// How many kept-alive connections wait for their next request (walks
+    /// the table: for statistics, not for the request path).
+    pub(super) fn idle_count(&self) -> usize {
+        self.parked()
+            .connections
+            .values()
+            .filter(|slot| matches!(slot, Slot::Parked(Parked::Idle(_))))
+            .count()
+    }
+
     /// Forgets an ended connection.
     pub(super) fn forget(&self, id: u64) {
         self.parked().connections.remove(&id);

@@ -207,12 +207,20 @@ impl ServerTls {
         }
         // Build once now, to fail early on a context this server cannot use.
         let built = build(&self.settings, &self.hooks, context)?;
-        lock(&self.hooks.built).insert(Arc::as_ptr(context) as usize, (context.clone(), built));
-        self.hooks
+        let mut by_name = self
+            .hooks
             .by_name
             .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((pattern, context.clone()));
+            .unwrap_or_else(|p| p.into_inner());
+        let mut built_contexts = lock(&self.hooks.built);
+        // The same pattern again replaces the earlier context (the last
+        // added wins in any case, as in Node; this one lets it go).
+        if let Some(at) = by_name.iter().position(|(p, _)| *p == pattern) {
+            let (_, replaced) = by_name.remove(at);
+            built_contexts.remove(&(Arc::as_ptr(&replaced) as usize));
+        }
+        built_contexts.insert(Arc::as_ptr(context) as usize, (context.clone(), built));
+        by_name.push((pattern, context.clone()));
         Ok(())
     }
 
