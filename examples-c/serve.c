@@ -741,7 +741,11 @@ static int load_identities(const struct config *cfg, struct identities *ids) {
     nhttps_server_options *options = nhttps_server_options_new();
     int rc = configure_tls(cfg, options, cfg->cert, cfg->key);
     if (rc == 0 && nhttps_secure_context_new(options, &ids->main) != NHTTPS_OK) {
-        rc = fail(cfg->cert != NULL ? cfg->cert : "development certificate");
+        char what[PATH_MAX * 2 + 8] = "development certificate";
+        if (cfg->cert != NULL) {
+            snprintf(what, sizeof what, "%s, %s", cfg->cert, cfg->key);
+        }
+        rc = fail(what);
     }
     nhttps_server_options_free(options);
     for (size_t i = 0; rc == 0 && i < cfg->sni_count; i++) {

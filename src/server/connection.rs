@@ -162,8 +162,13 @@ fn serve_requests(
             } else {
                 options.keep_alive_timeout
             };
-            if !shared.set_idle(registration, Some(now + wait)) {
+            // A closing server still serves a connection's first request
+            // (see `CLOSE_GRACE`), by the deadline `close` gave it.
+            if !shared.set_idle(registration, Some(now + wait)) && !first {
                 break;
+            }
+            if first && shared.is_closing() {
+                registration.shorten_deadline(now + super::CLOSE_GRACE);
             }
             if !has_buffered_bytes(&connection.stream) {
                 // Its buffers are kept for now: most connections that park
@@ -178,6 +183,7 @@ fn serve_requests(
         }
         set_read_timeout(&connection.stream, head_read_timeout(options));
         connection.served += 1;
+        registration.set_served();
         let last = options.max_requests_per_socket > 0
             && connection.served >= options.max_requests_per_socket;
         let handlers = connection.handlers.get(shared);

@@ -156,6 +156,11 @@ struct State {
     next_id: u64,
 }
 
+/// How long `close` lets a connection that has not sent its first request
+/// yet do so: one accepted just before the listening socket closed is
+/// served, not reset (a rolling restart loses no request).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// A server's counters since it started listening (`Server::stats`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ServerStats {
@@ -199,6 +204,8 @@ pub(crate) struct Shared {
     handlers_version: AtomicU64,
     /// `State::closing`, readable without the lock.
     closing: AtomicBool,
+    /// `close` has shut the listening socket: the accept thread ends.
+    accept_stopped: AtomicBool,
     state: Mutex<State>,
     connections_changed: Condvar,
     /// The threads, and the connections waiting without one.
@@ -400,6 +407,7 @@ impl Server {
             handlers: RwLock::new(Arc::new(Handlers::default())),
             handlers_version: AtomicU64::new(0),
             closing: AtomicBool::new(false),
+            accept_stopped: AtomicBool::new(false),
             state: Mutex::new(State::default()),
             connections_changed: Condvar::new(),
             counters: Counters::default(),
@@ -540,27 +548,41 @@ impl Server {
     /// server's own connection threads, where it returns at once and `close`
     /// follows when the last connection ends. Calling it again is harmless.
     pub fn close(&self) {
-        {
-            let mut state = self.shared.state();
-            state.closing = true;
-            self.shared.closing.store(true, Ordering::SeqCst);
-            for entry in state.connections.values() {
-                entry.registration.mark_server_closing();
-                if !entry.registration.is_busy() {
-                    // Wakes a thread blocked reading the next request or in the
-                    // handshake; writes of a response in flight are not affected.
-                    let _ = entry.socket.shutdown(Shutdown::Read);
-                }
-            }
-        }
+        // The listening socket goes first, before anything is marked
+        // closing: what the accept thread takes meanwhile is served (it
+        // was the server's), and with `SO_REUSEPORT` and the kernel's
+        // `tcp_migrate_req` the connections still queued move to another
+        // process on the port instead of being reset.
         let accepting = self
             .listener
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some((listener, thread)) = accepting {
+            self.shared.accept_stopped.store(true, Ordering::SeqCst);
             listener.wake();
             let _ = thread.join();
+        }
+        {
+            let mut state = self.shared.state();
+            state.closing = true;
+            self.shared.closing.store(true, Ordering::SeqCst);
+            let grace = Instant::now() + CLOSE_GRACE;
+            for entry in state.connections.values() {
+                let registration = &entry.registration;
+                registration.mark_server_closing();
+                if registration.is_fresh() {
+                    // Accepted, not yet asked anything: its client has sent
+                    // (or is sending) its hello and a first request, and
+                    // gets an answer (with `Connection: close`) if that
+                    // comes within the grace.
+                    registration.shorten_deadline(grace);
+                } else if !registration.is_busy() {
+                    // Wakes a thread blocked reading the next request;
+                    // writes of a response in flight are not affected.
+                    let _ = entry.socket.shutdown(Shutdown::Read);
+                }
+            }
         }
         self.shared.state().accept_done = true;
 
@@ -644,7 +666,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener) {
                 transport.count_traffic(&shared.counters.traffic);
                 transport
             }
-            Err(_) if shared.is_closing() => break,
+            Err(_) if shared.accept_stopped.load(Ordering::SeqCst) => break,
             Err(e) => {
                 // Out of descriptors or memory: wait for some to be freed
                 // rather than spin.
@@ -657,9 +679,6 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener) {
                 continue;
             }
         };
-        if shared.is_closing() {
-            break;
-        }
         let Some(registration) = shared.register(&transport) else {
             continue;
         };

@@ -22,6 +22,9 @@ pub(super) struct Registration {
     /// `Connection: close`. One per connection, so that each request's
     /// reference to it counts on a line no other connection touches.
     server_closing: Arc<AtomicBool>,
+    /// No request has been read on it yet (its handshake, or the wait for
+    /// its first request, may be under way).
+    fresh: AtomicBool,
 }
 
 impl Registration {
@@ -34,6 +37,7 @@ impl Registration {
             busy: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
             server_closing: Arc::new(AtomicBool::new(false)),
+            fresh: AtomicBool::new(true),
         };
         registration.set_deadline(Some(deadline));
         registration
@@ -50,6 +54,27 @@ impl Registration {
     /// off). For a connection coming back from a wait whose deadline it set.
     pub(super) fn renew_deadline(&self, deadline: Instant) -> bool {
         self.deadline.swap(self.millis(deadline), Ordering::AcqRel) != NO_DEADLINE
+    }
+
+    /// Brings the deadline forward to `at` if it is later (a lifted or
+    /// taken deadline stays so).
+    pub(super) fn shorten_deadline(&self, at: Instant) {
+        let at = self.millis(at);
+        let _ = self
+            .deadline
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                (current != NO_DEADLINE && current > at).then_some(at)
+            });
+    }
+
+    /// Its first request has come.
+    pub(super) fn set_served(&self) {
+        self.fresh.store(false, Ordering::Relaxed);
+    }
+
+    /// No request has come on it yet.
+    pub(super) fn is_fresh(&self) -> bool {
+        self.fresh.load(Ordering::Relaxed)
     }
 
     /// Marks the connection as serving a request, or idle. Sequentially
@@ -126,6 +151,18 @@ mod tests {
         assert!(!registration.expire_if_due(now + Duration::from_secs(2)));
         assert!(registration.expire_if_due(now + Duration::from_secs(11)));
         assert!(!registration.renew_deadline(now + Duration::from_secs(20)));
+    }
+
+    #[test]
+    fn a_shortened_deadline_expires_sooner_and_a_lifted_one_stays_lifted() {
+        let now = Instant::now();
+        let registration = Registration::new(1, now + Duration::from_secs(60));
+        registration.shorten_deadline(now + Duration::from_secs(1));
+        registration.shorten_deadline(now + Duration::from_secs(30));
+        assert!(registration.expire_if_due(now + Duration::from_secs(2)));
+        registration.set_deadline(None);
+        registration.shorten_deadline(now);
+        assert!(!registration.expire_if_due(now + Duration::from_secs(3600)));
     }
 
     #[test]
