@@ -16,7 +16,7 @@
 set -u
 cd "$(dirname "$0")"
 seconds="${1:-20}"
-targets=(${FUZZ_TARGETS:-request response accessors})
+targets=(${FUZZ_TARGETS:-request response accessors proxy_header})
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   if [ "${CI:-}" = true ]; then

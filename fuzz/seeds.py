@@ -90,6 +90,32 @@ def main():
     for name, data in accessors.items():
         write("accessors", name, data)
 
+    def v2(command, family, rest):
+        """A PROXY v2 header: signature, version 2 and command, family and
+        protocol, length, then `rest`."""
+        return (b"\r\n\r\n\0\r\nQUIT\n" + bytes([0x20 | command, family])
+                + len(rest).to_bytes(2, "big") + rest)
+
+    ipv4 = bytes([192, 0, 2, 1, 198, 51, 100, 2, 0xc8, 0x22, 0x01, 0xbb])
+    ipv6 = bytes.fromhex("20010db8" + "00" * 11 + "01" + "20010db8" + "00" * 11 + "02" + "c82201bb")
+    tlvs = b"\x01\x00\x02h2\x02\x00\x0bexample.com\x04\x00\x03\0\0\0"
+    client_hello = b"\x16\x03\x01\x00\x2a\x01\x00\x00\x26\x03\x03"
+    proxy_headers = {
+        "v1_tcp4": b"PROXY TCP4 192.0.2.1 198.51.100.2 51234 443\r\n" + client_hello,
+        "v1_tcp6": b"PROXY TCP6 2001:db8::1 ::ffff:198.51.100.2 51234 443\r\n",
+        "v1_unknown": b"PROXY UNKNOWN\r\n",
+        "v1_unknown_107": b"PROXY UNKNOWN " + b"ffff:" * 7 + b"ffff " + b"ffff:" * 7
+        + b"ffff 65535 65535\r\n",
+        "v2_tcp4": v2(1, 0x11, ipv4) + client_hello,
+        "v2_tcp6_tlvs": v2(1, 0x21, ipv6 + tlvs),
+        "v2_local": v2(0, 0x00, b""),
+        "v2_unix": v2(1, 0x31, b"/run/client.sock".ljust(108, b"\0")
+                      + b"/run/server.sock".ljust(108, b"\0")),
+        "v2_short_length": v2(1, 0x21, ipv4),
+    }
+    for name, data in proxy_headers.items():
+        write("proxy_header", name, data)
+
 
 if __name__ == "__main__":
     main()
