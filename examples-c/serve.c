@@ -2,11 +2,14 @@
  *
  *   serve [--host ADDR] [--port N] [--cert FILE --key FILE [--passphrase P]]
  *         [--ca FILE] [--request-cert] [--reject-unauthorized]
- *         [--sni NAME=CERT,KEY]... [--alpn LIST] [--npn LIST] [DIR]
+ *         [--sni NAME=CERT,KEY[,OCSP]]... [--alpn LIST] [--npn LIST]
+ *         [--ocsp FILE] [DIR]
  *
  * Defaults: 127.0.0.1, port 8443 (0 = ephemeral), the development
  * certificate when no --cert/--key is given, and a small bundled demo site
- * when no DIR is given. The first line on stdout is
+ * when no DIR is given. --ocsp staples FILE, a DER OCSP response (`openssl
+ * ocsp -respout`), for the default certificate; an --sni identity staples
+ * its own OCSP file when one follows its key. The first line on stdout is
  * `listening on https://HOST:PORT/`; then one access-log line per response.
  * SIGINT or SIGTERM closes the server gracefully and exits 0.
  */
@@ -69,6 +72,7 @@ struct config {
     size_t sni_count;
     const char *alpn;
     const char *npn;
+    const char *ocsp;
     const char *dir;
     char root[PATH_MAX]; /* realpath of dir */
     int root_fd;         /* dir, opened once */
@@ -78,7 +82,10 @@ static void usage(void) {
     fprintf(stderr,
             "usage: serve [--host ADDR] [--port N] [--cert FILE --key FILE [--passphrase P]]\n"
             "             [--ca FILE] [--request-cert] [--reject-unauthorized]\n"
-            "             [--sni NAME=CERT,KEY]... [--alpn LIST] [--npn LIST] [DIR]\n");
+            "             [--sni NAME=CERT,KEY[,OCSP]]... [--alpn LIST] [--npn LIST]\n"
+            "             [--ocsp FILE] [DIR]\n"
+            "  --ocsp FILE   staple FILE, a DER OCSP response, for the default certificate\n"
+            "                (an --sni identity staples the OCSP file after its key)\n");
 }
 
 static int fail(const char *what) {
@@ -135,6 +142,8 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
             TAKE(cfg->alpn);
         } else if (strcmp(a, "--npn") == 0) {
             TAKE(cfg->npn);
+        } else if (strcmp(a, "--ocsp") == 0) {
+            TAKE(cfg->ocsp);
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage();
             exit(0);
@@ -599,21 +608,37 @@ static int configure_tls(const struct config *cfg, nhttps_server_options *option
     return 0;
 }
 
-/* --sni NAME=CERT,KEY: one more identity, picked by the client's server name. */
+/* Staples the DER OCSP response in `path` (none when NULL). */
+static int set_ocsp(nhttps_server_options *options, const char *path) {
+    if (path != NULL && nhttps_server_options_set_ocsp_response_file(options, path) != NHTTPS_OK) {
+        return fail(path);
+    }
+    return 0;
+}
+
+/* --sni NAME=CERT,KEY[,OCSP]: one more identity, picked by the client's
+ * server name, with the OCSP response it staples. */
 static int add_sni_context(const struct config *cfg, nhttps_server *server, const char *spec) {
     char copy[PATH_MAX * 2 + 256];
     snprintf(copy, sizeof copy, "%s", spec);
     char *eq = strchr(copy, '=');
     char *comma = eq == NULL ? NULL : strchr(eq + 1, ',');
     if (eq == NULL || comma == NULL || eq == copy) {
-        fprintf(stderr, "serve: --sni wants NAME=CERT,KEY, not %s\n", spec);
+        fprintf(stderr, "serve: --sni wants NAME=CERT,KEY[,OCSP], not %s\n", spec);
         return 1;
     }
     *eq = '\0';
     *comma = '\0';
+    char *ocsp = strchr(comma + 1, ',');
+    if (ocsp != NULL) {
+        *ocsp++ = '\0';
+    }
     nhttps_server_options *options = nhttps_server_options_new();
     const nhttps_secure_context *context = NULL;
     int rc = configure_tls(cfg, options, eq + 1, comma + 1);
+    if (rc == 0) {
+        rc = set_ocsp(options, ocsp);
+    }
     if (rc == 0 && nhttps_secure_context_new(options, &context) != NHTTPS_OK) {
         rc = fail(spec);
     }
@@ -641,7 +666,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     nhttps_server_options *options = nhttps_server_options_new();
-    if (configure_tls(&cfg, options, cfg.cert, cfg.key) != 0) {
+    if (configure_tls(&cfg, options, cfg.cert, cfg.key) != 0 || set_ocsp(options, cfg.ocsp) != 0) {
         nhttps_server_options_free(options);
         return 1;
     }
