@@ -1628,6 +1628,235 @@ static void a_silent_peer_is_dropped_after_the_handshake_timeout(void) {
     CHECK_CONTAINS(rec_line("tlsClientError#1 "), "code=[NHTTPS_ERR_TIMEOUT]");
 }
 
+/* ---- OCSP stapling ---------------------------------------------------------- */
+
+/* WHO.ocsp.der: a successful OCSP response saying WHO's certificate is
+ * good, made by `openssl ocsp` as the test CA's responder from an OpenSSL
+ * CA index file (WHO.index) with WHO's one entry. Its path, or NULL with
+ * the reason in pki_error. */
+static const char *ocsp_for(const char *who) {
+    char index[64], response[64];
+    snprintf(index, sizeof index, "%s.index", who);
+    snprintf(response, sizeof response, "%s.ocsp.der", who);
+    if (access(file(response), R_OK) == 0) {
+        return file(response);
+    }
+    int status = 0;
+    /* An index line: status, expiry, revocation time, serial, file, subject. */
+    char *out = h_capture(&status,
+                          "serial=$(openssl x509 -in %s -noout -serial | cut -d= -f2) && "
+                          "printf 'V\\t301231235959Z\\t\\t%%s\\tunknown\\t/CN=%s\\n' \"$serial\" > %s && "
+                          "openssl ocsp -index %s -rsigner %s -rkey %s -CA %s -issuer %s -cert %s "
+                          "-respout %s -ndays 1 -no_nonce 2>&1",
+                          cert_of(who), who, file(index), file(index), cert_of("ca"), key_of("ca"),
+                          cert_of("ca"), cert_of("ca"), cert_of(who), file(response));
+    if (status != 0) {
+        snprintf(pki_error, sizeof pki_error, "openssl ocsp for %s failed: %s", who, out);
+    }
+    free(out);
+    return status == 0 ? file(response) : NULL;
+}
+
+#define REQUIRE_OCSP(who)                                                   \
+    do {                                                                    \
+        REQUIRE_PKI();                                                      \
+        CHECK_MSG(ocsp_for(who) != NULL, "OCSP response: %s", pki_error); \
+    } while (0)
+
+/* What `openssl s_client -status` says of the staple, as one line:
+ * "successful good SERIAL", "none" (no response sent) or "not asked". */
+static char *staple_seen(uint16_t port, const char *args) {
+    char *out = s_client(NULL, port, "%s", args);
+    char *line = calloc(1, 256);
+    const char *serial = strstr(out, "Serial Number: ");
+    if (strstr(out, "OCSP response: no response sent") != NULL) {
+        snprintf(line, 256, "none");
+    } else if (strstr(out, "OCSP response:") == NULL) {
+        snprintf(line, 256, "not asked");
+    } else {
+        snprintf(line, 256, "%s %s %.*s",
+                 strstr(out, "OCSP Response Status: successful") ? "successful" : "unsuccessful",
+                 strstr(out, "Cert Status: good") ? "good" : "not-good",
+                 serial ? (int)strcspn(serial + 15, "\n") : 1, serial ? serial + 15 : "-");
+    }
+    if (strstr(out, "hello") == NULL) {
+        strncat(line, " (no answer to the request)", 255 - strlen(line));
+    }
+    free(out);
+    return line;
+}
+
+/* "successful good SERIAL" for WHO's certificate (malloc'd). */
+static char *good_staple_of(const char *who) {
+    char *serial = x509_field(who, "-serial");
+    char *line = malloc(256);
+    snprintf(line, 256, "successful good %s", serial);
+    free(serial);
+    return line;
+}
+
+static void bytes_that_are_not_an_ocsp_response_are_refused(void) {
+    nhttps_server_options *options = nhttps_server_options_new();
+    const char *garbage = "not an OCSP response";
+    nhttps_result rc = nhttps_server_options_set_ocsp_response(options, (const uint8_t *)garbage,
+                                                               strlen(garbage));
+    char message[1024];
+    snprintf(message, sizeof message, "%s", nhttps_last_error_message());
+    static const uint8_t try_later[] = {0x30, 0x03, 0x0a, 0x01, 0x03};
+    nhttps_result later = nhttps_server_options_set_ocsp_response(options, try_later, sizeof try_later);
+    char later_message[1024];
+    snprintf(later_message, sizeof later_message, "%s", nhttps_last_error_message());
+    const char *pem = "-----BEGIN OCSP RESPONSE-----\nMAMKAQM=\n-----END OCSP RESPONSE-----\n";
+    nhttps_result pem_rc = nhttps_server_options_set_ocsp_response(options, (const uint8_t *)pem,
+                                                                   strlen(pem));
+    char pem_message[1024];
+    snprintf(pem_message, sizeof pem_message, "%s", nhttps_last_error_message());
+    nhttps_result missing =
+        nhttps_server_options_set_ocsp_response_file(options, "/nonexistent/nhttps.ocsp.der");
+    nhttps_result cleared = nhttps_server_options_set_ocsp_response(options, NULL, 0);
+    nhttps_result no_bytes = nhttps_server_options_set_ocsp_response(options, NULL, 5);
+    nhttps_server_options_free(options);
+    CHECK_RC(rc, NHTTPS_ERR_CERTIFICATE);
+    CHECK_CONTAINS(message, "OCSP response: not a DER-encoded OCSP response");
+    CHECK_RC(later, NHTTPS_ERR_CERTIFICATE);
+    CHECK_CONTAINS(later_message, "its status is tryLater, not successful");
+    CHECK_RC(pem_rc, NHTTPS_ERR_CERTIFICATE);
+    CHECK_CONTAINS(pem_message, "give the DER bytes");
+    CHECK_RC(missing, NHTTPS_ERR_IO);
+    CHECK_OK(cleared);
+    CHECK_RC(no_bytes, NHTTPS_ERR_NULL_ARGUMENT);
+}
+
+static void the_ocsp_response_is_stapled_only_when_the_client_asks(void) {
+    REQUIRE_OCSP("server");
+    size_t len = 0;
+    char *der = slurp(ocsp_for("server"), &len);
+    CHECK(der != NULL && len > 0);
+    nhttps_server_options *options = server_options();
+    /* A refused response leaves the one set before. */
+    nhttps_result set = nhttps_server_options_set_ocsp_response(options, (const uint8_t *)der, len);
+    free(der); /* copied */
+    nhttps_result refused = nhttps_server_options_set_ocsp_response(options, (const uint8_t *)"x", 1);
+    nhttps_server *server = start(options, 0);
+    CHECK_SERVER(server);
+    char *tls13 = staple_seen(h_port, "-status");
+    char *tls12 = staple_seen(h_port, "-status -tls1_2");
+    char *not_asked = staple_seen(h_port, "");
+    nhttps_server_free(server);
+    CHECK_OK(set);
+    CHECK_RC(refused, NHTTPS_ERR_CERTIFICATE);
+    char *expected = good_staple_of("server");
+    CHECK_STR(tls13, expected);
+    CHECK_STR(tls12, expected);
+    CHECK_STR(not_asked, "not asked");
+    free(expected);
+    free(tls13);
+    free(tls12);
+    free(not_asked);
+}
+
+static void a_cleared_ocsp_response_is_not_stapled(void) {
+    REQUIRE_OCSP("server");
+    nhttps_server_options *options = server_options();
+    CHECK_OK(nhttps_server_options_set_ocsp_response_file(options, ocsp_for("server")));
+    CHECK_OK(nhttps_server_options_set_ocsp_response(options, (const uint8_t *)"ignored", 0));
+    nhttps_server *server = start(options, 0);
+    CHECK_SERVER(server);
+    char *seen = staple_seen(h_port, "-status");
+    nhttps_server_free(server);
+    CHECK_STR(seen, "none");
+    free(seen);
+}
+
+/* A context with WHO's key and certificate and, when `ocsp` is true, WHO's
+ * OCSP response (NULL on failure). */
+static const nhttps_secure_context *context_with_ocsp(const char *who, bool ocsp) {
+    nhttps_server_options *options = options_for(who);
+    const nhttps_secure_context *context = NULL;
+    if (options != NULL &&
+        (!ocsp || nhttps_server_options_set_ocsp_response_file(options, ocsp_for(who)) == NHTTPS_OK) &&
+        nhttps_secure_context_new(options, &context) != NHTTPS_OK) {
+        context = NULL;
+    }
+    nhttps_server_options_free(options);
+    return context;
+}
+
+static void ocsp_responses_follow_their_secure_contexts(void) {
+    REQUIRE_OCSP("server");
+    REQUIRE_OCSP("a");
+    REQUIRE_OCSP("cb");
+    nhttps_server_options *options = server_options();
+    CHECK_OK(nhttps_server_options_set_ocsp_response_file(options, ocsp_for("server")));
+    nhttps_server *server = start(options, 0);
+    CHECK_SERVER(server);
+    const nhttps_secure_context *a = context_with_ocsp("a", true);
+    const nhttps_secure_context *wild = context_with_ocsp("wild", false);
+    nhttps_result add_a = nhttps_server_add_context(server, "a.example.test", a);
+    nhttps_result add_wild = nhttps_server_add_context(server, "*.wild.test", wild);
+    nhttps_secure_context_free(a);
+    nhttps_secure_context_free(wild);
+    char *default_before = staple_seen(h_port, "-status -servername localhost");
+    char *for_a = staple_seen(h_port, "-status -servername a.example.test");
+    char *for_wild = staple_seen(h_port, "-status -servername x.wild.test");
+    /* The replacement brings its own response: cb's, then none. */
+    const nhttps_secure_context *cb = context_with_ocsp("cb", true);
+    nhttps_result swap_cb = nhttps_server_set_secure_context(server, cb);
+    nhttps_secure_context_free(cb);
+    char *default_cb = staple_seen(h_port, "-status -servername localhost");
+    const nhttps_secure_context *after = context_with_ocsp("after", false);
+    nhttps_result swap_after = nhttps_server_set_secure_context(server, after);
+    nhttps_secure_context_free(after);
+    char *default_after = staple_seen(h_port, "-status -servername localhost");
+    char *for_a_after = staple_seen(h_port, "-status -servername a.example.test");
+    nhttps_server_free(server);
+    CHECK_OK(add_a);
+    CHECK_OK(add_wild);
+    CHECK_OK(swap_cb);
+    CHECK_OK(swap_after);
+    char *server_staple = good_staple_of("server"), *a_staple = good_staple_of("a");
+    char *cb_staple = good_staple_of("cb");
+    CHECK_STR(default_before, server_staple);
+    CHECK_STR(for_a, a_staple);
+    CHECK_STR(for_wild, "none");
+    CHECK_STR(default_cb, cb_staple);
+    CHECK_STR(default_after, "none");
+    CHECK_STR(for_a_after, a_staple);
+    free(server_staple);
+    free(a_staple);
+    free(cb_staple);
+    free(default_before);
+    free(for_a);
+    free(for_wild);
+    free(default_cb);
+    free(default_after);
+    free(for_a_after);
+}
+
+static const nhttps_secure_context *choose_stapling_context(void *userdata, const char *servername) {
+    return strcmp(servername, "a.example.test") == 0 ? userdata : NULL;
+}
+
+static void an_sni_callbacks_context_staples_its_own_ocsp_response(void) {
+    REQUIRE_OCSP("a");
+    const nhttps_secure_context *a = context_with_ocsp("a", true);
+    CHECK(a != NULL);
+    nhttps_server_options *options = server_options();
+    CHECK_OK(nhttps_server_options_set_sni_callback(options, choose_stapling_context, (void *)a));
+    nhttps_server *server = start(options, 0);
+    CHECK_SERVER(server);
+    char *for_a = staple_seen(h_port, "-status -servername a.example.test");
+    char *other = staple_seen(h_port, "-status -servername other.test");
+    nhttps_server_free(server);
+    nhttps_secure_context_free(a);
+    char *a_staple = good_staple_of("a");
+    CHECK_STR(for_a, a_staple);
+    CHECK_STR(other, "none");
+    free(a_staple);
+    free(for_a);
+    free(other);
+}
+
 /* Runs a test; when it fails, shows what the server's callbacks recorded. */
 #define RUN_TLS(name)                                                      \
     do {                                                                   \
@@ -1693,6 +1922,11 @@ int main(void) {
     RUN_TLS(session_id_context_must_be_1_to_32_bytes);
     RUN_TLS(npn_is_advertised_and_reported);
     RUN_TLS(a_silent_peer_is_dropped_after_the_handshake_timeout);
+    RUN_TLS(bytes_that_are_not_an_ocsp_response_are_refused);
+    RUN_TLS(the_ocsp_response_is_stapled_only_when_the_client_asks);
+    RUN_TLS(a_cleared_ocsp_response_is_not_stapled);
+    RUN_TLS(ocsp_responses_follow_their_secure_contexts);
+    RUN_TLS(an_sni_callbacks_context_staples_its_own_ocsp_response);
     int rc = h_finish();
     char command[600];
     snprintf(command, sizeof command, "rm -rf %s", h_dir());

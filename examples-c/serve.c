@@ -2,13 +2,15 @@
  *
  *   serve [--host ADDR] [--port N] [--cert FILE --key FILE [--passphrase P]]
  *         [--ca FILE] [--request-cert] [--reject-unauthorized]
- *         [--sni NAME=CERT,KEY]... [--alpn LIST] [--npn LIST]
- *         [--reuse-port] [--proxy-protocol] [--ticket-keys FILE]
+ *         [--sni NAME=CERT,KEY[,OCSP]]... [--alpn LIST] [--npn LIST]
+ *         [--ocsp FILE] [--reuse-port] [--proxy-protocol] [--ticket-keys FILE]
  *         [--status PATH] [DIR]
  *
  * Defaults: 127.0.0.1, port 8443 (0 = ephemeral), the development
  * certificate when no --cert/--key is given, and a small bundled demo site
- * when no DIR is given. The first line on stdout is
+ * when no DIR is given. --ocsp staples FILE, a DER OCSP response (`openssl
+ * ocsp -respout`), for the default certificate; an --sni identity staples
+ * its own OCSP file when one follows its key. The first line on stdout is
  * `listening on https://HOST:PORT/`; then one access-log line per response.
  * SIGINT or SIGTERM closes the server gracefully and exits 0.
  *
@@ -21,7 +23,7 @@
  * - --status PATH: GET PATH answers the server's counters as JSON;
  * - socket activation: when LISTEN_PID is serve's pid and LISTEN_FDS >= 1,
  *   serve listens on fd 3 (--host/--port are ignored);
- * - SIGHUP re-reads the certificate, key, CA, --sni and ticket-key files and
+ * - SIGHUP re-reads the certificate, key, CA, --sni, --ocsp and ticket-key files and
  *   swaps them in for new connections (prints `reloaded`); a file that fails
  *   to load keeps the old ones in place and says why on stderr.
  */
@@ -87,6 +89,7 @@ struct config {
     size_t sni_count;
     const char *alpn;
     const char *npn;
+    const char *ocsp;
     bool reuse_port;
     bool proxy_protocol;
     const char *ticket_keys;
@@ -101,9 +104,11 @@ static void usage(void) {
     fprintf(stderr,
             "usage: serve [--host ADDR] [--port N] [--cert FILE --key FILE [--passphrase P]]\n"
             "             [--ca FILE] [--request-cert] [--reject-unauthorized]\n"
-            "             [--sni NAME=CERT,KEY]... [--alpn LIST] [--npn LIST]\n"
-            "             [--reuse-port] [--proxy-protocol] [--ticket-keys FILE]\n"
-            "             [--status PATH] [DIR]\n");
+            "             [--sni NAME=CERT,KEY[,OCSP]]... [--alpn LIST] [--npn LIST]\n"
+            "             [--ocsp FILE] [--reuse-port] [--proxy-protocol] [--ticket-keys FILE]\n"
+            "             [--status PATH] [DIR]\n"
+            "  --ocsp FILE   staple FILE, a DER OCSP response, for the default certificate\n"
+            "                (an --sni identity staples the OCSP file after its key)\n");
 }
 
 static int fail(const char *what) {
@@ -160,6 +165,8 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
             TAKE(cfg->alpn);
         } else if (strcmp(a, "--npn") == 0) {
             TAKE(cfg->npn);
+        } else if (strcmp(a, "--ocsp") == 0) {
+            TAKE(cfg->ocsp);
         } else if (strcmp(a, "--reuse-port") == 0) {
             cfg->reuse_port = true;
         } else if (strcmp(a, "--proxy-protocol") == 0) {
@@ -672,9 +679,17 @@ static int configure_tls(const struct config *cfg, nhttps_server_options *option
     return 0;
 }
 
-/* --sni NAME=CERT,KEY: one more identity, picked by the client's server
- * name. Loads it into `*context` (the caller frees it) and its NAME into
- * `name`. */
+/* Staples the DER OCSP response in `path` (none when NULL). */
+static int set_ocsp(nhttps_server_options *options, const char *path) {
+    if (path != NULL && nhttps_server_options_set_ocsp_response_file(options, path) != NHTTPS_OK) {
+        return fail(path);
+    }
+    return 0;
+}
+
+/* --sni NAME=CERT,KEY[,OCSP]: one more identity, picked by the client's
+ * server name, with the OCSP response it staples. Loads it into `*context`
+ * (the caller frees it) and its NAME into `name`. */
 static int load_sni_context(const struct config *cfg, const char *spec, char *name,
                             size_t name_size, const nhttps_secure_context **context) {
     char copy[PATH_MAX * 2 + 256];
@@ -682,11 +697,15 @@ static int load_sni_context(const struct config *cfg, const char *spec, char *na
     char *eq = strchr(copy, '=');
     char *comma = eq == NULL ? NULL : strchr(eq + 1, ',');
     if (eq == NULL || comma == NULL || eq == copy) {
-        fprintf(stderr, "serve: --sni wants NAME=CERT,KEY, not %s\n", spec);
+        fprintf(stderr, "serve: --sni wants NAME=CERT,KEY[,OCSP], not %s\n", spec);
         return 1;
     }
     *eq = '\0';
     *comma = '\0';
+    char *ocsp = strchr(comma + 1, ',');
+    if (ocsp != NULL) {
+        *ocsp++ = '\0';
+    }
     if (strlen(copy) >= name_size) {
         fprintf(stderr, "serve: --sni: the name is too long: %s\n", copy);
         return 1;
@@ -694,6 +713,9 @@ static int load_sni_context(const struct config *cfg, const char *spec, char *na
     memcpy(name, copy, strlen(copy) + 1);
     nhttps_server_options *options = nhttps_server_options_new();
     int rc = configure_tls(cfg, options, eq + 1, comma + 1);
+    if (rc == 0) {
+        rc = set_ocsp(options, ocsp);
+    }
     if (rc == 0 && nhttps_secure_context_new(options, context) != NHTTPS_OK) {
         rc = fail(spec);
     }
@@ -740,6 +762,9 @@ static int load_identities(const struct config *cfg, struct identities *ids) {
     memset(ids, 0, sizeof *ids);
     nhttps_server_options *options = nhttps_server_options_new();
     int rc = configure_tls(cfg, options, cfg->cert, cfg->key);
+    if (rc == 0) {
+        rc = set_ocsp(options, cfg->ocsp);
+    }
     if (rc == 0 && nhttps_secure_context_new(options, &ids->main) != NHTTPS_OK) {
         char what[PATH_MAX * 2 + 8] = "development certificate";
         if (cfg->cert != NULL) {
@@ -852,6 +877,9 @@ int main(int argc, char **argv) {
     }
     nhttps_server_options *options = nhttps_server_options_new();
     int setup = configure_tls(&cfg, options, cfg.cert, cfg.key);
+    if (setup == 0) {
+        setup = set_ocsp(options, cfg.ocsp);
+    }
     nhttps_server_options_set_request_cert(options, cfg.request_cert);
     nhttps_server_options_set_reject_unauthorized(options, cfg.reject_unauthorized);
     nhttps_server_options_set_reuse_port(options, cfg.reuse_port);

@@ -45,7 +45,8 @@ typedef enum {
   NHTTPS_ERR_ADDRESS_IN_USE = 5,
   // The private key could not be read or used.
   NHTTPS_ERR_KEY = 6,
-  // A certificate could not be read, or does not match the key.
+  // A certificate could not be read, or does not match the key; or an
+  // OCSP response for it is not one that can be stapled.
   NHTTPS_ERR_CERTIFICATE = 7,
   // The private key's passphrase is missing or wrong.
   NHTTPS_ERR_PASSPHRASE = 8,
@@ -1108,8 +1109,10 @@ const char *nhttps_secure_context_certificate_pem(const nhttps_secure_context *c
 // Node's `server.addContext(hostname, context)`: a client that asks by
 // SNI for `hostname` gets `context`. `hostname` may be a pattern like
 // `*.example.test`, where `*` stands for exactly one label. Later entries
-// win; unknown names get the default certificate. Not consulted when an
-// SNI callback is set.
+// win; adding a pattern again replaces its context (the server lets go of
+// the earlier one: how a reload swaps certificates). Unknown names get the
+// default certificate. Not consulted when an SNI callback is set. The
+// server takes its own reference to `context`; `hostname` is copied.
 nhttps_result nhttps_server_add_context(nhttps_server *server,
                                         const char *hostname,
                                         const nhttps_secure_context *context);
@@ -1135,6 +1138,37 @@ nhttps_result nhttps_server_options_set_pfx(nhttps_server_options *options,
 // Reads a PKCS#12 bundle from a file now.
 nhttps_result nhttps_server_options_set_pfx_file(nhttps_server_options *options,
                                                  const char *path);
+
+// OCSP stapling: `der` is a DER-encoded OCSP response for the
+// certificate, `len` bytes, copied (the caller may free them at once).
+// It is sent in the TLS handshake to every client that asks for one (the
+// status_request extension, e.g. `openssl s_client -status`); a client
+// that does not ask gets none. It belongs to the identity, like the key
+// and certificate: `nhttps_server_new` staples it for the default
+// context, and a context made from these options with
+// `nhttps_secure_context_new` staples its own wherever it is used
+// (`nhttps_server_add_context`, the SNI callback,
+// `nhttps_server_set_secure_context`).
+//
+// Checked now: bytes that are not an OCSP response, PEM text, or a
+// response whose status is not "successful" give `NHTTPS_ERR_CERTIFICATE`
+// and leave the option as it was. nhttps does not check the response's
+// signature, dates or that it names the certificate, and never fetches or
+// refreshes it: give a fresh one before the old one's nextUpdate, in a new
+// context swapped in with `nhttps_server_set_secure_context`. `len` 0
+// (with `der` NULL or not) removes the response.
+nhttps_result nhttps_server_options_set_ocsp_response(nhttps_server_options *options,
+                                                      const uint8_t *der,
+                                                      size_t len);
+
+// Reads a DER-encoded OCSP response from the file at `path` now (the path
+// is not kept: a later change to the file is not seen until this is called
+// again) and sets it as `nhttps_server_options_set_ocsp_response` does.
+// `NHTTPS_ERR_IO` when the file cannot be read, `NHTTPS_ERR_CERTIFICATE`
+// when it does not hold a successful OCSP response (an empty file
+// included); either way the option is left as it was.
+nhttps_result nhttps_server_options_set_ocsp_response_file(nhttps_server_options *options,
+                                                           const char *path);
 
 // Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
 // predecessor of ALPN, for old clients only — prefer ALPN. The agreed

@@ -18,7 +18,8 @@ pub enum Error {
     AddressInUse(String),
     /// The private key could not be read or used.
     Key(String),
-    /// A certificate could not be read, or does not match the key.
+    /// A certificate could not be read, or does not match the key; or an
+    /// OCSP response for it is not one that can be stapled.
     Certificate(String),
     /// The passphrase of an encrypted private key is missing or wrong.
     Passphrase(String),

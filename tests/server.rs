@@ -394,6 +394,127 @@ fn a_pkcs12_bundle_with_its_passphrase_makes_a_context() {
     assert!(matches!(with("wrong"), Err(nhttps::Error::Passphrase(_))));
 }
 
+/// A successful OCSP response made by `openssl ocsp -index ... -respout
+/// -no_nonce -resp_no_certs` for a throwaway CA's leaf. Stapling sends it
+/// as it is (nothing checks it against the certificate), so any
+/// certificate will do in these tests.
+const OCSP_RESPONSE: &[u8] = include_bytes!("data/ocsp_response.der");
+
+fn context_with_ocsp(cn: &str, ocsp_response: Option<&[u8]>) -> Arc<nhttps::tls::SecureContext> {
+    let (cert, key) = certificate_for(cn);
+    let options = nhttps::tls::ContextOptions {
+        cert_pem: Some(cert),
+        key_pem: Some(key),
+        ocsp_response: ocsp_response.map(<[u8]>::to_vec),
+        ..Default::default()
+    };
+    nhttps::tls::SecureContext::new(&options).unwrap()
+}
+
+/// The OCSP response stapled for `servername`, when the client asks for
+/// one (`ask`) at TLS version `version`.
+fn stapled(
+    server: &Server,
+    servername: &str,
+    ask: bool,
+    version: openssl::ssl::SslVersion,
+) -> Option<Vec<u8>> {
+    let mut connector = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    connector.set_verify(SslVerifyMode::NONE);
+    connector.set_min_proto_version(Some(version)).unwrap();
+    connector.set_max_proto_version(Some(version)).unwrap();
+    let mut config = connector.build().configure().unwrap();
+    if ask {
+        config
+            .set_status_type(openssl::ssl::StatusType::OCSP)
+            .unwrap();
+    }
+    let tcp = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    let stream = config.connect(servername, tcp).unwrap();
+    stream.ssl().ocsp_status().map(<[u8]>::to_vec)
+}
+
+#[test]
+fn the_ocsp_response_is_stapled_only_for_clients_that_ask() {
+    use openssl::ssl::SslVersion;
+    let (cert, key) = certificate_for("stapled.test");
+    let mut options = ServerOptions::default();
+    options.tls.context.cert_pem = Some(cert);
+    options.tls.context.key_pem = Some(key);
+    options.tls.context.ocsp_response = Some(OCSP_RESPONSE.to_vec());
+    let server = Server::new(options).unwrap();
+    server.listen(Some("127.0.0.1"), 0).unwrap();
+    for version in [SslVersion::TLS1_2, SslVersion::TLS1_3] {
+        assert_eq!(
+            stapled(&server, "stapled.test", true, version).as_deref(),
+            Some(OCSP_RESPONSE)
+        );
+        assert_eq!(stapled(&server, "stapled.test", false, version), None);
+    }
+}
+
+#[test]
+fn each_sni_context_staples_its_own_ocsp_response_or_none() {
+    const TLS1_3: openssl::ssl::SslVersion = openssl::ssl::SslVersion::TLS1_3;
+    // The default context staples; the SNI context has no response.
+    let server = server_for("default.test", None);
+    server
+        .set_secure_context(&context_with_ocsp("default.test", Some(OCSP_RESPONSE)))
+        .unwrap();
+    server
+        .add_context("bare.test", &context_with_ocsp("bare.test", None))
+        .unwrap();
+    // The other way round: a default without, an SNI context with.
+    let callback: nhttps::tls::SniCallback = {
+        let with = context_with_ocsp("with.test", Some(OCSP_RESPONSE));
+        Arc::new(move |name| (name == "with.test").then(|| with.clone()))
+    };
+    let other = server_for("plain.test", Some(callback));
+    assert_eq!(
+        stapled(&server, "default.test", true, TLS1_3).as_deref(),
+        Some(OCSP_RESPONSE)
+    );
+    assert_eq!(stapled(&server, "bare.test", true, TLS1_3), None);
+    assert_eq!(
+        stapled(&other, "with.test", true, TLS1_3).as_deref(),
+        Some(OCSP_RESPONSE)
+    );
+    assert_eq!(stapled(&other, "plain.test", true, TLS1_3), None);
+}
+
+#[test]
+fn set_secure_context_brings_its_own_ocsp_response() {
+    const TLS1_2: openssl::ssl::SslVersion = openssl::ssl::SslVersion::TLS1_2;
+    let server = server_for("swap.test", None);
+    assert_eq!(stapled(&server, "swap.test", true, TLS1_2), None);
+    server
+        .set_secure_context(&context_with_ocsp("swap.test", Some(OCSP_RESPONSE)))
+        .unwrap();
+    assert_eq!(
+        stapled(&server, "swap.test", true, TLS1_2).as_deref(),
+        Some(OCSP_RESPONSE)
+    );
+    server
+        .set_secure_context(&context_with_ocsp("swap.test", None))
+        .unwrap();
+    assert_eq!(stapled(&server, "swap.test", true, TLS1_2), None);
+}
+
+#[test]
+fn a_context_refuses_bytes_that_are_not_an_ocsp_response() {
+    let (cert, key) = certificate_for("refused.test");
+    let options = nhttps::tls::ContextOptions {
+        cert_pem: Some(cert),
+        key_pem: Some(key),
+        ocsp_response: Some(b"garbage".to_vec()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        nhttps::tls::SecureContext::new(&options),
+        Err(nhttps::Error::Certificate(m)) if m.contains("OCSP")
+    ));
+}
+
 /// Connects twice, offering the first connection's session on the second;
 /// returns whether the second resumed.
 fn resumes(first: &Server, second: &Server, max: openssl::ssl::SslVersion) -> bool {

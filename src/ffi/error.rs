@@ -28,7 +28,8 @@ pub enum nhttps_result {
     NHTTPS_ERR_ADDRESS_IN_USE = 5,
     /// The private key could not be read or used.
     NHTTPS_ERR_KEY = 6,
-    /// A certificate could not be read, or does not match the key.
+    /// A certificate could not be read, or does not match the key; or an
+    /// OCSP response for it is not one that can be stapled.
     NHTTPS_ERR_CERTIFICATE = 7,
     /// The private key's passphrase is missing or wrong.
     NHTTPS_ERR_PASSPHRASE = 8,

@@ -167,6 +167,63 @@ pub extern "C" fn nhttps_server_options_set_pfx_file(
     }
 }
 
+/// OCSP stapling: `der` is a DER-encoded OCSP response for the
+/// certificate, `len` bytes, copied (the caller may free them at once).
+/// It is sent in the TLS handshake to every client that asks for one (the
+/// status_request extension, e.g. `openssl s_client -status`); a client
+/// that does not ask gets none. It belongs to the identity, like the key
+/// and certificate: `nhttps_server_new` staples it for the default
+/// context, and a context made from these options with
+/// `nhttps_secure_context_new` staples its own wherever it is used
+/// (`nhttps_server_add_context`, the SNI callback,
+/// `nhttps_server_set_secure_context`).
+///
+/// Checked now: bytes that are not an OCSP response, PEM text, or a
+/// response whose status is not "successful" give `NHTTPS_ERR_CERTIFICATE`
+/// and leave the option as it was. nhttps does not check the response's
+/// signature, dates or that it names the certificate, and never fetches or
+/// refreshes it: give a fresh one before the old one's nextUpdate, in a new
+/// context swapped in with `nhttps_server_set_secure_context`. `len` 0
+/// (with `der` NULL or not) removes the response.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_ocsp_response(
+    options: *mut nhttps_server_options,
+    der: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        let der = super::macros::try_slice!(der, len);
+        if der.is_empty() {
+            options.tls.context.ocsp_response = None;
+            return nhttps_result::NHTTPS_OK;
+        }
+        try_core!(crate::tls::check_ocsp_response(der));
+        options.tls.context.ocsp_response = Some(der.to_vec());
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Reads a DER-encoded OCSP response from the file at `path` now (the path
+/// is not kept: a later change to the file is not seen until this is called
+/// again) and sets it as `nhttps_server_options_set_ocsp_response` does.
+/// `NHTTPS_ERR_IO` when the file cannot be read, `NHTTPS_ERR_CERTIFICATE`
+/// when it does not hold a successful OCSP response (an empty file
+/// included); either way the option is left as it was.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_ocsp_response_file(
+    options: *mut nhttps_server_options,
+    path: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        let der = try_core!(crate::tls::read_file(try_str!(path)));
+        try_core!(crate::tls::check_ocsp_response(&der));
+        options.tls.context.ocsp_response = Some(der);
+        nhttps_result::NHTTPS_OK
+    }
+}
+
 /// Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
 /// predecessor of ALPN, for old clients only — prefer ALPN. The agreed
 /// protocol is in `nhttps_socket_info_npn_protocol`.

@@ -1,9 +1,11 @@
 //! TLS over OpenSSL: Node's secure contexts, a server's TLS (SNI, client
 //! certificates, hot swap), the policy (versions, ciphers, ALPN), the
-//! development certificate, and Node's names for verification errors.
+//! development certificate, OCSP stapling, and Node's names for verification
+//! errors.
 
 mod certificate;
 mod dev_certificate;
+mod ocsp;
 mod openssl_ext;
 mod policy;
 mod secure_context;
@@ -12,6 +14,7 @@ mod verify;
 
 pub use certificate::CertificateInfo;
 pub use dev_certificate::DevCertificate;
+pub use ocsp::check_ocsp_response;
 pub use openssl_ext::{
     TICKET_KEYS_LEN, TicketKeys, can_free_buffers, free_buffers, has_pending, negotiated_npn,
 };

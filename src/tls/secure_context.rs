@@ -11,6 +11,7 @@ use openssl::ssl::{SslAcceptor, SslContextBuilder, SslMethod};
 use openssl::x509::X509;
 
 use super::dev_certificate::DevCertificate;
+use super::ocsp::{check_ocsp_response, staple};
 use super::policy::Policy;
 use crate::error::{Error, Result};
 
@@ -29,6 +30,9 @@ pub struct ContextOptions {
     pub ca_pem: Vec<Vec<u8>>,
     /// Use a generated self-signed certificate for localhost (development only).
     pub dev_certificate: bool,
+    /// A DER-encoded OCSP response for the certificate, stapled to the
+    /// handshake of every client that asks (status_request).
+    pub ocsp_response: Option<Vec<u8>>,
     /// Versions, ciphers, groups, ALPN.
     pub policy: Policy,
 }
@@ -40,6 +44,8 @@ pub struct SecureContext {
     ca: Vec<X509>,
     policy: Policy,
     certificate_pem: CString,
+    /// Shared with the status callback of every OpenSSL context built from this one.
+    ocsp_response: Option<Arc<[u8]>>,
 }
 
 impl SecureContext {
@@ -51,12 +57,20 @@ impl SecureContext {
         }
         let certificate_pem =
             CString::new(chain[0].to_pem().map_err(tls)?).map_err(|e| Error::Tls(e.to_string()))?;
+        let ocsp_response = match &options.ocsp_response {
+            Some(der) => {
+                check_ocsp_response(der)?;
+                Some(Arc::from(der.as_slice()))
+            }
+            None => None,
+        };
         let context = SecureContext {
             key,
             chain,
             ca,
             policy: options.policy.clone(),
             certificate_pem,
+            ocsp_response,
         };
         // Check now that OpenSSL takes it all (the key matches, the policy parses).
         let mut trial =
@@ -65,7 +79,7 @@ impl SecureContext {
         Ok(Arc::new(context))
     }
 
-    /// Puts the policy, identity and CAs into a context being built.
+    /// Puts the policy, identity, CAs and OCSP response into a context being built.
     pub(crate) fn install(&self, builder: &mut SslContextBuilder) -> Result<()> {
         self.policy.apply(builder)?;
         builder
@@ -88,6 +102,9 @@ impl SecureContext {
         for ca in &self.ca {
             builder.add_client_ca(ca).map_err(tls)?;
             builder.cert_store_mut().add_cert(ca.clone()).map_err(tls)?;
+        }
+        if let Some(response) = &self.ocsp_response {
+            staple(builder, response.clone())?;
         }
         Ok(())
     }

@@ -233,6 +233,8 @@ _PROTOTYPES = {
     "nhttps_server_options_set_session_id_context": (R, [P, U8, c_size_t]),
     "nhttps_server_options_set_pfx": (R, [P, U8, c_size_t]),
     "nhttps_server_options_set_pfx_file": (R, [P, B]),
+    "nhttps_server_options_set_ocsp_response": (R, [P, U8, c_size_t]),
+    "nhttps_server_options_set_ocsp_response_file": (R, [P, B]),
     "nhttps_server_options_set_session_cache_size": (R, [P, c_uint32]),
     "nhttps_server_options_set_session_timeout": (R, [P, c_uint32]),
     "nhttps_server_options_set_tickets": (R, [P, c_bool]),

@@ -913,8 +913,8 @@ def _print_exc():  # pragma: no cover
 
 
 def _apply_server_options(opts, key=None, cert=None, ca=None, passphrase=None,
-                          pfx=None, request_cert=None, reject_unauthorized=None,
-                          dev_certificate=False, min_version=None,
+                          pfx=None, ocsp_response=None, request_cert=None,
+                          reject_unauthorized=None, dev_certificate=False, min_version=None,
                           max_version=None, ciphers=None, ciphersuites=None,
                           ecdh_curve=None, honor_cipher_order=None,
                           alpn_protocols=None, session_id_context=None,
@@ -942,6 +942,14 @@ def _apply_server_options(opts, key=None, cert=None, ca=None, passphrase=None,
             check(fn.server_options_set_pfx(opts, data, len(data)))
         else:
             check(fn.server_options_set_pfx_file(opts, cstr(pfx, "pfx")))
+    if ocsp_response is not None:
+        # DER, binary like pfx: bytes are the response, a str or path a file.
+        if isinstance(ocsp_response, (bytes, bytearray, memoryview)):
+            data = bytes(ocsp_response)
+            check(fn.server_options_set_ocsp_response(opts, data, len(data)))
+        else:
+            check(fn.server_options_set_ocsp_response_file(
+                opts, cstr(ocsp_response, "ocsp_response")))
     if passphrase is not None:
         check(fn.server_options_set_passphrase(opts, cstr(passphrase, "passphrase")))
     if request_cert is not None:
@@ -1012,15 +1020,17 @@ def create_server(request_listener=None, *, key=None, cert=None, ca=None,
     True), dev_certificate (a self-signed certificate for localhost made in
     memory — development only), min_version / max_version ("TLSv1.2",
     "TLSv1.3"), ciphers, ciphersuites, ecdh_curve, honor_cipher_order,
-    alpn_protocols (list), session_id_context, session_timeout,
-    session_cache_size, tickets, ticket_keys (80 bytes), max_connections,
+    alpn_protocols (list), ocsp_response (a DER OCSP response, stapled for
+    clients that ask: bytes are the response, a str or path names a file),
+    session_id_context, session_timeout, session_cache_size, tickets,
+    ticket_keys (80 bytes), max_connections,
     keep_alive_timeout (default 5.0), headers_timeout (60.0), request_timeout
     (300.0), handshake_timeout (120.0), max_requests_per_socket (0: no
     limit), max_connections_per_ip (not in Node; 0: no limit),
     max_header_size, thread_stack_size.
 
-    A bad key, certificate or passphrase raises now (PrivateKeyError,
-    CertificateError, PassphraseError).
+    A bad key, certificate, passphrase or OCSP response raises now
+    (PrivateKeyError, CertificateError, PassphraseError).
     """
     return Server(request_listener, key=key, cert=cert, ca=ca,
                   passphrase=passphrase, pfx=pfx, request_cert=request_cert,

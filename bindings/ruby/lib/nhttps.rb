@@ -27,13 +27,15 @@ module Nhttps
     # Node's https.createServer(options, listener). Options, as Node's in
     # snake_case: dev_certificate (development only!), key, cert, ca (PEM
     # Strings; a Pathname or IO is read), key_file, cert_file, ca_file, pfx,
-    # pfx_file, passphrase, request_cert, reject_unauthorized (default true),
-    # min_version, max_version, ciphers, ciphersuites, ecdh_curve,
-    # honor_cipher_order, alpn_protocols, session_timeout (s),
-    # max_connections, keep_alive_timeout, headers_timeout, request_timeout,
-    # handshake_timeout (all ms), max_requests_per_socket,
-    # max_connections_per_ip (not in Node), max_header_size,
-    # thread_stack_size. The block, if given, is the :request listener.
+    # pfx_file, ocsp_response (DER, stapled for clients that ask; a Pathname
+    # is read), ocsp_response_file, passphrase, request_cert,
+    # reject_unauthorized (default true), min_version, max_version, ciphers,
+    # ciphersuites, ecdh_curve, honor_cipher_order, alpn_protocols,
+    # session_timeout (s), max_connections, keep_alive_timeout,
+    # headers_timeout, request_timeout, handshake_timeout (all ms),
+    # max_requests_per_socket, max_connections_per_ip (not in Node),
+    # max_header_size, thread_stack_size. The block, if given, is the
+    # :request listener.
     def create_server(**options, &handler)
       Server.new(**options, &handler)
     end

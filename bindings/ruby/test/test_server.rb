@@ -300,6 +300,37 @@ class TestServer < Minitest::Test
     assert_raises(ArgumentError) { Nhttps.create_server(dev_certificate: true).on(:nope) {} }
   end
 
+  def test_ocsp_response_is_stapled_and_garbage_refused
+    e = assert_raises(Nhttps::Error) { Nhttps.create_server(dev_certificate: true, ocsp_response: "garbage") }
+    assert_equal "NHTTPS_ERR_CERTIFICATE", e.result
+    assert_includes e.detail, "OCSP response"
+    skip "the openssl command is needed" unless system("openssl", "version", out: File::NULL)
+
+    # A self-signed localhost certificate, and a response saying it is good
+    # (signed by itself: stapling checks neither signer nor signature).
+    key = OpenSSL::PKey::EC.generate("prime256v1")
+    cert = OpenSSL::X509::Certificate.new
+    cert.version = 2
+    cert.serial = 0x5eed
+    cert.subject = cert.issuer = OpenSSL::X509::Name.parse("/CN=localhost")
+    cert.public_key = key
+    cert.not_before = Time.now - 60
+    cert.not_after = Time.now + 3600
+    cert.sign(key, OpenSSL::Digest.new("SHA256"))
+    basic = OpenSSL::OCSP::BasicResponse.new
+    basic.add_status(OpenSSL::OCSP::CertificateId.new(cert, cert), OpenSSL::OCSP::V_CERTSTATUS_GOOD,
+                     0, nil, 0, 3600, nil)
+    basic.sign(cert, key, [])
+    der = OpenSSL::OCSP::Response.create(OpenSSL::OCSP::RESPONSE_STATUS_SUCCESSFUL, basic).to_der
+    with_server(nil, key: key.to_pem, cert: cert.to_pem, ocsp_response: der) do |server|
+      out = IO.popen(["openssl", "s_client", "-connect", "127.0.0.1:#{server.port}", "-status"],
+                     in: File::NULL, err: %i[child out], &:read)
+      assert_includes out, "OCSP Response Status: successful"
+      assert_includes out, "Cert Status: good"
+      assert_includes out, "Serial Number: 5EED"
+    end
+  end
+
   def test_listen_twice_on_a_port_in_use
     with_server(HELLO) do |server|
       other = Nhttps.create_server(dev_certificate: true, &HELLO)

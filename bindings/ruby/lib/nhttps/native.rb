@@ -91,6 +91,8 @@ module Nhttps
     attach_function :nhttps_server_options_add_ca_file, %i[pointer string], :int
     attach_function :nhttps_server_options_set_pfx, %i[pointer pointer size_t], :int
     attach_function :nhttps_server_options_set_pfx_file, %i[pointer string], :int
+    attach_function :nhttps_server_options_set_ocsp_response, %i[pointer pointer size_t], :int
+    attach_function :nhttps_server_options_set_ocsp_response_file, %i[pointer string], :int
     attach_function :nhttps_server_options_set_request_cert, %i[pointer bool], :int
     attach_function :nhttps_server_options_set_reject_unauthorized, %i[pointer bool], :int
     attach_function :nhttps_server_options_use_dev_certificate, [:pointer], :int

@@ -78,7 +78,8 @@ module Nhttps
       # and frees them.
       def with_native_options(dev_certificate: false, key: nil, cert: nil, ca: nil, pfx: nil,
                               passphrase: nil, key_file: nil, cert_file: nil, ca_file: nil,
-                              pfx_file: nil, request_cert: nil, reject_unauthorized: nil,
+                              pfx_file: nil, ocsp_response: nil, ocsp_response_file: nil,
+                              request_cert: nil, reject_unauthorized: nil,
                               min_version: nil, max_version: nil, ciphers: nil, ciphersuites: nil,
                               ecdh_curve: nil, honor_cipher_order: nil, alpn_protocols: nil,
                               session_timeout: nil, max_connections: nil, keep_alive_timeout: nil,
@@ -100,6 +101,15 @@ module Nhttps
             n.check!(n.nhttps_server_options_set_pfx_file(opts, n.cstr(pfx_file || pfx, "pfx path")))
           elsif pfx
             n.with_bytes(pfx) { |b, l| n.check!(n.nhttps_server_options_set_pfx(opts, b, l)) }
+          end
+          # A DER OCSP response, binary like pfx: a String is the response, a Pathname a file.
+          if ocsp_response_file || ocsp_response.is_a?(Pathname)
+            path = n.cstr(ocsp_response_file || ocsp_response, "OCSP response path")
+            n.check!(n.nhttps_server_options_set_ocsp_response_file(opts, path))
+          elsif ocsp_response
+            n.with_bytes(ocsp_response) do |b, l|
+              n.check!(n.nhttps_server_options_set_ocsp_response(opts, b, l))
+            end
           end
           n.check!(n.nhttps_server_options_set_passphrase(opts, n.cstr(passphrase, "passphrase"))) if passphrase
           n.check!(n.nhttps_server_options_use_dev_certificate(opts)) if dev_certificate
