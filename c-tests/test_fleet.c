@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -189,6 +190,159 @@ static void stats_fill_only_the_fields_that_fit_in_size(void) {
     nhttps_server_free(server);
 }
 
+/* --- the PROXY protocol ----------------------------------------------------- */
+
+static char connection_seen[128];
+static atomic_int client_errors;
+static char last_client_error[256];
+static nhttps_result last_client_error_code;
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool note_connection(void *userdata, const nhttps_socket_info *info) {
+    (void)userdata;
+    pthread_mutex_lock(&seen_lock);
+    snprintf(connection_seen, sizeof connection_seen, "%s:%u",
+             nhttps_socket_info_remote_address(info), nhttps_socket_info_remote_port(info));
+    pthread_mutex_unlock(&seen_lock);
+    return true;
+}
+
+static void note_client_error(void *userdata, const nhttps_error *error,
+                              const nhttps_socket_info *info) {
+    (void)userdata;
+    (void)info;
+    pthread_mutex_lock(&seen_lock);
+    snprintf(last_client_error, sizeof last_client_error, "%s", nhttps_error_message(error));
+    last_client_error_code = nhttps_error_code(error);
+    pthread_mutex_unlock(&seen_lock);
+    atomic_fetch_add(&client_errors, 1);
+}
+
+/* Answers "remote=ADDR:PORT local=ADDR:PORT". */
+static void answer_addresses(void *userdata, nhttps_incoming_message *req,
+                             nhttps_server_response *res) {
+    (void)userdata;
+    const nhttps_socket_info *info = nhttps_incoming_message_socket(req);
+    char body[256];
+    int len = snprintf(body, sizeof body, "remote=%s:%u local=%s:%u",
+                       nhttps_socket_info_remote_address(info), nhttps_socket_info_remote_port(info),
+                       nhttps_socket_info_local_address(info), nhttps_socket_info_local_port(info));
+    nhttps_server_response_end(res, (const uint8_t *)body, (size_t)len);
+}
+
+static nhttps_server *proxied_server(void) {
+    atomic_store(&client_errors, 0);
+    connection_seen[0] = last_client_error[0] = '\0';
+    nhttps_server_options *options = nhttps_server_options_new();
+    nhttps_server_options_use_dev_certificate(options);
+    nhttps_server_options_set_proxy_protocol(options, true);
+    nhttps_server_options_set_handshake_timeout_ms(options, 500);
+    nhttps_server *server = NULL;
+    nhttps_result rc = nhttps_server_new(options, &server);
+    nhttps_server_options_free(options);
+    if (rc != NHTTPS_OK) return NULL;
+    nhttps_server_on_request(server, answer_addresses, NULL);
+    nhttps_server_on_connection(server, note_connection, NULL);
+    nhttps_server_on_client_error(server, note_client_error, NULL);
+    if (nhttps_server_listen(server, "127.0.0.1", 0) != NHTTPS_OK) {
+        nhttps_server_free(server);
+        return NULL;
+    }
+    h_port = nhttps_server_port(server);
+    return server;
+}
+
+/* proxy_client.py's output for `args`. */
+static char *proxy_client(const char *args) {
+    int status = -1;
+    return h_capture(&status, "timeout 30 python3 c-tests/peers/proxy_client.py --port %u %s 2>&1",
+                     (unsigned)h_port, args);
+}
+
+static void a_v1_header_gives_the_clients_addresses(void) {
+    REQUIRE_TOOL("python3");
+    nhttps_server *server = proxied_server();
+    char *out = proxy_client("'v1:TCP4 203.0.113.7 192.0.2.1 51234 443'");
+    CHECK_CONTAINS(out, "RESPONSE HTTP/1.1 200");
+    CHECK_CONTAINS(out, "remote=203.0.113.7:51234 local=192.0.2.1:443");
+    CHECK_STR(connection_seen, "203.0.113.7:51234");
+    free(out);
+    nhttps_server_free(server);
+}
+
+static void a_v2_header_gives_the_clients_ipv6_address(void) {
+    REQUIRE_TOOL("python3");
+    nhttps_server *server = proxied_server();
+    char *out = proxy_client("'v2:[2001:db8::7]:40000,[2001:db8::1]:8443'");
+    CHECK_CONTAINS(out, "remote=2001:db8::7:40000 local=2001:db8::1:8443");
+    free(out);
+    nhttps_server_free(server);
+}
+
+static void local_and_unknown_headers_keep_the_sockets_addresses(void) {
+    REQUIRE_TOOL("python3");
+    nhttps_server *server = proxied_server();
+    char *out = proxy_client("v2-local");
+    CHECK_CONTAINS(out, "remote=127.0.0.1:");
+    free(out);
+    out = proxy_client("'v1:UNKNOWN'");
+    CHECK_CONTAINS(out, "remote=127.0.0.1:");
+    free(out);
+    CHECK_INT(atomic_load(&client_errors), 0);
+    nhttps_server_free(server);
+}
+
+/* Sends `header` (proxy_client.py's syntax) and nothing more: the server
+ * must close the connection and report `code`; then it still serves. */
+static void refused(const char *header, nhttps_result code, const char *message) {
+    nhttps_server *server = proxied_server();
+    char args[512];
+    snprintf(args, sizeof args, "--raw --stall 5 %s", header);
+    char *out = proxy_client(args);
+    CHECK_MSG(strstr(out, "CLOSED") != NULL, "%s: %s", header, out);
+    free(out);
+    for (int i = 0; i < 200 && atomic_load(&client_errors) == 0; i++) h_sleep_ms(10);
+    CHECK_MSG(atomic_load(&client_errors) == 1, "%s: %d client errors", header,
+              atomic_load(&client_errors));
+    pthread_mutex_lock(&seen_lock);
+    CHECK_MSG(last_client_error_code == code && strstr(last_client_error, message) != NULL,
+              "%s: got %d %s", header, (int)last_client_error_code, last_client_error);
+    pthread_mutex_unlock(&seen_lock);
+    /* Nothing of it reached the `connection` event. */
+    CHECK_STR(connection_seen, "");
+    nhttps_stats stats = {.size = sizeof stats};
+    CHECK_OK(nhttps_server_stats(server, &stats));
+    CHECK_INT(stats.client_errors, 1);
+    out = proxy_client("'v1:TCP4 198.51.100.2 192.0.2.1 1000 443'");
+    CHECK_CONTAINS(out, "remote=198.51.100.2:1000");
+    free(out);
+    nhttps_server_free(server);
+}
+
+static void hostile_proxy_headers_are_closed_and_reported(void) {
+    REQUIRE_TOOL("python3");
+    /* A TLS client (or plain HTTP) where the header should be. */
+    refused("hex:160301", NHTTPS_ERR_HTTP_PARSE, "no PROXY header");
+    refused("hex:474554202f", NHTTPS_ERR_HTTP_PARSE, "no PROXY header");
+    /* v1: a line over 107 bytes, a bad address, a bad port. */
+    char args[256] = "'v1:UNKNOWN ";
+    for (int i = 0; i < 110; i++) strcat(args, "1");
+    strcat(args, "'");
+    refused(args, NHTTPS_ERR_HTTP_PARSE, "107");
+    refused("'v1:TCP4 1.2.3 192.0.2.1 1 2'", NHTTPS_ERR_HTTP_PARSE, "PROXY protocol");
+    refused("'v1:TCP4 1.2.3.4 192.0.2.1 65536 443'", NHTTPS_ERR_HTTP_PARSE, "port");
+    /* v2: a wrong signature, a length shorter than its addresses (a lie),
+     * and a length longer than what is sent (truncated: the peer stalls). */
+    refused("hex:0d0a0d0a000d0a515549580a2111000c7f000001", NHTTPS_ERR_HTTP_PARSE, "signature");
+    refused("hex:0d0a0d0a000d0a515549540a211100047f000001", NHTTPS_ERR_HTTP_PARSE, "shorter");
+    refused("hex:0d0a0d0a000d0a515549540a2111000c7f00", NHTTPS_ERR_TIMEOUT, "PROXY");
+    /* v2 with a command that is neither LOCAL nor PROXY. */
+    refused("hex:0d0a0d0a000d0a515549540a2211000c7f0000017f000001000100bb",
+            NHTTPS_ERR_HTTP_PARSE, "command");
+    /* A stalled v1 line: late, then cut off by the handshake timeout. */
+    refused("hex:50524f585920", NHTTPS_ERR_TIMEOUT, "did not come in time");
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     RUN(listen_fd_serves_on_a_socket_the_program_bound);
@@ -197,5 +351,9 @@ int main(void) {
     RUN(a_port_in_use_without_reuse_port_is_refused);
     RUN(stats_count_connections_requests_handshakes_and_bytes);
     RUN(stats_fill_only_the_fields_that_fit_in_size);
+    RUN(a_v1_header_gives_the_clients_addresses);
+    RUN(a_v2_header_gives_the_clients_ipv6_address);
+    RUN(local_and_unknown_headers_keep_the_sockets_addresses);
+    RUN(hostile_proxy_headers_are_closed_and_reported);
     return h_finish();
 }

@@ -742,8 +742,12 @@ nhttps_result nhttps_server_options_set_reuse_port(nhttps_server_options *option
 // addresses it carries are what `nhttps_socket_info_remote_address`
 // and `_port` (and `_local_*`) report from the `connection` event on.
 // A `LOCAL` (v2) or `UNKNOWN` (v1) header keeps the socket's own
-// addresses. A connection without a valid header is closed and reported
-// to `clientError` with `NHTTPS_ERR_PARSE`.
+// addresses. A connection without a valid header is closed, before any
+// TLS, and reported to `clientError`: `NHTTPS_ERR_HTTP_PARSE` for a
+// malformed or missing header (a TLS hello where the header should be),
+// `NHTTPS_ERR_CONNECTION_CLOSED` when the peer closed inside it, and
+// `NHTTPS_ERR_TIMEOUT` when it did not come within the handshake
+// timeout. `max_connections_per_ip` still counts the proxy's address.
 nhttps_result nhttps_server_options_set_proxy_protocol(nhttps_server_options *options,
                                                        bool proxy_protocol);
 

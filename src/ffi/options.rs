@@ -223,8 +223,12 @@ pub extern "C" fn nhttps_server_options_set_reuse_port(
 /// addresses it carries are what `nhttps_socket_info_remote_address`
 /// and `_port` (and `_local_*`) report from the `connection` event on.
 /// A `LOCAL` (v2) or `UNKNOWN` (v1) header keeps the socket's own
-/// addresses. A connection without a valid header is closed and reported
-/// to `clientError` with `NHTTPS_ERR_PARSE`.
+/// addresses. A connection without a valid header is closed, before any
+/// TLS, and reported to `clientError`: `NHTTPS_ERR_HTTP_PARSE` for a
+/// malformed or missing header (a TLS hello where the header should be),
+/// `NHTTPS_ERR_CONNECTION_CLOSED` when the peer closed inside it, and
+/// `NHTTPS_ERR_TIMEOUT` when it did not come within the handshake
+/// timeout. `max_connections_per_ip` still counts the proxy's address.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_proxy_protocol(
     options: *mut nhttps_server_options,

@@ -69,6 +69,15 @@ impl SocketInfo {
         }
     }
 
+    /// The addresses a proxy said the connection is between (its PROXY
+    /// protocol header), in place of the socket's own.
+    pub fn set_addresses(&mut self, remote: std::net::SocketAddr, local: std::net::SocketAddr) {
+        self.remote_address = cstring(&remote.ip().to_canonical().to_string());
+        self.remote_port = remote.port();
+        self.local_address = cstring(&local.ip().to_canonical().to_string());
+        self.local_port = local.port();
+    }
+
     /// Adds what the finished handshake tells.
     pub fn add_tls(&mut self, ssl: &SslRef, client_certificate_requested: bool) {
         self.tls_version = cstring(ssl.version_str());

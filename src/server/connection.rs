@@ -17,6 +17,7 @@ use super::{CachedHandlers, Handlers, ServerOptions, Shared};
 use crate::error::Error;
 use crate::http::{BodyReader, BufferedStream, RequestHead, read_request_head, reason_phrase};
 use crate::message::IncomingMessage;
+use crate::net::proxy_protocol::{self, ProxyHeader};
 use crate::net::{SocketInfo, Transport, UpgradedSocket};
 use crate::tls;
 
@@ -211,13 +212,16 @@ fn open(
     info: &mut SocketInfo,
     handlers: &mut CachedHandlers,
 ) -> Option<Stream> {
+    let options = &shared.options;
+    let _ = transport.set_read_timeout(Some(handshake_read_timeout(options)));
+    if options.proxy_protocol && !read_proxy_header(shared, registration, &transport, info) {
+        return None;
+    }
     if let Some(on_connection) = &handlers.get(shared).connection
         && !on_connection(info)
     {
         return None;
     }
-    let options = &shared.options;
-    let _ = transport.set_read_timeout(Some(handshake_read_timeout(options)));
     let _ = transport.set_write_timeout(Some(options.request_timeout));
     let session = match shared.tls.new_session() {
         Ok(session) => session,
@@ -250,6 +254,39 @@ fn open(
         on_secure(info);
     }
     Some(BufferedStream::new(ssl))
+}
+
+/// The PROXY protocol header that starts the connection: its addresses
+/// replace the socket's in `info`. False (reported to `clientError`) when
+/// it is missing, malformed or late — within the handshake's deadline.
+fn read_proxy_header(
+    shared: &Shared,
+    registration: &Registration,
+    transport: &Transport,
+    info: &mut SocketInfo,
+) -> bool {
+    let mut reader = transport.clone();
+    match proxy_protocol::read_header(&mut reader) {
+        Ok(ProxyHeader::Proxied {
+            source,
+            destination,
+        }) => {
+            info.set_addresses(source, destination);
+            true
+        }
+        Ok(ProxyHeader::Local) => true,
+        Err(e) => {
+            let error = if registration.timed_out() {
+                Error::Timeout("the PROXY protocol header did not come in time".into())
+            } else {
+                e
+            };
+            if !shared.is_closing() {
+                shared.report_client_error(&error, info);
+            }
+            false
+        }
+    }
 }
 
 // The handshake and each request head are bounded as wholes by the
