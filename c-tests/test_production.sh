@@ -66,10 +66,48 @@ mkdir -p "$T/site"
 printf 'hello\n' > "$T/site/index.html"
 head -c 50000000 /dev/urandom > "$T/site/big.bin"
 
-# --- socket activation -------------------------------------------------------
-# As systemd does: the socket is bound by the parent, serve is exec'd with it
-# as fd 3 and LISTEN_PID its own pid; --port is then ignored.
-python3 - "$SERVE" "$T/activated.log" <<'PY' &
+# --- docs/deploy.md's snippets --------------------------------------------------
+# snippet NAME: the code block after `<!-- snippet: NAME -->` in docs/deploy.md.
+snippet() {
+  awk -v name="$1" '$0 == "<!-- snippet: " name " -->" { found = 1; next }
+    found && /^```/ { if (inside) exit; inside = 1; next }
+    inside { print }' docs/deploy.md
+}
+# localize: the doc's paths and commands made the test's.
+localize() {
+  sed -e "s#/usr/local/bin/serve#$SERVE#g" -e "s#/etc/nhttps/#$T/etc/#g" \
+      -e "s#/srv/www#$T/site#g" -e "s#systemctl reload nhttps#kill -HUP \$FLEET_PIDS#g"
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The machine's files, as the unit names them: a certificate whose OCSP
+# responder is `openssl ocsp` on loopback, and its CA's database.
+OCSP_PORT=$(free_port)
+mkdir -p "$T/etc"
+(
+  set -e
+  cd "$T/etc"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -keyout key.pem -out cert.csr
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1:%s\n' \
+    "$OCSP_PORT" > cert.ext
+  openssl x509 -req -in cert.csr -CA ../ca.pem -CAkey ../ca.key -CAcreateserial -days 2 \
+    -extfile cert.ext -out cert.pem
+  cp ../ca.pem issuer.pem
+  expires=$(date -u -d "$(openssl x509 -in cert.pem -noout -enddate | cut -d= -f2)" +%y%m%d%H%M%SZ)
+  printf 'V\t%s\t\t%s\tunknown\t/CN=localhost\n' "$expires" \
+    "$(openssl x509 -in cert.pem -noout -serial | cut -d= -f2)" > index.txt
+  openssl ocsp -index index.txt -rsigner ../ca.pem -rkey ../ca.key -CA ../ca.pem \
+    -issuer issuer.pem -cert cert.pem -no_nonce -respout ocsp.der
+  head -c 80 /dev/urandom > ticket.keys
+) > "$T/etc.log" 2>&1 || { fail production_fleet_files "openssl failed: $(tail -3 "$T/etc.log")"; exit 0; }
+
+# Backend 1: socket-activated as nhttps.socket/nhttps.service do it — the
+# socket bound by the parent, serve exec'd with it as fd 3 and LISTEN_PID
+# its own pid (--host/--port would be ignored); backend 2: the same command
+# line on a port of its own ("another machine").
+exec_start=$(snippet nhttps.service | sed -n 's/^ExecStart=//p' | localize)
+python3 - "$T/web1.log" $exec_start > /dev/null 2> "$T/web1.err" <<'PY' &
 import os, socket, sys
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
@@ -77,18 +115,112 @@ s.listen(64)
 os.dup2(s.fileno(), 3)
 os.set_inheritable(3, True)
 os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
-out = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
 os.dup2(out, 1)
-os.execv(sys.argv[1], [sys.argv[1], "--port", "1"])
+os.execv(sys.argv[2], sys.argv[2:])
 PY
-pids+=($!)
-PORT=$(wait_line "$T/activated.log")
-body=$(curl -sS --max-time 10 -k "https://127.0.0.1:$PORT/style.css" 2>&1 | head -c 4)
-if [ -n "$PORT" ] && [ "$PORT" != 1 ] && [ "$body" = "body" ]; then
-  pass socket_activation_serves_on_the_inherited_socket
+WEB1_PID=$!; pids+=("$WEB1_PID")
+WEB1=$(wait_line "$T/web1.log")
+$exec_start --port 0 > "$T/web2.log" 2> "$T/web2.err" &
+WEB2_PID=$!; pids+=("$WEB2_PID")
+WEB2=$(wait_line "$T/web2.log")
+FLEET_PIDS="$WEB1_PID $WEB2_PID"
+if [ -n "$WEB1" ] && [ -n "$WEB2" ] && head -n1 "$T/web1.log" | grep -q '^listening on https://127\.0\.0\.1:[0-9]*/$'; then
+  pass the_units_serve_listens_on_the_socket_it_was_handed
 else
-  fail socket_activation_serves_on_the_inherited_socket "line: $(head -n1 "$T/activated.log"), body: $body"
+  fail the_units_serve_listens_on_the_socket_it_was_handed "web1: $(head -c 300 "$T/web1.log" "$T/web1.err"); web2: $(head -c 300 "$T/web2.log" "$T/web2.err")"
 fi
+
+if need haproxy haproxy_in_front_of_two_backends; then
+  FRONT=$(free_port)
+  snippet haproxy.cfg > "$T/haproxy.cfg"
+  FRONTEND=127.0.0.1:$FRONT WEB1=127.0.0.1:$WEB1 WEB2=127.0.0.1:$WEB2 \
+    haproxy -f "$T/haproxy.cfg" -db > "$T/haproxy.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$FRONT") 2>/dev/null && break; sleep 0.05; done
+  # 200 requests, each on a connection of its own (HAProxy balances connections).
+  urls=(); for i in $(seq 200); do urls+=(-o /dev/null "https://localhost:$FRONT/?n=$i"); done
+  curl -sS --max-time 60 --cacert "$T/ca.pem" --resolve "localhost:$FRONT:127.0.0.1" \
+    -H 'Connection: close' -w '%{http_code} %{local_port}\n' "${urls[@]}" > "$T/through.out" 2>&1
+  answered=$(grep -c '^200 ' "$T/through.out")
+  served1=$(grep -c '^method=GET path=/?n=' "$T/web1.log")
+  served2=$(grep -c '^method=GET path=/?n=' "$T/web2.log")
+  sed -n 's/^200 //p' "$T/through.out" | sort > "$T/client.ports"
+  cat "$T/web1.log" "$T/web2.log" | grep '^method=GET path=/?n=' |
+    sed -n 's/.* remote=127\.0\.0\.1:\([0-9]*\)$/\1/p' | sort > "$T/logged.ports"
+  if [ "$answered" = 200 ] && [ "$served1" -gt 0 ] && [ "$served2" -gt 0 ] &&
+     [ "$((served1 + served2))" = 200 ] && cmp -s "$T/client.ports" "$T/logged.ports"; then
+    pass haproxy_with_send_proxy_v2_spreads_requests_and_the_log_names_the_client
+  else
+    fail haproxy_with_send_proxy_v2_spreads_requests_and_the_log_names_the_client \
+      "answered $answered, web1 $served1, web2 $served2, ports logged as the client's: $(comm -12 "$T/client.ports" "$T/logged.ports" | wc -l) of 200; $(grep -v '^200 ' "$T/through.out" | head -3)"
+  fi
+
+  # A session saved through HAProxy resumes on the other backend: the
+  # fleet shares its ticket keys. Round robin alternates the backends.
+  resume() { # resume IN|OUT FILE: one connection through HAProxy
+    printf 'GET /?resume HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
+      timeout 20 openssl s_client -connect "127.0.0.1:$FRONT" -servername localhost -ign_eof \
+        "-sess_$1" "$2" 2>&1
+  }
+  before1=$(grep -c 'path=/?resume' "$T/web1.log")
+  resume out "$T/session.pem" > "$T/resume0.out"
+  reused=0
+  for i in 1 2 3; do resume in "$T/session.pem" > "$T/resume$i.out"; grep -q '^Reused, TLSv1.3' "$T/resume$i.out" && reused=$((reused + 1)); done
+  after1=$(grep -c 'path=/?resume' "$T/web1.log")
+  after2=$(grep -c 'path=/?resume' "$T/web2.log")
+  if grep -q '^New, TLSv1.3' "$T/resume0.out" && [ "$reused" = 3 ] &&
+     [ "$((after1 - before1))" -ge 1 ] && [ "$after2" -ge 1 ]; then
+    pass a_session_saved_on_one_backend_resumes_on_the_other
+  else
+    fail a_session_saved_on_one_backend_resumes_on_the_other "reused $reused of 3; web1 $((after1 - before1)), web2 $after2; $(grep -E '^(New|Reused)' "$T"/resume*.out | head -4)"
+  fi
+
+  # The rotation snippet (its local part), then the reload it sends: the
+  # old session no longer resumes, a new one resumes fleet-wide.
+  (snippet rotate-ticket-keys | sed -n '/^umask/,/^mv /p' | localize; echo 'kill -HUP $FLEET_PIDS') > "$T/rotate.sh"
+  FLEET_PIDS=$FLEET_PIDS bash "$T/rotate.sh"
+  for _ in $(seq 100); do [ "$(cat "$T/web1.log" "$T/web2.log" | grep -c '^reloaded$')" = 2 ] && break; sleep 0.05; done
+  stale=$(resume in "$T/session.pem" | grep -E '^(New|Reused),')
+  resume out "$T/session2.pem" > /dev/null
+  fresh=0
+  for i in 1 2; do resume in "$T/session2.pem" | grep -q '^Reused, TLSv1.3' && fresh=$((fresh + 1)); done
+  if [[ "$stale" == New,* ]] && [ "$fresh" = 2 ]; then
+    pass rotated_ticket_keys_end_old_sessions_and_resume_new_ones_fleet_wide
+  else
+    fail rotated_ticket_keys_end_old_sessions_and_resume_new_ones_fleet_wide "old session: $stale; new session reused $fresh of 2; $(cat "$T/web1.err" | tail -2)"
+  fi
+
+  # OCSP: the staple the unit names, then the refresh snippet against a
+  # live `openssl ocsp` responder that now says revoked, and the reload.
+  ocsp_status() {
+    timeout 20 openssl s_client -connect "127.0.0.1:$FRONT" -servername localhost -status </dev/null 2>&1
+  }
+  first=$(ocsp_status)
+  sed -i 's/^V\t\([^\t]*\)\t\t/R\t\1\t'"$(date -u +%y%m%d%H%M%SZ)"',keyCompromise\t/' "$T/etc/index.txt"
+  (cd "$T/etc" && exec openssl ocsp -index index.txt -port "$OCSP_PORT" -rsigner ../ca.pem \
+    -rkey ../ca.key -CA ../ca.pem) > "$T/responder.log" 2>&1 &
+  responder=$!; pids+=("$responder")
+  # Waits for its socket to listen without connecting to it: OpenSSL 3.0's
+  # responder spins on a connection that closes without a request.
+  for _ in $(seq 100); do
+    grep -q ":$(printf '%04X' "$OCSP_PORT") 00000000:0000 0A" /proc/net/tcp /proc/net/tcp6 2>/dev/null && break
+    sleep 0.05
+  done
+  before=$(cat "$T/web1.log" "$T/web2.log" | grep -c '^reloaded$')
+  snippet ocsp-refresh | grep -v '^#' | localize > "$T/refresh.sh"
+  FLEET_PIDS=$FLEET_PIDS bash "$T/refresh.sh" > "$T/refresh.log" 2>&1; refresh_rc=$?
+  for _ in $(seq 100); do [ "$(cat "$T/web1.log" "$T/web2.log" | grep -c '^reloaded$')" = $((before + 2)) ] && break; sleep 0.05; done
+  second=$(ocsp_status)
+  if grep -q 'Cert Status: good' <<<"$first" && [ "$refresh_rc" = 0 ] &&
+     grep -q 'Cert Status: revoked' <<<"$second"; then
+    pass ocsp_staple_and_its_refresh_by_the_documented_cron_job
+  else
+    fail ocsp_staple_and_its_refresh_by_the_documented_cron_job \
+      "first: $(grep -E 'OCSP|Cert Status' <<<"$first" | head -2 | tr '\n' ' '); refresh rc $refresh_rc: $(tail -3 "$T/refresh.log" | tr '\n' ' '); second: $(grep -E 'OCSP|Cert Status' <<<"$second" | head -2 | tr '\n' ' ')"
+  fi
+fi
+kill $FLEET_PIDS 2>/dev/null
 
 # --- --status ------------------------------------------------------------------
 start status --port 0 --status /status
@@ -114,7 +246,7 @@ kill "$PID"
 # Connections waiting in the old process's accept queue move to the new one
 # as it closes only with net.ipv4.tcp_migrate_req (Linux 5.14; docs/deploy.md).
 migrate=$(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null || echo missing)
-if [ "$migrate" = 0 ]; then echo 1 > /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null; fi
+if [ "$migrate" = 0 ]; then bash -c "$(snippet sysctl)" >/dev/null 2>&1; fi
 if [ "$(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null)" != 1 ]; then
   if [ "${CI:-}" = true ]; then fail rolling_restart_on_one_port_loses_no_request "net.ipv4.tcp_migrate_req cannot be set"
   else echo "SKIP rolling_restart_on_one_port_loses_no_request: *** SKIPPED: net.ipv4.tcp_migrate_req is not 1 and cannot be set ***"; fi
