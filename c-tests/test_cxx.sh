@@ -5,6 +5,7 @@
 # Prints PASS/FAIL/SKIP lines for c-tests/run.sh.
 set -u
 cd "$(dirname "$0")/.."
+. c-tests/lib.sh
 BUILD="${BUILD:-build}"
 CXX="${CXX:-c++}"
 BIN="$BUILD/bin/hello-cpp"
@@ -13,15 +14,6 @@ mkdir -p "$T" "$BUILD/bin"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$T"; }
 trap cleanup EXIT
-
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
-need() { # need TOOL TEST: false (and SKIP/FAIL printed) when TOOL is missing
-  command -v "$1" >/dev/null && return 0
-  if [ "${CI:-}" = true ]; then fail "$2" "$1 is not installed (CI=true)"
-  else echo "SKIP $2: *** SKIPPED: $1 is not installed ***"; fi
-  return 1
-}
 
 need "$CXX" cxx_hello_builds || exit 0
 if [ ! -e "$BUILD/lib/libnhttps.so" ]; then

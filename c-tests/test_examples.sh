@@ -11,23 +11,13 @@
 # exit-status tests report.
 set -u
 cd "$(dirname "$0")/.."
+. c-tests/lib.sh
 BUILD="${BUILD:-build}"
 WS="$BUILD/bin/websocket_echo"
 EMBED="$BUILD/bin/embed_thread"
 T="$BUILD/tmp-examples-$$"
 mkdir -p "$T"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
-trap cleanup EXIT
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
-need() { # need TOOL TEST: false (and SKIP/FAIL printed) when TOOL is missing
-  command -v "$1" >/dev/null && return 0
-  if [ "${CI:-}" = true ]; then fail "$2" "$1 is not installed (CI=true)"
-  else echo "SKIP $2: *** SKIPPED: $1 is not installed ***"; fi
-  return 1
-}
 curl_() { curl -sS --max-time 30 "$@"; }
 ms() { date +%s%3N; }
 
@@ -145,7 +135,6 @@ elif kill -0 "$PID" 2>/dev/null; then
 else
   fail websocket_echo_talks_with_nodes_websocket_client "websocket_echo is no longer running: $(tail -n 5 "$T/ws.err")"
 fi
-
 
 if command -v python3 >/dev/null; then
   # SIGTERM with a WebSocket open: the process exits 0 at once and the

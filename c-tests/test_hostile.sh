@@ -18,6 +18,7 @@
 # next one: file descriptors must come back at once, threads within 15 s.
 set -u
 cd "$(dirname "$0")/.."
+. c-tests/lib.sh
 BUILD="${BUILD:-build}"
 SERVE="$BUILD/bin/serve"
 T="$BUILD/tmp-hostile-$$"
@@ -30,14 +31,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
-need() { # need TOOL TEST: false (and SKIP/FAIL printed) when TOOL is missing
-  command -v "$1" >/dev/null && return 0
-  if [ "${CI:-}" = true ]; then fail "$2" "$1 is not installed (CI=true)"
-  else echo "SKIP $2: *** SKIPPED: $1 is not installed ***"; fi
-  return 1
-}
 need curl hostile || exit 0
 need python3 hostile || exit 0
 if [ ! -x "$SERVE" ]; then fail hostile "$SERVE is missing (run make examples)"; exit 0; fi

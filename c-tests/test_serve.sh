@@ -3,22 +3,12 @@
 # and openssl. Prints PASS/FAIL/SKIP lines for c-tests/run.sh.
 set -u
 cd "$(dirname "$0")/.."
+. c-tests/lib.sh
 BUILD="${BUILD:-build}"
 SERVE="$BUILD/bin/serve"
 T="$BUILD/tmp-serve-$$"
 mkdir -p "$T"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
-trap cleanup EXIT
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
-need() { # need TOOL TEST: false (and SKIP/FAIL printed) when TOOL is missing
-  command -v "$1" >/dev/null && return 0
-  if [ "${CI:-}" = true ]; then fail "$2" "$1 is not installed (CI=true)"
-  else echo "SKIP $2: *** SKIPPED: $1 is not installed ***"; fi
-  return 1
-}
 curl_() { curl -sS --max-time 30 "$@"; }
 
 # start NAME ARGS...: runs serve in the background with its stdout in
