@@ -15,3 +15,20 @@ need() { # need TOOL TEST: false (and SKIP/FAIL printed) when TOOL is missing
   else echo "SKIP $2: *** SKIPPED: $1 is not installed ***"; fi
   return 1
 }
+
+# wait_line FILE: waits (up to 20 s on a loaded machine) for serve's first
+# line in FILE; prints the port it names.
+wait_line() {
+  for _ in $(seq 400); do [ -s "$1" ] && break; sleep 0.05; done
+  head -n 1 "$1" | sed -n 's#^listening on https://[^ ]*:\([0-9]*\)/$#\1#p'
+}
+
+# serve_start NAME ARGS...: runs $SERVE ARGS in the background, stdout in
+# $T/NAME.log and stderr in $T/NAME.err; sets PID (also SERVE_PID) and PORT
+# once the first line is out.
+serve_start() {
+  local name=$1; shift
+  "$SERVE" "$@" > "$T/$name.log" 2> "$T/$name.err" &
+  PID=$!; SERVE_PID=$PID; pids+=("$PID")
+  PORT=$(wait_line "$T/$name.log")
+}

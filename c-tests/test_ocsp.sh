@@ -12,19 +12,8 @@ SERVE="$BUILD/bin/serve"
 T="$BUILD/tmp-ocsp-$$"
 mkdir -p "$T"
 
-# start NAME ARGS...: runs serve in the background with its stdout in
-# $T/NAME.log; sets PORT once the first line is out.
-start() {
-  local name=$1; shift
-  "$SERVE" --port 0 "$@" > "$T/$name.log" 2> "$T/$name.err" &
-  pids+=($!)
-  SERVE_PID=$!
-  for _ in $(seq 400); do # up to 20 s on a loaded machine
-    if [ -s "$T/$name.log" ]; then break; fi
-    sleep 0.05
-  done
-  PORT=$(head -n 1 "$T/$name.log" | sed -n 's#^listening on https://[^ ]*:\([0-9]*\)/$#\1#p')
-}
+# start NAME ARGS...: serve on an ephemeral port (see serve_start).
+start() { serve_start "$1" --port 0 "${@:2}"; }
 
 # status [ARGS...]: what `openssl s_client -status` says on 127.0.0.1:$PORT.
 status() {

@@ -15,19 +15,7 @@ mkdir -p "$T"
 
 PATH="$PATH:/usr/sbin"
 
-# wait_line FILE: waits (up to 20 s) for FILE's first line; prints its port.
-wait_line() {
-  for _ in $(seq 400); do [ -s "$1" ] && break; sleep 0.05; done
-  head -n 1 "$1" | sed -n 's#^listening on https://[^ ]*:\([0-9]*\)/$#\1#p'
-}
-# start NAME ARGS...: serve in the background, output in $T/NAME.log and
-# .err; sets PID and PORT.
-start() {
-  local name=$1; shift
-  "$SERVE" "$@" > "$T/$name.log" 2> "$T/$name.err" &
-  PID=$!; pids+=("$PID")
-  PORT=$(wait_line "$T/$name.log")
-}
+start() { serve_start "$@"; }
 # subject HOST:PORT: the subject of the certificate a new connection gets.
 subject() {
   openssl s_client -connect "$1" -servername localhost </dev/null 2>/dev/null |
