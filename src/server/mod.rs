@@ -679,12 +679,17 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener) {
                 continue;
             }
         };
-        let Some(registration) = shared.register(&transport) else {
-            continue;
-        };
-        let id = registration.id;
-        if shared.pool.admit(registration, transport).is_err() {
-            shared.unregister(id);
+        // Taken as `close` stopped the listener (maybe the connection that
+        // woke this thread): served, and the last one.
+        let last = shared.accept_stopped.load(Ordering::SeqCst);
+        if let Some(registration) = shared.register(&transport) {
+            let id = registration.id;
+            if shared.pool.admit(registration, transport).is_err() {
+                shared.unregister(id);
+            }
+        }
+        if last {
+            break;
         }
     }
 }
