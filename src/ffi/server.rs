@@ -544,7 +544,9 @@ pub extern "C" fn nhttps_server_certificate_pem(server: *const nhttps_server) ->
 
 /// Node's `server.close()`: stops accepting, closes idle connections, lets
 /// requests in flight finish (their responses say `Connection: close`),
-/// then emits `close`. Returns when every connection thread has ended, so
+/// then emits `close`. The listening socket closes first; a connection
+/// accepted before that has up to a second to send its first request and
+/// is answered (so a rolling restart with `_set_reuse_port` loses none). Returns when every connection thread has ended, so
 /// that a host language can unload the library safely afterwards. Called
 /// from one of the server's own callbacks, it returns at once instead and
 /// `close` follows when the last connection ends (this is told by the
