@@ -52,7 +52,8 @@ module Nhttps
     #
     # Blocks until the response head arrives and returns an
     # Nhttps::ClientResponse; with a block, yields it, closes it after, and
-    # returns the block's value. Raises Nhttps::Error on failure.
+    # returns the block's value. Raises a subclass of Nhttps::Error on
+    # failure (Nhttps::ConnectionRefusedError, Nhttps::TimeoutError, ...).
     def request(target = nil, **options)
       res = Client.request(target, **options)
       return res unless block_given?

@@ -73,7 +73,7 @@ module Nhttps
     end
 
     def to_native # :nodoc:
-      raise Error.new(Result::ERR_INVALID_STATE, "the agent was destroyed") if @state[1]
+      raise Error.for(Result::ERR_INVALID_STATE, "the agent was destroyed") if @state[1]
 
       @state[0]
     end

@@ -234,13 +234,14 @@ module Nhttps
         nhttps_result_name(code.to_i)
       end
 
-      # Raises Nhttps::Error unless `code` is NHTTPS_OK. Must be called on the
-      # thread that made the call: the detail is thread-local in nhttps (a
-      # Ruby thread is one native thread, also across blocking calls).
+      # Raises the Nhttps::Error subclass of `code` unless it is NHTTPS_OK.
+      # Must be called on the thread that made the call: the detail is
+      # thread-local in nhttps (a Ruby thread is one native thread, also
+      # across blocking calls).
       def check!(code)
         return code if code.zero?
 
-        raise Error.new(code, nhttps_last_error_message)
+        raise Error.for(code, nhttps_last_error_message)
       end
 
       # A native copy of `bytes` (a String), for calls that may release the
