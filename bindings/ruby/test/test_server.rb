@@ -31,7 +31,7 @@ class TestServer < Minitest::Test
   end
 
   def test_max_requests_per_socket_closes_after_the_last
-    with_server(HELLO, max_requests_per_socket: 2, headers_timeout: 30_000) do |server|
+    with_server(HELLO, max_requests_per_socket: 2, headers_timeout: 30) do |server|
       net_http(server) do |http|
         said = 2.times.map { http.get("/")["connection"] }
         assert_equal %w[keep-alive close], said

@@ -272,6 +272,17 @@ module Nhttps
         s = value.dup.force_encoding(Encoding::UTF_8)
         s.valid_encoding? ? s : s.force_encoding(Encoding::BINARY)
       end
+
+      # A duration in seconds (Integer or Float, as Net::HTTP's timeouts) as
+      # the whole milliseconds nhttps takes. ArgumentError below `minimum`
+      # ms or above what a uint32 holds.
+      def milliseconds(seconds, what, minimum = 0)
+        s = Float(seconds)
+        ms = s.finite? ? (s * 1000).round : -1
+        return ms if ms.between?(minimum, 0xFFFF_FFFF)
+
+        raise ArgumentError, "nhttps: #{what} out of range: #{seconds.inspect} seconds"
+      end
     end
   end
 end

@@ -113,12 +113,15 @@ module Nhttps
             value = binding.local_variable_get(name)
             n.check!(n.public_send(fn, opts, n.cstr(value, name.to_s))) unless value.nil?
           end
-          { session_timeout: :nhttps_server_options_set_session_timeout,
-            max_connections: :nhttps_server_options_set_max_connections,
-            keep_alive_timeout: :nhttps_server_options_set_keep_alive_timeout_ms,
+          { keep_alive_timeout: :nhttps_server_options_set_keep_alive_timeout_ms,
             headers_timeout: :nhttps_server_options_set_headers_timeout_ms,
             request_timeout: :nhttps_server_options_set_request_timeout_ms,
-            handshake_timeout: :nhttps_server_options_set_handshake_timeout_ms,
+            handshake_timeout: :nhttps_server_options_set_handshake_timeout_ms }.each do |name, fn|
+            value = binding.local_variable_get(name)
+            n.check!(n.public_send(fn, opts, n.milliseconds(value, name.to_s, 1))) unless value.nil?
+          end
+          { session_timeout: :nhttps_server_options_set_session_timeout,
+            max_connections: :nhttps_server_options_set_max_connections,
             max_requests_per_socket: :nhttps_server_options_set_max_requests_per_socket,
             max_connections_per_ip: :nhttps_server_options_set_max_connections_per_ip,
             max_header_size: :nhttps_server_options_set_max_header_size,
