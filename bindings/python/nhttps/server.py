@@ -784,11 +784,12 @@ class Server:
             raise state_error("the server is closed")
         return ptr
 
-    def listen(self, port=0, host="127.0.0.1", path=None):
+    def listen(self, port=0, host=None, path=None):
         """Listens on `host`:`port` (port 0: the system picks, see
-        ``port``; host None: every address, IPv6 and IPv4), or on the
-        unix-domain socket `path`. Returns the server once listening (the
-        "listening" event has run). A server listens once."""
+        ``port``; host None, the default as in Node: every address, IPv6
+        and IPv4), or on the unix-domain socket `path`. Returns the server
+        once listening (the "listening" event has run). A server listens
+        once."""
         with self._state_lock:
             ptr = self._live_ptr()
             with _live_lock:

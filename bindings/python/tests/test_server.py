@@ -453,7 +453,7 @@ class EventsTest(ServerTestCase):
         server.on("connection", lambda info: events.append(("connection", info.remote_address)))
         server.on("secureConnection", lambda info: events.append(("secure", info.tls_version)))
         with server:
-            server.listen(0)
+            server.listen(0, "127.0.0.1")  # every address (the default) reports ::ffff:127.0.0.1
             self.assertTrue(server.listening)
             self.assertIn("listening", events)
             nhttps.get(url(server), ca=server.certificate_pem, agent=False).read()

@@ -31,8 +31,8 @@ module Nhttps
     # is read), ocsp_response_file, passphrase, request_cert,
     # reject_unauthorized (default true), min_version, max_version, ciphers,
     # ciphersuites, ecdh_curve, honor_cipher_order, alpn_protocols,
-    # session_timeout (s), max_connections, keep_alive_timeout,
-    # headers_timeout, request_timeout, handshake_timeout (all ms),
+    # max_connections, session_timeout, keep_alive_timeout, headers_timeout,
+    # request_timeout, handshake_timeout (all in seconds, Float allowed),
     # max_requests_per_socket, max_connections_per_ip (not in Node),
     # max_header_size, thread_stack_size. The block, if given, is the
     # :request listener.
@@ -48,11 +48,13 @@ module Nhttps
     # Strings, or Pathnames), ca_file, cert_file, key_file, passphrase,
     # reject_unauthorized (default true), servername, min_version, agent (an
     # Nhttps::Agent, or false for a fresh connection), timeout and
-    # connect_timeout (ms).
+    # connect_timeout (seconds, Float allowed, as Net::HTTP's read_timeout
+    # and open_timeout).
     #
     # Blocks until the response head arrives and returns an
     # Nhttps::ClientResponse; with a block, yields it, closes it after, and
-    # returns the block's value. Raises Nhttps::Error on failure.
+    # returns the block's value. Raises a subclass of Nhttps::Error on
+    # failure (Nhttps::ConnectionRefusedError, Nhttps::TimeoutError, ...).
     def request(target = nil, **options)
       res = Client.request(target, **options)
       return res unless block_given?

@@ -53,22 +53,24 @@ class TestClient < Minitest::Test
 
   def test_connection_refused_raises
     port = TCPServer.open("127.0.0.1", 0) { |s| s.addr[1] } # a port nothing listens on now
-    e = assert_raises(Nhttps::Error) { Nhttps.get("https://127.0.0.1:#{port}/") }
-    assert_equal "NHTTPS_ERR_CONNECTION_REFUSED", e.result
-    assert_equal Nhttps::Result::ERR_CONNECTION_REFUSED, e.code
+    e = assert_raises(Nhttps::ConnectionRefusedError) { Nhttps.get("https://127.0.0.1:#{port}/") }
+    assert_equal "NHTTPS_ERR_CONNECTION_REFUSED", e.code
+    assert_equal Nhttps::Result::ERR_CONNECTION_REFUSED, e.result
     assert_match(/\ANHTTPS_ERR_CONNECTION_REFUSED: /, e.message)
   end
 
   def test_invalid_url_raises
-    e = assert_raises(Nhttps::Error) { Nhttps.get("ftp://nowhere/") }
-    assert_equal "NHTTPS_ERR_INVALID_ARGUMENT", e.result
+    e = assert_raises(Nhttps::InvalidArgumentError) { Nhttps.get("ftp://nowhere/") }
+    assert_equal "NHTTPS_ERR_INVALID_ARGUMENT", e.code
     assert_raises(ArgumentError) { Nhttps.get("https://127.0.0.1/\0") }
   end
 
   def test_untrusted_certificate_is_rejected_by_default
     with_server(OK) do |server|
-      e = assert_raises(Nhttps::Error) { Nhttps.get(url(server)) }
-      assert_equal "NHTTPS_ERR_CERTIFICATE_VERIFY", e.result
+      e = assert_raises(Nhttps::CertificateVerifyError) { Nhttps.get(url(server)) }
+      assert_equal "NHTTPS_ERR_CERTIFICATE_VERIFY", e.code
+      assert_equal "DEPTH_ZERO_SELF_SIGNED_CERT", e.reason
+      assert_kind_of Nhttps::TLSError, e
       # trusting the development certificate explicitly
       assert_equal "ok ", Nhttps.get(url(server), ca: server.certificate_pem, &:read)
     end
@@ -81,7 +83,7 @@ class TestClient < Minitest::Test
       body = Nhttps.get(url(server), ca: pki[:ca], cert: pki[:client_cert], key: pki[:client_key], &:read)
       assert_equal "ok ruby-client", body
       e = assert_raises(Nhttps::Error) { Nhttps.get(url(server), ca: pki[:ca], agent: false, &:read) }
-      assert_includes %w[NHTTPS_ERR_TLS_HANDSHAKE NHTTPS_ERR_CONNECTION_CLOSED NHTTPS_ERR_TLS], e.result
+      assert_includes %w[NHTTPS_ERR_TLS_HANDSHAKE NHTTPS_ERR_CONNECTION_CLOSED NHTTPS_ERR_TLS], e.code
     end
   end
 

@@ -31,7 +31,7 @@ class TestServer < Minitest::Test
   end
 
   def test_max_requests_per_socket_closes_after_the_last
-    with_server(HELLO, max_requests_per_socket: 2, headers_timeout: 30_000) do |server|
+    with_server(HELLO, max_requests_per_socket: 2, headers_timeout: 30) do |server|
       net_http(server) do |http|
         said = 2.times.map { http.get("/")["connection"] }
         assert_equal %w[keep-alive close], said
@@ -239,7 +239,7 @@ class TestServer < Minitest::Test
     end
     with_server(handler) do |server|
       assert_equal "done", Nhttps.get(url(server, "/x"), reject_unauthorized: false, &:read)
-      2.times { assert_equal "NHTTPS_ERR_INVALID_STATE", errors.pop.result }
+      2.times { assert_instance_of Nhttps::InvalidStateError, errors.pop }
       assert_equal "/x", errors.pop
     end
   end
@@ -288,21 +288,19 @@ class TestServer < Minitest::Test
     address = url(server)
     assert_equal "bye", Nhttps.get(address, reject_unauthorized: false, agent: false, &:read)
     Timeout.timeout(10) { sleep 0.02 until server.closed? }
-    e = assert_raises(Nhttps::Error) { Nhttps.get(address, reject_unauthorized: false) }
-    assert_equal "NHTTPS_ERR_CONNECTION_REFUSED", e.result
+    assert_raises(Nhttps::ConnectionRefusedError) { Nhttps.get(address, reject_unauthorized: false) }
   end
 
   def test_bad_options_raise
     e = assert_raises(Nhttps::Error) { Nhttps.create_server(key: "not a key", cert: "not a cert") }
-    assert_includes %w[NHTTPS_ERR_KEY NHTTPS_ERR_CERTIFICATE], e.result
+    assert_includes %w[NHTTPS_ERR_KEY NHTTPS_ERR_CERTIFICATE], e.code
     refute_empty e.detail
     assert_raises(ArgumentError) { Nhttps.create_server(dev_certificate: true, no_such_option: 1) }
     assert_raises(ArgumentError) { Nhttps.create_server(dev_certificate: true).on(:nope) {} }
   end
 
   def test_ocsp_response_is_stapled_and_garbage_refused
-    e = assert_raises(Nhttps::Error) { Nhttps.create_server(dev_certificate: true, ocsp_response: "garbage") }
-    assert_equal "NHTTPS_ERR_CERTIFICATE", e.result
+    e = assert_raises(Nhttps::CertificateError) { Nhttps.create_server(dev_certificate: true, ocsp_response: "garbage") }
     assert_includes e.detail, "OCSP response"
     skip "the openssl command is needed" unless system("openssl", "version", out: File::NULL)
 
@@ -334,8 +332,8 @@ class TestServer < Minitest::Test
   def test_listen_twice_on_a_port_in_use
     with_server(HELLO) do |server|
       other = Nhttps.create_server(dev_certificate: true, &HELLO)
-      e = assert_raises(Nhttps::Error) { other.listen(server.port, "127.0.0.1") }
-      assert_equal "NHTTPS_ERR_ADDRESS_IN_USE", e.result
+      e = assert_raises(Nhttps::AddressInUseError) { other.listen(server.port, "127.0.0.1") }
+      assert_equal "NHTTPS_ERR_ADDRESS_IN_USE", e.code
       other.close
     end
   end

@@ -10,7 +10,8 @@ module Nhttps
   #   Nhttps.get(url, agent: agent) { |res| res.read }
   #   agent.destroy
   class Agent
-    # Options as Node's, in snake_case; free_socket_timeout is in ms.
+    # Options as Node's, in snake_case; free_socket_timeout is in seconds
+    # (Float allowed), as Net::HTTP's keep_alive_timeout.
     def initialize(max_sockets: nil, max_total_sockets: nil, max_free_sockets: nil,
                    keep_alive: nil, free_socket_timeout: nil, scheduling: nil)
       n = Native
@@ -22,7 +23,8 @@ module Nhttps
         n.check!(n.nhttps_agent_options_set_max_free_sockets(opts, Integer(max_free_sockets))) if max_free_sockets
         n.check!(n.nhttps_agent_options_set_keep_alive(opts, keep_alive ? true : false)) unless keep_alive.nil?
         if free_socket_timeout
-          n.check!(n.nhttps_agent_options_set_free_socket_timeout_ms(opts, Integer(free_socket_timeout)))
+          ms = n.milliseconds(free_socket_timeout, "free_socket_timeout")
+          n.check!(n.nhttps_agent_options_set_free_socket_timeout_ms(opts, ms))
         end
         n.check!(n.nhttps_agent_options_set_scheduling(opts, n.cstr(scheduling, "scheduling"))) if scheduling
         n.check!(n.nhttps_agent_new(opts, out))
@@ -73,7 +75,7 @@ module Nhttps
     end
 
     def to_native # :nodoc:
-      raise Error.new(Result::ERR_INVALID_STATE, "the agent was destroyed") if @state[1]
+      raise Error.for(Result::ERR_INVALID_STATE, "the agent was destroyed") if @state[1]
 
       @state[0]
     end
@@ -200,8 +202,11 @@ module Nhttps
         when Agent then n.check!(n.nhttps_request_options_set_agent(opts, agent.to_native))
         else raise ArgumentError, "agent: must be an Nhttps::Agent, false or nil"
         end
-        n.check!(n.nhttps_request_options_set_timeout_ms(opts, Integer(timeout))) if timeout
-        n.check!(n.nhttps_request_options_set_connect_timeout_ms(opts, Integer(connect_timeout))) if connect_timeout
+        n.check!(n.nhttps_request_options_set_timeout_ms(opts, n.milliseconds(timeout, "timeout", 1))) if timeout
+        if connect_timeout
+          ms = n.milliseconds(connect_timeout, "connect_timeout", 1)
+          n.check!(n.nhttps_request_options_set_connect_timeout_ms(opts, ms))
+        end
 
         out = FFI::MemoryPointer.new(:pointer)
         n.check!(n.nhttps_client_request_new(opts, out))

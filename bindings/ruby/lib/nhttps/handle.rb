@@ -1,32 +1,9 @@
 # frozen_string_literal: true
 
 module Nhttps
-  # Result codes (nhttps_result).
-  module Result
-    OK = 0
-    ERR_NULL_ARGUMENT = 1
-    ERR_INVALID_ARGUMENT = 2
-    ERR_INVALID_STATE = 3
-    ERR_IO = 4
-    ERR_ADDRESS_IN_USE = 5
-    ERR_KEY = 6
-    ERR_CERTIFICATE = 7
-    ERR_PASSPHRASE = 8
-    ERR_TLS = 9
-    ERR_TLS_HANDSHAKE = 10
-    ERR_HTTP_PARSE = 11
-    ERR_CONNECTION_CLOSED = 12
-    ERR_TIMEOUT = 13
-    ERR_UNSUPPORTED = 14
-    ERR_PANIC = 15
-    ERR_DNS = 16
-    ERR_CONNECTION_REFUSED = 17
-    ERR_CERTIFICATE_VERIFY = 18
-  end
-
   # A native pointer whose life nhttps (or the binding) may end: every use
   # goes through #use, which serializes the calls (nhttps's objects are for
-  # one thread at a time) and raises Nhttps::Error (ERR_INVALID_STATE) once
+  # one thread at a time) and raises Nhttps::InvalidStateError once
   # the pointer is gone, instead of touching freed memory.
   #
   # A server request and its response share one State: ending the response
@@ -80,8 +57,7 @@ module Nhttps
     private
 
     def dead_error
-      Error.new(Result::ERR_INVALID_STATE, "#{@what} used after its life ended",
-                result: "NHTTPS_ERR_INVALID_STATE")
+      Error.for(Result::ERR_INVALID_STATE, "#{@what} used after its life ended")
     end
   end
 end

@@ -234,13 +234,14 @@ module Nhttps
         nhttps_result_name(code.to_i)
       end
 
-      # Raises Nhttps::Error unless `code` is NHTTPS_OK. Must be called on the
-      # thread that made the call: the detail is thread-local in nhttps (a
-      # Ruby thread is one native thread, also across blocking calls).
+      # Raises the Nhttps::Error subclass of `code` unless it is NHTTPS_OK.
+      # Must be called on the thread that made the call: the detail is
+      # thread-local in nhttps (a Ruby thread is one native thread, also
+      # across blocking calls).
       def check!(code)
         return code if code.zero?
 
-        raise Error.new(code, nhttps_last_error_message)
+        raise Error.for(code, nhttps_last_error_message)
       end
 
       # A native copy of `bytes` (a String), for calls that may release the
@@ -270,6 +271,17 @@ module Nhttps
 
         s = value.dup.force_encoding(Encoding::UTF_8)
         s.valid_encoding? ? s : s.force_encoding(Encoding::BINARY)
+      end
+
+      # A duration in seconds (Integer or Float, as Net::HTTP's timeouts) as
+      # the whole milliseconds nhttps takes. ArgumentError below `minimum`
+      # ms or above what a uint32 holds.
+      def milliseconds(seconds, what, minimum = 0)
+        s = Float(seconds)
+        ms = s.finite? ? (s * 1000).round : -1
+        return ms if ms.between?(minimum, 0xFFFF_FFFF)
+
+        raise ArgumentError, "nhttps: #{what} out of range: #{seconds.inspect} seconds"
       end
     end
   end

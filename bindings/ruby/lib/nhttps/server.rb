@@ -4,18 +4,6 @@ require "monitor"
 require "pathname"
 
 module Nhttps
-  # A failed TLS handshake or malformed request, as given to the
-  # :client_error and :tls_client_error listeners.
-  class ClientError < Error
-    # The status nhttps answers with (400, 431, 505, ...), or 0 for none.
-    attr_reader :http_status
-
-    def initialize(code, detail, http_status)
-      super(code, detail)
-      @http_status = http_status
-    end
-  end
-
   # An HTTPS server (Node's https.Server).
   #
   #   server = Nhttps.create_server(dev_certificate: true) { |req, res| res.end("hi\n") }
@@ -125,12 +113,15 @@ module Nhttps
             value = binding.local_variable_get(name)
             n.check!(n.public_send(fn, opts, n.cstr(value, name.to_s))) unless value.nil?
           end
-          { session_timeout: :nhttps_server_options_set_session_timeout,
-            max_connections: :nhttps_server_options_set_max_connections,
-            keep_alive_timeout: :nhttps_server_options_set_keep_alive_timeout_ms,
+          { keep_alive_timeout: :nhttps_server_options_set_keep_alive_timeout_ms,
             headers_timeout: :nhttps_server_options_set_headers_timeout_ms,
             request_timeout: :nhttps_server_options_set_request_timeout_ms,
-            handshake_timeout: :nhttps_server_options_set_handshake_timeout_ms,
+            handshake_timeout: :nhttps_server_options_set_handshake_timeout_ms }.each do |name, fn|
+            value = binding.local_variable_get(name)
+            n.check!(n.public_send(fn, opts, n.milliseconds(value, name.to_s, 1))) unless value.nil?
+          end
+          { session_timeout: :nhttps_server_options_set_session_timeout,
+            max_connections: :nhttps_server_options_set_max_connections,
             max_requests_per_socket: :nhttps_server_options_set_max_requests_per_socket,
             max_connections_per_ip: :nhttps_server_options_set_max_connections_per_ip,
             max_header_size: :nhttps_server_options_set_max_header_size,
@@ -204,7 +195,8 @@ module Nhttps
     # Adds a listener for an event, by Node's name in snake_case:
     #   :request, :check_continue  |req, res|
     #   :connection                |socket_info|  (return false to close it)
-    #   :client_error, :tls_client_error  |error (Nhttps::ClientError), socket_info|
+    #   :client_error, :tls_client_error  |error, socket_info|  (the error is of
+    #     its result's class, e.g. Nhttps::HTTPParseError, with #http_status)
     #   :secure_connection         |socket_info|
     #   :keylog                    |line|
     #   :close, :listening         ||
@@ -289,7 +281,7 @@ module Nhttps
     private
 
     def live_ptr
-      raise Error.new(Result::ERR_INVALID_STATE, "the server is closed") if @state.freed
+      raise Error.for(Result::ERR_INVALID_STATE, "the server is closed") if @state.freed
 
       @state.ptr
     end
@@ -333,8 +325,8 @@ module Nhttps
         when :client_error, :tls_client_error
           [FFI::Function.new(:void, %i[pointer pointer pointer]) do |_u, err, info|
             Nhttps.callback_guard("#{event} listener") do
-              e = ClientError.new(n.nhttps_error_code(err), n.text(n.nhttps_error_message(err)),
-                                  n.nhttps_error_http_status(err))
+              e = Error.for(n.nhttps_error_code(err), n.text(n.nhttps_error_message(err)),
+                            http_status: n.nhttps_error_http_status(err)).extend(ClientError)
               si = SocketInfo.from_pointer(info)
               listeners(event).each { |l| l.call(e, si) }
             end
@@ -366,7 +358,7 @@ module Nhttps
         res = ServerResponse.new(Handle.new(res_ptr, state, "response"))
         req = IncomingMessage.new(Handle.new(req_ptr, state, "request"))
         ls = listeners(event)
-        raise Error.new(Result::ERR_INVALID_STATE, "no #{event} listener") if ls.empty?
+        raise Error.for(Result::ERR_INVALID_STATE, "no #{event} listener") if ls.empty?
 
         ls.each { |l| l.call(req, res) }
       end
