@@ -952,6 +952,35 @@ nhttps_result nhttps_server_on_check_continue(nhttps_server *server,
                                               nhttps_request_callback callback,
                                               void *userdata);
 
+// Not in Node: requests are queued for the program's own threads to take
+// with `nhttps_server_take_request`, instead of calling a `request`
+// listener (this replaces it). For hosts where a call from one of
+// nhttps's threads is dear (Ruby's ffi gem runs such callbacks on a
+// dispatcher thread of its own): their threads block in
+// `nhttps_server_take_request` and get each request without a callback.
+// `checkContinue` is not queued (without its own listener, `100
+// Continue` is sent by itself). A queued request is in flight:
+// `nhttps_server_close` waits for its response, so keep taking (from
+// threads other than the one that closes) until `take_request` says the
+// server has closed.
+nhttps_result nhttps_server_queue_requests(nhttps_server *server);
+
+// Takes the next queued request (see `nhttps_server_queue_requests`),
+// waiting up to `timeout_ms` milliseconds for one (0: not at all;
+// negative: until one comes or the server has closed). Any thread may
+// call it, several at once; each request goes to one of them. On
+// `NHTTPS_OK`, `*req_out` and `*res_out` are the request and its response,
+// as a `request` listener gets them: the response is the caller's to end
+// (exactly once, from any thread), and `*req_out` stays valid until that
+// `nhttps_server_response_end` (or `_destroy`) returns. Otherwise both are
+// set to NULL: `NHTTPS_ERR_TIMEOUT` when none came in time,
+// `NHTTPS_ERR_INVALID_STATE` when the server has closed and no request is
+// left (or requests are not queued).
+nhttps_result nhttps_server_take_request(const nhttps_server *server,
+                                         int timeout_ms,
+                                         nhttps_incoming_message **req_out,
+                                         nhttps_server_response **res_out);
+
 // Registers the `connection` listener (NULL removes it).
 nhttps_result nhttps_server_on_connection(nhttps_server *server,
                                           nhttps_connection_callback callback,

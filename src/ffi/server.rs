@@ -11,7 +11,7 @@ use super::options::nhttps_server_options;
 use super::response::{self, nhttps_server_response};
 use super::socket::nhttps_socket;
 use crate::error::Error;
-use crate::server::{Handlers, Server};
+use crate::server::{Handlers, Server, Taken};
 
 /// An HTTPS server (Node's `https.Server`). Made by `nhttps_server_new`,
 /// freed by `nhttps_server_free`. Its functions may be called from any
@@ -200,6 +200,84 @@ fn request_handler(
         // and `res` is a handle checked by every response function.
         unsafe { callback(userdata.0, req, res) };
     })
+}
+
+/// Not in Node: requests are queued for the program's own threads to take
+/// with `nhttps_server_take_request`, instead of calling a `request`
+/// listener (this replaces it). For hosts where a call from one of
+/// nhttps's threads is dear (Ruby's ffi gem runs such callbacks on a
+/// dispatcher thread of its own): their threads block in
+/// `nhttps_server_take_request` and get each request without a callback.
+/// `checkContinue` is not queued (without its own listener, `100
+/// Continue` is sent by itself). A queued request is in flight:
+/// `nhttps_server_close` waits for its response, so keep taking (from
+/// threads other than the one that closes) until `take_request` says the
+/// server has closed.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_queue_requests(server: *mut nhttps_server) -> nhttps_result {
+    ffi_boundary! {
+        try_ref!(server).queue_requests();
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Takes the next queued request (see `nhttps_server_queue_requests`),
+/// waiting up to `timeout_ms` milliseconds for one (0: not at all;
+/// negative: until one comes or the server has closed). Any thread may
+/// call it, several at once; each request goes to one of them. On
+/// `NHTTPS_OK`, `*req_out` and `*res_out` are the request and its response,
+/// as a `request` listener gets them: the response is the caller's to end
+/// (exactly once, from any thread), and `*req_out` stays valid until that
+/// `nhttps_server_response_end` (or `_destroy`) returns. Otherwise both are
+/// set to NULL: `NHTTPS_ERR_TIMEOUT` when none came in time,
+/// `NHTTPS_ERR_INVALID_STATE` when the server has closed and no request is
+/// left (or requests are not queued).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_take_request(
+    server: *const nhttps_server,
+    timeout_ms: c_int,
+    req_out: *mut *mut nhttps_incoming_message,
+    res_out: *mut *mut nhttps_server_response,
+) -> nhttps_result {
+    ffi_boundary! {
+        let server = try_ref!(server);
+        if req_out.is_null() {
+            return null_argument("req_out");
+        }
+        if res_out.is_null() {
+            return null_argument("res_out");
+        }
+        // SAFETY: both checked non-NULL above; the caller gives writable pointers.
+        unsafe {
+            *req_out = std::ptr::null_mut();
+            *res_out = std::ptr::null_mut();
+        }
+        let timeout = u64::try_from(timeout_ms).ok().map(std::time::Duration::from_millis);
+        loop {
+            match try_core!(server.take_request(timeout)) {
+                Taken::Request((message, response)) => {
+                    // Without a handle (a million responses open) the
+                    // response is dropped here, which answers 500.
+                    let Some(res) = response::new_handle(response) else {
+                        continue;
+                    };
+                    // SAFETY: as above. The connection keeps `message`
+                    // until the response ends.
+                    unsafe {
+                        *req_out = lend::<nhttps_incoming_message>(&message).cast_mut();
+                        *res_out = res;
+                    }
+                    return nhttps_result::NHTTPS_OK;
+                }
+                Taken::TimedOut => {
+                    return fail(Error::Timeout("no request came in time".into()));
+                }
+                Taken::Closed => {
+                    return fail(Error::state("the server has closed"));
+                }
+            }
+        }
+    }
 }
 
 /// Registers the `connection` listener (NULL removes it).

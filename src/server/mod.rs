@@ -5,12 +5,14 @@ mod connection;
 mod exchange;
 mod listener;
 mod pool;
+mod queue;
 mod registration;
 mod stack;
 
 pub use crate::message::IncomingMessage;
 pub use crate::net::{SocketInfo, UpgradedSocket};
 pub use exchange::ServerResponse;
+pub use queue::{Queued, Taken};
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -211,6 +213,8 @@ pub(crate) struct Shared {
     /// The threads, and the connections waiting without one.
     pool: Pool,
     counters: Counters,
+    /// Where requests go when the application takes them (`queue_requests`).
+    queue: std::sync::OnceLock<Arc<queue::RequestQueue>>,
 }
 
 /// A connection's copy of the server's listeners, taken again only when
@@ -381,6 +385,9 @@ impl Shared {
             }
             state.close_emitted = true;
         }
+        if let Some(queue) = self.queue.get() {
+            queue.close();
+        }
         if let Some(on_close) = self.handlers().close.clone() {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_close()));
         }
@@ -411,6 +418,7 @@ impl Server {
             state: Mutex::new(State::default()),
             connections_changed: Condvar::new(),
             counters: Counters::default(),
+            queue: std::sync::OnceLock::new(),
         };
         Ok(Server {
             shared: Arc::new(shared),
@@ -433,6 +441,31 @@ impl Server {
         self.shared.tls.set_keylog_handler(handlers.keylog.clone());
         *guard = Arc::new(handlers);
         self.shared.handlers_version.fetch_add(1, Ordering::Release);
+    }
+
+    /// Not in Node: from now on every request goes to a queue that the
+    /// application's threads take from (`take_request`) instead of to the
+    /// `request` listener (which this replaces). `checkContinue` is not
+    /// queued: without its own listener, `100 Continue` goes out by itself.
+    pub fn queue_requests(&self) {
+        let queue = self
+            .shared
+            .queue
+            .get_or_init(|| Arc::new(queue::RequestQueue::new()))
+            .clone();
+        self.set_handlers(|h| h.request = Some(queue.listener()));
+    }
+
+    /// The next queued request, waiting at most `timeout` (`None`: until
+    /// one comes or the server has closed). Fails when requests are not
+    /// queued.
+    pub fn take_request(&self, timeout: Option<Duration>) -> Result<Taken> {
+        match self.shared.queue.get() {
+            Some(queue) => Ok(queue.take(timeout)),
+            None => Err(Error::state(
+                "requests are not queued (nhttps_server_queue_requests)",
+            )),
+        }
     }
 
     /// Listens on `host:port` (port 0: the system picks one; no host: every address).

@@ -132,6 +132,8 @@ module Nhttps
     attach_function :nhttps_server_port, [:pointer], :uint16
     attach_function :nhttps_server_certificate_pem, [:pointer], :string
     attach_function :nhttps_server_close, [:pointer], :int, B
+    attach_function :nhttps_server_queue_requests, [:pointer], :int
+    attach_function :nhttps_server_take_request, %i[pointer int pointer pointer], :int, B
 
     # Incoming messages (server requests and client responses).
     attach_function :nhttps_incoming_message_method, [:pointer], :string

@@ -85,15 +85,19 @@ module Nhttps
     class Server
       attr_reader :server, :host
 
-      def initialize(app, host: "127.0.0.1", port: 9292, errors: $stderr, **options)
+      # `threads` Ruby threads take the requests from nhttps's queue and
+      # run the application (nhttps's own threads do TLS and HTTP and never
+      # call into Ruby for a request).
+      def initialize(app, host: "127.0.0.1", port: 9292, errors: $stderr, threads: 8, **options)
         @app = app
         @host = host
         @errors = errors
         @server = Nhttps.create_server(**options)
-        @server.on(:request) { |req, res| handle(req, res) }
+        @server.queue_requests
         # 100 Continue only when the application first reads the body.
         @server.on(:check_continue) { |req, res| handle(req, res) }
         @server.listen(port, host)
+        @takers = Array.new(Integer(threads)) { Thread.new { take_requests } }
       end
 
       def port
@@ -106,7 +110,8 @@ module Nhttps
       end
 
       def close
-        @server.close
+        @server.close # waits for the requests in flight: the takers answer them
+        @takers.each(&:join)
       end
 
       def env_for(req)
@@ -140,6 +145,15 @@ module Nhttps
       end
 
       private
+
+      def take_requests
+        loop do
+          req, res = @server.take_request(1)
+          handle(req, res) if req
+        end
+      rescue InvalidStateError
+        nil # the server has closed
+      end
 
       def tls_env(info, env)
         return unless info

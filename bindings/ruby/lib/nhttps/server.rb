@@ -189,6 +189,8 @@ module Nhttps
       @close_lock = Monitor.new # reentrant: a :close listener may ask for #port
       @listening = false
       @closing = false
+      @takers = 0 # threads inside nhttps_server_take_request
+      @takers_done = ConditionVariable.new
       on(:request, &handler) if handler
     end
 
@@ -239,6 +241,47 @@ module Nhttps
       @listening = true
       Server.opened(self)
       self
+    end
+
+    # Requests go to a queue that Ruby threads take from with #take_request,
+    # instead of to :request listeners: nhttps's threads then never call
+    # into Ruby for a request (the ffi gem runs such a call on a dispatcher
+    # thread of its own: two thread switches a request). :check_continue is
+    # not queued (without a listener, 100 Continue goes out by itself).
+    def queue_requests
+      Native.check!(Native.nhttps_server_queue_requests(live_ptr))
+      self
+    end
+
+    # The next queued request as [req, res], waiting up to `timeout`
+    # seconds (nil: until one comes); nil when none came in time; raises
+    # Nhttps::InvalidStateError once the server has closed and none is
+    # left. The response is the caller's to end. Keep taking while #close
+    # runs: it waits for the queued requests to be answered.
+    def take_request(timeout = nil)
+      ms = timeout.nil? ? -1 : [Native.milliseconds(timeout, "timeout"), 0x7FFF_FFFF].min
+      req_out = FFI::MemoryPointer.new(:pointer)
+      res_out = FFI::MemoryPointer.new(:pointer)
+      ptr = @lock.synchronize do
+        raise Error.for(Result::ERR_INVALID_STATE, "the server has closed") if @state.freed || @freeing
+
+        @takers += 1
+        @state.ptr
+      end
+      begin
+        rc = Native.nhttps_server_take_request(ptr, ms, req_out, res_out)
+      ensure
+        @lock.synchronize do
+          @takers -= 1
+          @takers_done.broadcast
+        end
+      end
+      return nil if rc == Result::ERR_TIMEOUT
+
+      Native.check!(rc)
+      state = Handle.new_state
+      [IncomingMessage.new(Handle.new(req_out.read_pointer, state, "request")),
+       ServerResponse.new(Handle.new(res_out.read_pointer, state, "response"))]
     end
 
     # The TCP port listened on (0 before #listen and after #close).
@@ -292,6 +335,12 @@ module Nhttps
 
         @closing = true
         Native.nhttps_server_close(@state.ptr) # waits for every connection; free would close too
+        # Threads in #take_request have heard the server closed: let them
+        # leave the native call before the server is freed.
+        @lock.synchronize do
+          @freeing = true
+          @takers_done.wait(@lock) while @takers.positive?
+        end
         @state.freed = true
         Native.nhttps_server_free(@state.ptr) # after it no callback runs again
         @lock.synchronize { @functions.clear }
