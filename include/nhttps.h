@@ -160,6 +160,14 @@ typedef void (*nhttps_response_callback)(void *userdata,
                                          nhttps_incoming_message *response,
                                          const nhttps_error *error);
 
+// Node's `SNICallback`: called on the connection's thread during the
+// handshake with the server name the client asked for (valid during the
+// call). Return the context to present, or NULL for the default. The
+// returned context is borrowed: nhttps takes its own reference, so the
+// caller keeps (and later frees) its own.
+typedef const nhttps_secure_context *(*nhttps_sni_callback)(void *userdata,
+                                                            const char *servername);
+
 // `request` and `checkContinue`: called on the thread serving the
 // connection (after a keep-alive wait, maybe another thread of nhttps's
 // pool than for the connection's last request) with a request and its
@@ -250,14 +258,6 @@ typedef struct {
   // requests, bad PROXY headers, timeouts).
   uint64_t client_errors;
 } nhttps_stats;
-
-// Node's `SNICallback`: called on the connection's thread during the
-// handshake with the server name the client asked for (valid during the
-// call). Return the context to present, or NULL for the default. The
-// returned context is borrowed: nhttps takes its own reference, so the
-// caller keeps (and later frees) its own.
-typedef const nhttps_secure_context *(*nhttps_sni_callback)(void *userdata,
-                                                            const char *servername);
 
 #ifdef __cplusplus
 extern "C" {
@@ -501,23 +501,6 @@ nhttps_result nhttps_client_request_end_async(nhttps_client_request *request,
 nhttps_result nhttps_get(const char *url,
                          nhttps_incoming_message **response_out);
 
-// Frees a response received by the client (`_end`, `_end_async`,
-// `nhttps_get`). Its connection goes back to the agent if the body was
-// read to the end and the connection can be reused; otherwise it is
-// closed. NULL is a no-op. Never call it on a request given to a server
-// callback — those belong to nhttps.
-void nhttps_incoming_message_free(nhttps_incoming_message *message);
-
-// For a `101 Switching Protocols` response received by the client (e.g. a
-// WebSocket handshake): takes over its connection. `*socket_out` is the
-// caller's, to free with `nhttps_socket_free`; bytes the server sent
-// right after its head come out of the socket's first reads. The response
-// may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
-// response, when taken already, or on a plain "http:" connection (only
-// TLS connections can be taken over).
-nhttps_result nhttps_incoming_message_upgrade(nhttps_incoming_message *message,
-                                              nhttps_socket **socket_out);
-
 // The static name of a result code, e.g. `"NHTTPS_ERR_KEY"`;
 // `"NHTTPS_UNKNOWN"` for a value that is not a result code. Never NULL;
 // the string lives for the whole program.
@@ -599,6 +582,23 @@ nhttps_result nhttps_incoming_message_read(const nhttps_incoming_message *messag
 
 // The connection the request came on. Borrowed from `message`.
 const nhttps_socket_info *nhttps_incoming_message_socket(const nhttps_incoming_message *message);
+
+// Frees a response received by the client (`_end`, `_end_async`,
+// `nhttps_get`). Its connection goes back to the agent if the body was
+// read to the end and the connection can be reused; otherwise it is
+// closed. NULL is a no-op. Never call it on a request given to a server
+// callback — those belong to nhttps.
+void nhttps_incoming_message_free(nhttps_incoming_message *message);
+
+// For a `101 Switching Protocols` response received by the client (e.g. a
+// WebSocket handshake): takes over its connection. `*socket_out` is the
+// caller's, to free with `nhttps_socket_free`; bytes the server sent
+// right after its head come out of the socket's first reads. The response
+// may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
+// response, when taken already, or on a plain "http:" connection (only
+// TLS connections can be taken over).
+nhttps_result nhttps_incoming_message_upgrade(nhttps_incoming_message *message,
+                                              nhttps_socket **socket_out);
 
 // The peer's IP address as text, or NULL on a unix socket.
 const char *nhttps_socket_info_remote_address(const nhttps_socket_info *info);
@@ -842,6 +842,84 @@ nhttps_result nhttps_server_options_set_alpn_protocols(nhttps_server_options *op
 nhttps_result nhttps_server_options_set_session_id_context(nhttps_server_options *options,
                                                            const uint8_t *context,
                                                            size_t len);
+
+// Sets the SNI callback (NULL removes it). Like every callback it must be
+// thread-safe. When set, `nhttps_server_add_context` entries are not used.
+nhttps_result nhttps_server_options_set_sni_callback(nhttps_server_options *options,
+                                                     nhttps_sni_callback callback,
+                                                     void *userdata);
+
+// Node's `pfx`: the key and certificate chain as a PKCS#12 bundle (DER,
+// `len` bytes, copied), decrypted with the passphrase. Takes precedence
+// over key and cert.
+nhttps_result nhttps_server_options_set_pfx(nhttps_server_options *options,
+                                            const uint8_t *der,
+                                            size_t len);
+
+// Reads a PKCS#12 bundle from a file now.
+nhttps_result nhttps_server_options_set_pfx_file(nhttps_server_options *options,
+                                                 const char *path);
+
+// OCSP stapling: `der` is a DER-encoded OCSP response for the
+// certificate, `len` bytes, copied (the caller may free them at once).
+// It is sent in the TLS handshake to every client that asks for one (the
+// status_request extension, e.g. `openssl s_client -status`); a client
+// that does not ask gets none. It belongs to the identity, like the key
+// and certificate: `nhttps_server_new` staples it for the default
+// context, and a context made from these options with
+// `nhttps_secure_context_new` staples its own wherever it is used
+// (`nhttps_server_add_context`, the SNI callback,
+// `nhttps_server_set_secure_context`).
+//
+// Checked now: bytes that are not an OCSP response, PEM text, or a
+// response whose status is not "successful" give `NHTTPS_ERR_CERTIFICATE`
+// and leave the option as it was. nhttps does not check the response's
+// signature, dates or that it names the certificate, and never fetches or
+// refreshes it: give a fresh one before the old one's nextUpdate, in a new
+// context swapped in with `nhttps_server_set_secure_context`. `len` 0
+// (with `der` NULL or not) removes the response.
+nhttps_result nhttps_server_options_set_ocsp_response(nhttps_server_options *options,
+                                                      const uint8_t *der,
+                                                      size_t len);
+
+// Reads a DER-encoded OCSP response from the file at `path` now (the path
+// is not kept: a later change to the file is not seen until this is called
+// again) and sets it as `nhttps_server_options_set_ocsp_response` does.
+// `NHTTPS_ERR_IO` when the file cannot be read, `NHTTPS_ERR_CERTIFICATE`
+// when it does not hold a successful OCSP response (an empty file
+// included); either way the option is left as it was.
+nhttps_result nhttps_server_options_set_ocsp_response_file(nhttps_server_options *options,
+                                                           const char *path);
+
+// Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
+// predecessor of ALPN, for old clients only — prefer ALPN. The agreed
+// protocol is in `nhttps_socket_info_npn_protocol`.
+nhttps_result nhttps_server_options_set_npn_protocols(nhttps_server_options *options,
+                                                      const char *const *protocols,
+                                                      size_t count);
+
+// How many sessions the server remembers for resumption by session id
+// (default 20,480; 0 means no limit).
+nhttps_result nhttps_server_options_set_session_cache_size(nhttps_server_options *options,
+                                                           uint32_t size);
+
+// Node's `sessionTimeout`: seconds a session stays resumable (default 300).
+nhttps_result nhttps_server_options_set_session_timeout(nhttps_server_options *options,
+                                                        uint32_t seconds);
+
+// Whether to issue session tickets (default true). Without them, clients
+// resume by session id from the server's cache only.
+nhttps_result nhttps_server_options_set_tickets(nhttps_server_options *options,
+                                                bool enabled);
+
+// Node's `ticketKeys`: the keys that encrypt session tickets, copied;
+// `len` must be `NHTTPS_TICKET_KEYS_LEN` (80: 16 bytes of key name, 32 of
+// HMAC secret, 32 of AES secret — OpenSSL's layout, unlike Node's 48
+// bytes). Servers given the same keys resume each other's sessions.
+// Default: random at start. Keep them secret.
+nhttps_result nhttps_server_options_set_ticket_keys(nhttps_server_options *options,
+                                                    const uint8_t *keys,
+                                                    size_t len);
 
 // Node's `statusCode` (default 200), 100–999. `NHTTPS_ERR_INVALID_STATE`
 // once the head was sent.
@@ -1125,84 +1203,6 @@ nhttps_result nhttps_server_add_context(nhttps_server *server,
 // from now on; connections already open keep their certificate.
 nhttps_result nhttps_server_set_secure_context(nhttps_server *server,
                                                const nhttps_secure_context *context);
-
-// Sets the SNI callback (NULL removes it). Like every callback it must be
-// thread-safe. When set, `nhttps_server_add_context` entries are not used.
-nhttps_result nhttps_server_options_set_sni_callback(nhttps_server_options *options,
-                                                     nhttps_sni_callback callback,
-                                                     void *userdata);
-
-// Node's `pfx`: the key and certificate chain as a PKCS#12 bundle (DER,
-// `len` bytes, copied), decrypted with the passphrase. Takes precedence
-// over key and cert.
-nhttps_result nhttps_server_options_set_pfx(nhttps_server_options *options,
-                                            const uint8_t *der,
-                                            size_t len);
-
-// Reads a PKCS#12 bundle from a file now.
-nhttps_result nhttps_server_options_set_pfx_file(nhttps_server_options *options,
-                                                 const char *path);
-
-// OCSP stapling: `der` is a DER-encoded OCSP response for the
-// certificate, `len` bytes, copied (the caller may free them at once).
-// It is sent in the TLS handshake to every client that asks for one (the
-// status_request extension, e.g. `openssl s_client -status`); a client
-// that does not ask gets none. It belongs to the identity, like the key
-// and certificate: `nhttps_server_new` staples it for the default
-// context, and a context made from these options with
-// `nhttps_secure_context_new` staples its own wherever it is used
-// (`nhttps_server_add_context`, the SNI callback,
-// `nhttps_server_set_secure_context`).
-//
-// Checked now: bytes that are not an OCSP response, PEM text, or a
-// response whose status is not "successful" give `NHTTPS_ERR_CERTIFICATE`
-// and leave the option as it was. nhttps does not check the response's
-// signature, dates or that it names the certificate, and never fetches or
-// refreshes it: give a fresh one before the old one's nextUpdate, in a new
-// context swapped in with `nhttps_server_set_secure_context`. `len` 0
-// (with `der` NULL or not) removes the response.
-nhttps_result nhttps_server_options_set_ocsp_response(nhttps_server_options *options,
-                                                      const uint8_t *der,
-                                                      size_t len);
-
-// Reads a DER-encoded OCSP response from the file at `path` now (the path
-// is not kept: a later change to the file is not seen until this is called
-// again) and sets it as `nhttps_server_options_set_ocsp_response` does.
-// `NHTTPS_ERR_IO` when the file cannot be read, `NHTTPS_ERR_CERTIFICATE`
-// when it does not hold a successful OCSP response (an empty file
-// included); either way the option is left as it was.
-nhttps_result nhttps_server_options_set_ocsp_response_file(nhttps_server_options *options,
-                                                           const char *path);
-
-// Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
-// predecessor of ALPN, for old clients only — prefer ALPN. The agreed
-// protocol is in `nhttps_socket_info_npn_protocol`.
-nhttps_result nhttps_server_options_set_npn_protocols(nhttps_server_options *options,
-                                                      const char *const *protocols,
-                                                      size_t count);
-
-// How many sessions the server remembers for resumption by session id
-// (default 20,480; 0 means no limit).
-nhttps_result nhttps_server_options_set_session_cache_size(nhttps_server_options *options,
-                                                           uint32_t size);
-
-// Node's `sessionTimeout`: seconds a session stays resumable (default 300).
-nhttps_result nhttps_server_options_set_session_timeout(nhttps_server_options *options,
-                                                        uint32_t seconds);
-
-// Whether to issue session tickets (default true). Without them, clients
-// resume by session id from the server's cache only.
-nhttps_result nhttps_server_options_set_tickets(nhttps_server_options *options,
-                                                bool enabled);
-
-// Node's `ticketKeys`: the keys that encrypt session tickets, copied;
-// `len` must be `NHTTPS_TICKET_KEYS_LEN` (80: 16 bytes of key name, 32 of
-// HMAC secret, 32 of AES secret — OpenSSL's layout, unlike Node's 48
-// bytes). Servers given the same keys resume each other's sessions.
-// Default: random at start. Keep them secret.
-nhttps_result nhttps_server_options_set_ticket_keys(nhttps_server_options *options,
-                                                    const uint8_t *keys,
-                                                    size_t len);
 
 // Node's `server.getTicketKeys()`: copies the current ticket keys
 // (`NHTTPS_TICKET_KEYS_LEN` bytes) into `keys_out`, of `capacity` bytes.

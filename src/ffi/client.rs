@@ -10,6 +10,7 @@ use super::error::{ClientError, nhttps_error, nhttps_result};
 use super::handle::{arc_clone, castable, into_raw, lend, take};
 use super::macros::{ffi_boundary, try_core, try_mut, try_ref, try_slice, try_str};
 use super::message::nhttps_incoming_message;
+use super::userdata::Userdata;
 use crate::client::{AgentChoice, ClientRequest, Protocol, RequestOptions};
 use crate::message::IncomingMessage;
 use crate::tls::{TlsVersion, read_file};
@@ -493,7 +494,7 @@ pub extern "C" fn nhttps_client_request_end_async(
         let Some(callback) = callback else {
             return super::macros::null_argument("callback");
         };
-        let userdata = super::server::Userdata(userdata);
+        let userdata = Userdata(userdata);
         request.end_async(move |result| {
             let userdata = userdata;
             match result {
@@ -525,44 +526,6 @@ pub extern "C" fn nhttps_get(
             return super::macros::null_argument("response_out");
         }
         hand_out(try_core!(crate::client::get(url)), response_out);
-        nhttps_result::NHTTPS_OK
-    }
-}
-
-/// Frees a response received by the client (`_end`, `_end_async`,
-/// `nhttps_get`). Its connection goes back to the agent if the body was
-/// read to the end and the connection can be reused; otherwise it is
-/// closed. NULL is a no-op. Never call it on a request given to a server
-/// callback — those belong to nhttps.
-#[unsafe(no_mangle)]
-pub extern "C" fn nhttps_incoming_message_free(message: *mut nhttps_incoming_message) {
-    ffi_boundary! { drop(unsafe { take(message) }) }
-}
-
-/// For a `101 Switching Protocols` response received by the client (e.g. a
-/// WebSocket handshake): takes over its connection. `*socket_out` is the
-/// caller's, to free with `nhttps_socket_free`; bytes the server sent
-/// right after its head come out of the socket's first reads. The response
-/// may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
-/// response, when taken already, or on a plain "http:" connection (only
-/// TLS connections can be taken over).
-#[unsafe(no_mangle)]
-pub extern "C" fn nhttps_incoming_message_upgrade(
-    message: *mut nhttps_incoming_message,
-    socket_out: *mut *mut super::socket::nhttps_socket,
-) -> nhttps_result {
-    ffi_boundary! {
-        let message = try_ref!(message);
-        if socket_out.is_null() {
-            return super::macros::null_argument("socket_out");
-        }
-        let Some(socket) = message.upgrade() else {
-            if message.status() == 101 && message.socket().tls_version.is_none() {
-                return super::error::fail(crate::Error::state("a plain http: connection cannot be taken over (only TLS connections can)"));
-            }
-            return super::error::fail(crate::Error::state("not a 101 response received by the client, or already taken"));
-        };
-        unsafe { *socket_out = into_raw::<super::socket::nhttps_socket>(socket) };
         nhttps_result::NHTTPS_OK
     }
 }

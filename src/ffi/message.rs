@@ -1,11 +1,13 @@
-//! `nhttps_incoming_message` (Node's `IncomingMessage`) and
-//! `nhttps_socket_info` (the socket's addresses and TLS facts).
+//! `nhttps_incoming_message` (Node's `IncomingMessage`, a server's request
+//! or a client's response) and `nhttps_socket_info` (the socket's addresses
+//! and TLS facts).
 
 use std::ffi::{CString, c_char};
 
 use super::error::nhttps_result;
-use super::handle::{castable, lend};
+use super::handle::{castable, into_raw, lend, take};
 use super::macros::{ffi_boundary, try_core, try_ref, try_str};
+use super::socket::nhttps_socket;
 use crate::server::{IncomingMessage, SocketInfo};
 
 /// A request (Node's `IncomingMessage`). It belongs to nhttps: it is
@@ -184,6 +186,44 @@ pub extern "C" fn nhttps_incoming_message_socket(
     message: *const nhttps_incoming_message,
 ) -> *const nhttps_socket_info {
     ffi_boundary! { lend::<nhttps_socket_info>(try_ref!(message).socket()) }
+}
+
+/// Frees a response received by the client (`_end`, `_end_async`,
+/// `nhttps_get`). Its connection goes back to the agent if the body was
+/// read to the end and the connection can be reused; otherwise it is
+/// closed. NULL is a no-op. Never call it on a request given to a server
+/// callback — those belong to nhttps.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_free(message: *mut nhttps_incoming_message) {
+    ffi_boundary! { drop(unsafe { take(message) }) }
+}
+
+/// For a `101 Switching Protocols` response received by the client (e.g. a
+/// WebSocket handshake): takes over its connection. `*socket_out` is the
+/// caller's, to free with `nhttps_socket_free`; bytes the server sent
+/// right after its head come out of the socket's first reads. The response
+/// may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
+/// response, when taken already, or on a plain "http:" connection (only
+/// TLS connections can be taken over).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_upgrade(
+    message: *mut nhttps_incoming_message,
+    socket_out: *mut *mut nhttps_socket,
+) -> nhttps_result {
+    ffi_boundary! {
+        let message = try_ref!(message);
+        if socket_out.is_null() {
+            return super::macros::null_argument("socket_out");
+        }
+        let Some(socket) = message.upgrade() else {
+            if message.status() == 101 && message.socket().tls_version.is_none() {
+                return super::error::fail(crate::Error::state("a plain http: connection cannot be taken over (only TLS connections can)"));
+            }
+            return super::error::fail(crate::Error::state("not a 101 response received by the client, or already taken"));
+        };
+        unsafe { *socket_out = into_raw::<nhttps_socket>(socket) };
+        nhttps_result::NHTTPS_OK
+    }
 }
 
 fn opt_ptr(value: &Option<CString>) -> *const c_char {

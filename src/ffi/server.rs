@@ -10,6 +10,7 @@ use super::message::{nhttps_incoming_message, nhttps_socket_info};
 use super::options::nhttps_server_options;
 use super::response::{self, nhttps_server_response};
 use super::socket::nhttps_socket;
+use super::userdata::Userdata;
 use crate::error::Error;
 use crate::server::{Handlers, Server};
 
@@ -97,15 +98,6 @@ pub type nhttps_keylog_callback =
 
 /// `close` and `listening`.
 pub type nhttps_event_callback = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
-
-/// The userdata registered beside a callback, handed back to it.
-#[derive(Clone, Copy)]
-pub(crate) struct Userdata(pub(crate) *mut c_void);
-// SAFETY: by registering a callback the caller accepts (as the header says)
-// that it and its userdata are used from nhttps's threads; nhttps never
-// dereferences userdata itself.
-unsafe impl Send for Userdata {}
-unsafe impl Sync for Userdata {}
 
 /// Validates options and builds a server (Node's `https.createServer`).
 /// The key, certificate and passphrase are checked now: a bad one fails
