@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::nhttps_result;
-use super::handle::{arc_into_raw, arc_release, castable, into_raw, take};
-use super::macros::{ffi_boundary, try_mut, try_ref, try_str};
+use super::handle::{
+    arc_castable, arc_into_raw, arc_release, borrow, box_castable, into_raw, take,
+};
+use super::macros::{ffi_boundary, try_mut, try_out, try_ref, try_str};
 use crate::client::{Agent, AgentOptions, Scheduling, global_agent};
 
 /// Options for `nhttps_agent_new` (Node's `new https.Agent(options)`).
@@ -15,7 +17,7 @@ use crate::client::{Agent, AgentOptions, Scheduling, global_agent};
 pub struct nhttps_agent_options {
     _private: [u8; 0],
 }
-castable!(nhttps_agent_options => AgentOptions);
+box_castable!(nhttps_agent_options => AgentOptions);
 
 /// A pool of kept-alive connections (Node's `https.Agent`), shared by any
 /// number of threads. Reference-counted: `nhttps_agent_new` gives the
@@ -24,7 +26,7 @@ castable!(nhttps_agent_options => AgentOptions);
 pub struct nhttps_agent {
     _private: [u8; 0],
 }
-castable!(nhttps_agent => Agent);
+arc_castable!(nhttps_agent => Agent);
 
 /// Options with Node's defaults: maxSockets 5, maxFreeSockets 256, no total
 /// limit, keep-alive on, idle connections kept 15 s, LIFO reuse. The caller
@@ -126,11 +128,9 @@ pub extern "C" fn nhttps_agent_new(
     agent_out: *mut *const nhttps_agent,
 ) -> nhttps_result {
     ffi_boundary! {
-        if agent_out.is_null() {
-            return super::macros::null_argument("agent_out");
-        }
+        let agent_out = try_out!(agent_out);
         let options = if options.is_null() { AgentOptions::default() } else { try_ref!(options).clone() };
-        unsafe { *agent_out = arc_into_raw::<nhttps_agent>(Arc::new(Agent::new(options))) };
+        *agent_out = arc_into_raw::<nhttps_agent>(Arc::new(Agent::new(options)));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -146,7 +146,7 @@ pub extern "C" fn nhttps_agent_new(
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_free(agent: *const nhttps_agent) {
     ffi_boundary! {
-        if let Some(agent) = unsafe { super::handle::borrow(agent) } {
+        if let Some(agent) = unsafe { borrow(agent) } {
             agent.destroy();
         }
         unsafe { arc_release(agent) }
@@ -181,10 +181,11 @@ pub extern "C" fn nhttps_agent_stats(
         let wanted = if name.is_null() { "" } else { try_str!(name) };
         let stats = agent.stats();
         let found = stats.iter().find(|s| s.name == wanted).cloned().unwrap_or_default();
-        unsafe {
-            if !in_use_out.is_null() { *in_use_out = found.in_use; }
-            if !free_out.is_null() { *free_out = found.free; }
-            if !queued_out.is_null() { *queued_out = found.queued; }
+        // Each out-pointer is optional: NULL ones are skipped.
+        for (out, value) in [(in_use_out, found.in_use), (free_out, found.free), (queued_out, found.queued)] {
+            if let Some(out) = unsafe { out.as_mut() } {
+                *out = value;
+            }
         }
         nhttps_result::NHTTPS_OK
     }

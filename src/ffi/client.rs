@@ -6,13 +6,15 @@ use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
 use super::agent::nhttps_agent;
-use super::error::{ClientError, nhttps_error, nhttps_result};
-use super::handle::{arc_clone, castable, into_raw, lend, take};
-use super::macros::{ffi_boundary, try_core, try_mut, try_ref, try_slice, try_str};
+use super::error::{ClientError, fail, nhttps_error, nhttps_result};
+use super::handle::{arc_clone, box_castable, into_raw, lend, take};
+use super::macros::{
+    ffi_boundary, null_argument, str_arg, try_core, try_mut, try_out, try_ref, try_slice, try_str,
+    try_take,
+};
 use super::message::nhttps_incoming_message;
 use super::userdata::Userdata;
 use crate::client::{AgentChoice, ClientRequest, Protocol, RequestOptions};
-use crate::message::IncomingMessage;
 use crate::tls::{TlsVersion, read_file};
 
 /// Options for `nhttps_client_request_new` (Node's `https.request(options)`).
@@ -21,7 +23,7 @@ use crate::tls::{TlsVersion, read_file};
 pub struct nhttps_request_options {
     _private: [u8; 0],
 }
-castable!(nhttps_request_options => RequestOptions);
+box_castable!(nhttps_request_options => RequestOptions);
 
 /// A request being sent (Node's `ClientRequest`). Made by
 /// `nhttps_client_request_new`; consumed by `_end` or `_end_async`, or
@@ -29,7 +31,7 @@ castable!(nhttps_request_options => RequestOptions);
 pub struct nhttps_client_request {
     _private: [u8; 0],
 }
-castable!(nhttps_client_request => ClientRequest);
+box_castable!(nhttps_client_request => ClientRequest);
 
 /// Options with Node's defaults: protocol "https:", host "localhost", port
 /// 443, GET "/", the global agent, certificate and host name verification
@@ -49,11 +51,8 @@ pub extern "C" fn nhttps_request_options_from_url(
 ) -> nhttps_result {
     ffi_boundary! {
         let url = try_str!(url);
-        if options_out.is_null() {
-            return super::macros::null_argument("options_out");
-        }
-        let options = try_core!(RequestOptions::from_url(url));
-        unsafe { *options_out = into_raw::<nhttps_request_options>(options) };
+        let options_out = try_out!(options_out);
+        *options_out = into_raw::<nhttps_request_options>(try_core!(RequestOptions::from_url(url)));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -75,9 +74,9 @@ fn set_text(
     ffi_boundary! {
         let options = try_mut!(options);
         // SAFETY: `value` is NULL or a NUL-terminated string, as the caller promised.
-        let value = match unsafe { super::macros::str_arg(value, name) } {
+        let value = match unsafe { str_arg(value, name) } {
             Ok(value) => value,
-            Err(error) => return super::error::fail(error),
+            Err(error) => return fail(error),
         };
         try_core!(apply(options, value));
         nhttps_result::NHTTPS_OK
@@ -192,7 +191,7 @@ pub extern "C" fn nhttps_request_options_add_header(
         let options = try_mut!(options);
         let (name, value) = (try_str!(name), try_str!(value));
         if !crate::http::is_token(name) || !crate::http::is_valid_header_value(value.as_bytes()) {
-            return super::error::fail(crate::Error::invalid(format!("invalid header {name:?}")));
+            return fail(crate::Error::invalid(format!("invalid header {name:?}")));
         }
         options.headers.push((name.to_string(), value.to_string()));
         nhttps_result::NHTTPS_OK
@@ -401,11 +400,8 @@ pub extern "C" fn nhttps_client_request_new(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_ref!(options);
-        if request_out.is_null() {
-            return super::macros::null_argument("request_out");
-        }
-        let request = try_core!(ClientRequest::new(options.clone()));
-        unsafe { *request_out = into_raw::<nhttps_client_request>(request) };
+        let request_out = try_out!(request_out);
+        *request_out = into_raw::<nhttps_client_request>(try_core!(ClientRequest::new(options.clone())));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -431,10 +427,6 @@ pub extern "C" fn nhttps_client_request_free(request: *mut nhttps_client_request
     ffi_boundary! { drop(unsafe { take(request) }) }
 }
 
-fn hand_out(response: IncomingMessage, response_out: *mut *mut nhttps_incoming_message) {
-    unsafe { *response_out = into_raw::<nhttps_incoming_message>(response) };
-}
-
 /// Finishes the request and blocks until the response head has arrived
 /// (interim 1xx responses are skipped). **Consumes `request`** whatever the
 /// result. On success `*response_out` is the caller's: read its body with
@@ -447,13 +439,9 @@ pub extern "C" fn nhttps_client_request_end(
     response_out: *mut *mut nhttps_incoming_message,
 ) -> nhttps_result {
     ffi_boundary! {
-        let Some(request) = (unsafe { take(request) }) else {
-            return super::macros::null_argument("request");
-        };
-        if response_out.is_null() {
-            return super::macros::null_argument("response_out");
-        }
-        hand_out(try_core!(request.end()), response_out);
+        let request = try_take!(request);
+        let response_out = try_out!(response_out);
+        *response_out = into_raw::<nhttps_incoming_message>(try_core!(request.end()));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -488,11 +476,9 @@ pub extern "C" fn nhttps_client_request_end_async(
     userdata: *mut c_void,
 ) -> nhttps_result {
     ffi_boundary! {
-        let Some(request) = (unsafe { take(request) }) else {
-            return super::macros::null_argument("request");
-        };
+        let request = try_take!(request);
         let Some(callback) = callback else {
-            return super::macros::null_argument("callback");
+            return null_argument("callback");
         };
         let userdata = Userdata(userdata);
         request.end_async(move |result| {
@@ -522,10 +508,8 @@ pub extern "C" fn nhttps_get(
 ) -> nhttps_result {
     ffi_boundary! {
         let url = try_str!(url);
-        if response_out.is_null() {
-            return super::macros::null_argument("response_out");
-        }
-        hand_out(try_core!(crate::client::get(url)), response_out);
+        let response_out = try_out!(response_out);
+        *response_out = into_raw::<nhttps_incoming_message>(try_core!(crate::client::get(url)));
         nhttps_result::NHTTPS_OK
     }
 }

@@ -39,6 +39,28 @@ macro_rules! try_mut {
     };
 }
 
+/// Takes back ownership of a handle C owned (`handle::take`), or fails
+/// like `try_ref!`.
+macro_rules! try_take {
+    ($ptr:ident) => {
+        match unsafe { $crate::ffi::handle::take($ptr) } {
+            Some(value) => value,
+            None => return $crate::ffi::macros::null_argument(stringify!($ptr)),
+        }
+    };
+}
+
+/// A new reference to a shared handle (`handle::arc_clone`), or fails like
+/// `try_ref!`.
+macro_rules! try_arc {
+    ($ptr:ident) => {
+        match unsafe { $crate::ffi::handle::arc_clone($ptr) } {
+            Some(value) => value,
+            None => return $crate::ffi::macros::null_argument(stringify!($ptr)),
+        }
+    };
+}
+
 /// A NUL-terminated UTF-8 argument as `&str`.
 macro_rules! try_str {
     ($ptr:ident) => {
@@ -59,6 +81,29 @@ macro_rules! try_slice {
     };
 }
 
+/// An out-pointer as `&mut T`, to write the result through, or an early
+/// return like `try_ref!` when it is NULL. Check it before doing the work
+/// whose result it receives.
+macro_rules! try_out {
+    ($ptr:ident) => {
+        match unsafe { $ptr.as_mut() } {
+            Some(out) => out,
+            None => return $crate::ffi::macros::null_argument(stringify!($ptr)),
+        }
+    };
+}
+
+/// `(pointer, capacity)` of a caller's buffer as a mutable byte slice; NULL
+/// is allowed only with capacity 0.
+macro_rules! try_slice_mut {
+    ($ptr:ident, $len:ident) => {
+        match unsafe { $crate::ffi::macros::slice_mut_arg($ptr, $len, stringify!($ptr)) } {
+            Ok(value) => value,
+            Err(error) => return $crate::ffi::error::fail(error),
+        }
+    };
+}
+
 /// The result of a core call, or an early return with its error mapped.
 macro_rules! try_core {
     ($result:expr) => {
@@ -69,7 +114,10 @@ macro_rules! try_core {
     };
 }
 
-pub(crate) use {ffi_boundary, try_core, try_mut, try_ref, try_slice, try_str};
+pub(crate) use {
+    ffi_boundary, try_arc, try_core, try_mut, try_out, try_ref, try_slice, try_slice_mut, try_str,
+    try_take,
+};
 
 pub(crate) fn null_argument<T: ErrorReturn>(name: &str) -> T {
     fail(FfiError::null(name))
@@ -101,4 +149,22 @@ pub(crate) unsafe fn slice_arg<'a, T>(
         };
     }
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// # Safety
+/// `ptr` is NULL or points to `len` writable elements, used by nothing else
+/// while `'a` lasts.
+pub(crate) unsafe fn slice_mut_arg<'a, T>(
+    ptr: *mut T,
+    len: usize,
+    name: &str,
+) -> Result<&'a mut [T], FfiError> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&mut [])
+        } else {
+            Err(FfiError::null(name))
+        };
+    }
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }

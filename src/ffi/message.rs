@@ -4,10 +4,11 @@
 
 use std::ffi::{CString, c_char};
 
-use super::error::nhttps_result;
-use super::handle::{castable, into_raw, lend, take};
-use super::macros::{ffi_boundary, try_core, try_ref, try_str};
+use super::error::{fail, nhttps_result};
+use super::handle::{box_castable, into_raw, lend, ref_castable, take};
+use super::macros::{ffi_boundary, try_core, try_out, try_ref, try_slice_mut, try_str};
 use super::socket::nhttps_socket;
+use crate::error::Error;
 use crate::server::{IncomingMessage, SocketInfo};
 
 /// A request (Node's `IncomingMessage`). It belongs to nhttps: it is
@@ -17,7 +18,7 @@ use crate::server::{IncomingMessage, SocketInfo};
 pub struct nhttps_incoming_message {
     _private: [u8; 0],
 }
-castable!(nhttps_incoming_message => IncomingMessage);
+box_castable!(nhttps_incoming_message => IncomingMessage);
 
 /// What is known about a connection: addresses and TLS details. It is
 /// borrowed from the message, socket or callback that gave it, and
@@ -25,7 +26,7 @@ castable!(nhttps_incoming_message => IncomingMessage);
 pub struct nhttps_socket_info {
     _private: [u8; 0],
 }
-castable!(nhttps_socket_info => SocketInfo);
+ref_castable!(nhttps_socket_info => SocketInfo);
 
 /// The request method, e.g. "GET" ("" for a response). NULL if `message` is NULL.
 #[unsafe(no_mangle)]
@@ -107,19 +108,15 @@ pub extern "C" fn nhttps_incoming_message_header_at(
 ) -> nhttps_result {
     ffi_boundary! {
         let message = try_ref!(message);
-        if name_out.is_null() || value_out.is_null() {
-            return super::macros::null_argument(if name_out.is_null() { "name_out" } else { "value_out" });
-        }
+        let (name_out, value_out) = (try_out!(name_out), try_out!(value_out));
         let Some(field) = message.headers().get(index) else {
-            return super::error::fail(crate::Error::invalid(format!(
+            return fail(Error::invalid(format!(
                 "header index {index} is out of range (the request has {})",
                 message.headers().len()
             )));
         };
-        unsafe {
-            *name_out = field.name.as_ptr();
-            *value_out = field.value.as_ptr();
-        }
+        *name_out = field.name.as_ptr();
+        *value_out = field.value.as_ptr();
         nhttps_result::NHTTPS_OK
     }
 }
@@ -140,14 +137,10 @@ pub extern "C" fn nhttps_incoming_message_header_block(
 ) -> nhttps_result {
     ffi_boundary! {
         let message = try_ref!(message);
-        if fields_out.is_null() || len_out.is_null() {
-            return super::macros::null_argument(if fields_out.is_null() { "fields_out" } else { "len_out" });
-        }
+        let (fields_out, len_out) = (try_out!(fields_out), try_out!(len_out));
         let block = message.headers().as_bytes();
-        unsafe {
-            *fields_out = block.as_ptr();
-            *len_out = block.len();
-        }
+        *fields_out = block.as_ptr();
+        *len_out = block.len();
         nhttps_result::NHTTPS_OK
     }
 }
@@ -166,16 +159,13 @@ pub extern "C" fn nhttps_incoming_message_read(
 ) -> nhttps_result {
     ffi_boundary! {
         let message = try_ref!(message);
-        if read_out.is_null() || (buffer.is_null() && capacity > 0) {
-            return super::macros::null_argument(if read_out.is_null() { "read_out" } else { "buffer" });
-        }
-        unsafe { *read_out = 0 };
-        if capacity == 0 {
+        let read_out = try_out!(read_out);
+        let buffer = try_slice_mut!(buffer, capacity);
+        *read_out = 0;
+        if buffer.is_empty() {
             return nhttps_result::NHTTPS_OK;
         }
-        let out = unsafe { std::slice::from_raw_parts_mut(buffer, capacity) };
-        let n = try_core!(message.read(out));
-        unsafe { *read_out = n };
+        *read_out = try_core!(message.read(buffer));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -212,16 +202,14 @@ pub extern "C" fn nhttps_incoming_message_upgrade(
 ) -> nhttps_result {
     ffi_boundary! {
         let message = try_ref!(message);
-        if socket_out.is_null() {
-            return super::macros::null_argument("socket_out");
-        }
+        let socket_out = try_out!(socket_out);
         let Some(socket) = message.upgrade() else {
             if message.status() == 101 && message.socket().tls_version.is_none() {
-                return super::error::fail(crate::Error::state("a plain http: connection cannot be taken over (only TLS connections can)"));
+                return fail(Error::state("a plain http: connection cannot be taken over (only TLS connections can)"));
             }
-            return super::error::fail(crate::Error::state("not a 101 response received by the client, or already taken"));
+            return fail(Error::state("not a 101 response received by the client, or already taken"));
         };
-        unsafe { *socket_out = into_raw::<nhttps_socket>(socket) };
+        *socket_out = into_raw::<nhttps_socket>(socket);
         nhttps_result::NHTTPS_OK
     }
 }

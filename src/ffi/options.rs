@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::nhttps_result;
-use super::handle::{arc_clone, castable, into_raw, take};
+use super::handle::{arc_clone, box_castable, into_raw, take};
 use super::macros::{ffi_boundary, try_core, try_mut, try_slice, try_str};
 use super::tls::nhttps_secure_context;
 use super::userdata::Userdata;
@@ -20,7 +20,7 @@ use crate::tls::{TlsVersion, read_file};
 pub struct nhttps_server_options {
     _private: [u8; 0],
 }
-castable!(nhttps_server_options => ServerOptions);
+box_castable!(nhttps_server_options => ServerOptions);
 
 /// Creates options with Node's defaults: no certificate yet, `requestCert`
 /// false, `rejectUnauthorized` true. The caller owns the result and frees it

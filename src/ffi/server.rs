@@ -4,8 +4,8 @@ use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 
 use super::error::{ClientError, fail, nhttps_error, nhttps_result};
-use super::handle::{castable, into_raw, lend, take};
-use super::macros::{ffi_boundary, null_argument, try_core, try_ref, try_str};
+use super::handle::{box_castable, into_raw, lend, take};
+use super::macros::{ffi_boundary, null_argument, try_core, try_out, try_ref, try_str};
 use super::message::{nhttps_incoming_message, nhttps_socket_info};
 use super::options::nhttps_server_options;
 use super::response::{self, nhttps_server_response};
@@ -20,7 +20,7 @@ use crate::server::{Handlers, Server};
 pub struct nhttps_server {
     _private: [u8; 0],
 }
-castable!(nhttps_server => Server);
+box_castable!(nhttps_server => Server);
 
 /// `request` and `checkContinue`: called on the thread serving the
 /// connection (after a keep-alive wait, maybe another thread of nhttps's
@@ -111,11 +111,8 @@ pub extern "C" fn nhttps_server_new(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_ref!(options);
-        if server_out.is_null() {
-            return super::macros::null_argument("server_out");
-        }
-        let server = try_core!(Server::new(options.clone()));
-        unsafe { *server_out = into_raw::<nhttps_server>(server) };
+        let server_out = try_out!(server_out);
+        *server_out = into_raw::<nhttps_server>(try_core!(Server::new(options.clone())));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -483,6 +480,8 @@ pub extern "C" fn nhttps_server_stats(
 ) -> nhttps_result {
     ffi_boundary! {
         let server = try_ref!(server);
+        // Not `try_out!`: the caller's struct may be smaller than ours (its
+        // `size` says), so no `&mut nhttps_stats` to it may be made.
         if stats.is_null() {
             return null_argument("stats");
         }

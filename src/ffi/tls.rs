@@ -5,12 +5,15 @@
 
 use std::ffi::c_char;
 
-use super::error::nhttps_result;
-use super::handle::{arc_clone, arc_into_raw, arc_release, castable, lend};
-use super::macros::{ffi_boundary, try_core, try_ref, try_slice, try_str};
+use super::error::{fail, nhttps_result};
+use super::handle::{arc_castable, arc_into_raw, arc_release, lend, ref_castable};
+use super::macros::{
+    ffi_boundary, try_arc, try_core, try_out, try_ref, try_slice, try_slice_mut, try_str,
+};
 use super::message::nhttps_socket_info;
 use super::options::nhttps_server_options;
 use super::server::nhttps_server;
+use crate::error::Error;
 use crate::tls::{CertificateInfo, SecureContext};
 
 /// A TLS identity — key and certificate chain — with its trusted CAs and
@@ -22,7 +25,7 @@ use crate::tls::{CertificateInfo, SecureContext};
 pub struct nhttps_secure_context {
     _private: [u8; 0],
 }
-castable!(nhttps_secure_context => SecureContext);
+arc_castable!(nhttps_secure_context => SecureContext);
 
 /// Node's `tls.createSecureContext(options)`: builds a context from the
 /// key, certificate (or PKCS#12), passphrase, CAs and policy set on
@@ -37,11 +40,8 @@ pub extern "C" fn nhttps_secure_context_new(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_ref!(options);
-        if context_out.is_null() {
-            return super::macros::null_argument("context_out");
-        }
-        let context = try_core!(SecureContext::new(&options.tls.context));
-        unsafe { *context_out = arc_into_raw::<nhttps_secure_context>(context) };
+        let context_out = try_out!(context_out);
+        *context_out = arc_into_raw::<nhttps_secure_context>(try_core!(SecureContext::new(&options.tls.context)));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -78,9 +78,7 @@ pub extern "C" fn nhttps_server_add_context(
     ffi_boundary! {
         let server = try_ref!(server);
         let hostname = try_str!(hostname);
-        let Some(context) = (unsafe { arc_clone(context) }) else {
-            return super::macros::null_argument("context");
-        };
+        let context = try_arc!(context);
         try_core!(server.add_context(hostname, &context));
         nhttps_result::NHTTPS_OK
     }
@@ -95,9 +93,7 @@ pub extern "C" fn nhttps_server_set_secure_context(
 ) -> nhttps_result {
     ffi_boundary! {
         let server = try_ref!(server);
-        let Some(context) = (unsafe { arc_clone(context) }) else {
-            return super::macros::null_argument("context");
-        };
+        let context = try_arc!(context);
         try_core!(server.set_secure_context(&context));
         nhttps_result::NHTTPS_OK
     }
@@ -113,14 +109,12 @@ pub extern "C" fn nhttps_server_get_ticket_keys(
 ) -> nhttps_result {
     ffi_boundary! {
         let server = try_ref!(server);
-        if keys_out.is_null() {
-            return super::macros::null_argument("keys_out");
-        }
+        let keys_out = try_slice_mut!(keys_out, capacity);
         let keys = server.ticket_keys();
-        if capacity < keys.len() {
-            return super::error::fail(crate::Error::invalid("the buffer must hold NHTTPS_TICKET_KEYS_LEN (80) bytes"));
-        }
-        unsafe { std::ptr::copy_nonoverlapping(keys.as_ptr(), keys_out, keys.len()) };
+        let Some(keys_out) = keys_out.get_mut(..keys.len()) else {
+            return fail(Error::invalid("the buffer must hold NHTTPS_TICKET_KEYS_LEN (80) bytes"));
+        };
+        keys_out.copy_from_slice(&keys);
         nhttps_result::NHTTPS_OK
     }
 }
@@ -138,7 +132,7 @@ pub extern "C" fn nhttps_server_set_ticket_keys(
         let server = try_ref!(server);
         let keys = try_slice!(keys, len);
         let Ok(keys) = <crate::tls::TicketKeys>::try_from(keys) else {
-            return super::error::fail(crate::Error::invalid("ticket keys must be exactly NHTTPS_TICKET_KEYS_LEN (80) bytes"));
+            return fail(Error::invalid("ticket keys must be exactly NHTTPS_TICKET_KEYS_LEN (80) bytes"));
         };
         try_core!(server.set_ticket_keys(&keys));
         nhttps_result::NHTTPS_OK
@@ -155,7 +149,7 @@ const _: () = assert!(NHTTPS_TICKET_KEYS_LEN == crate::tls::TICKET_KEYS_LEN);
 pub struct nhttps_certificate {
     _private: [u8; 0],
 }
-castable!(nhttps_certificate => CertificateInfo);
+ref_castable!(nhttps_certificate => CertificateInfo);
 
 /// The client certificate, when one was asked for (`requestCert`) and sent;
 /// NULL otherwise.
