@@ -82,7 +82,9 @@ typedef struct nhttps_agent nhttps_agent;
 
 // Options for `nhttps_agent_new` (Node's `new https.Agent(options)`).
 // Made by `nhttps_agent_options_new`, freed by `nhttps_agent_options_free`;
-// copied by `nhttps_agent_new`.
+// copied by `nhttps_agent_new`. Every setter takes a value in its
+// documented range or refuses it with `NHTTPS_ERR_INVALID_ARGUMENT`,
+// leaving the option as it was: nothing is clamped or replaced.
 typedef struct nhttps_agent_options nhttps_agent_options;
 
 // A certificate's facts (Node's `getPeerCertificate()`), borrowed from the
@@ -110,6 +112,9 @@ typedef struct nhttps_incoming_message nhttps_incoming_message;
 // Options for `nhttps_client_request_new` (Node's `https.request(options)`).
 // Made by `nhttps_request_options_new` or `_from_url`, freed by
 // `nhttps_request_options_free`; copied by `nhttps_client_request_new`.
+// Every setter takes a value in its documented range or refuses it with
+// `NHTTPS_ERR_INVALID_ARGUMENT`, leaving the option as it was: nothing is
+// clamped or replaced.
 typedef struct nhttps_request_options nhttps_request_options;
 
 // A TLS identity — key and certificate chain — with its trusted CAs and
@@ -129,6 +134,10 @@ typedef struct nhttps_server nhttps_server;
 // Made by `nhttps_server_options_new`, freed by `nhttps_server_options_free`.
 // `nhttps_server_new` copies what it needs, so the options may be freed
 // (or reused) right after. Not for concurrent use from several threads.
+// Every setter takes a value in its documented range or refuses it with
+// `NHTTPS_ERR_INVALID_ARGUMENT`, leaving the option as it was: nothing is
+// clamped or replaced. 0 means "no limit" only where a setter says so;
+// a timeout is at least 1 ms (nhttps never waits without a deadline).
 typedef struct nhttps_server_options nhttps_server_options;
 
 // A response (Node's `ServerResponse`), handed to a `request` or
@@ -271,15 +280,18 @@ nhttps_agent_options *nhttps_agent_options_new(void);
 // Frees agent options. NULL is a no-op.
 void nhttps_agent_options_free(nhttps_agent_options *options);
 
-// Node's `maxSockets`: connections per host (at least 1).
+// Node's `maxSockets`: connections per host (default 5). At least 1: 0
+// is refused with `NHTTPS_ERR_INVALID_ARGUMENT` (no request could be sent).
 nhttps_result nhttps_agent_options_set_max_sockets(nhttps_agent_options *options,
                                                    uint32_t max);
 
-// Node's `maxTotalSockets`: connections over all hosts (0 = no limit).
+// Node's `maxTotalSockets`: connections over all hosts. 0 (the default)
+// means no limit: C's spelling of Node's `Infinity`.
 nhttps_result nhttps_agent_options_set_max_total_sockets(nhttps_agent_options *options,
                                                          uint32_t max);
 
-// Node's `maxFreeSockets`: idle connections kept per host.
+// Node's `maxFreeSockets`: idle connections kept per host (default 256).
+// 0 keeps none: a connection closes when its response is done.
 nhttps_result nhttps_agent_options_set_max_free_sockets(nhttps_agent_options *options,
                                                         uint32_t max);
 
@@ -287,12 +299,15 @@ nhttps_result nhttps_agent_options_set_max_free_sockets(nhttps_agent_options *op
 nhttps_result nhttps_agent_options_set_keep_alive(nhttps_agent_options *options,
                                                   bool keep_alive);
 
-// How long an idle connection is kept before it is closed (default 15000 ms).
+// How long an idle connection is kept before it is closed (default 15000
+// ms). At least 1 ms: 0 is refused with `NHTTPS_ERR_INVALID_ARGUMENT` (to
+// keep no idle connection, set `max_free_sockets` to 0).
 nhttps_result nhttps_agent_options_set_free_socket_timeout_ms(nhttps_agent_options *options,
                                                               uint32_t milliseconds);
 
 // Node's `scheduling`: "lifo" (the default: reuse the most recent idle
-// connection) or "fifo" (the least recent).
+// connection) or "fifo" (the least recent); anything else is refused with
+// `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_agent_options_set_scheduling(nhttps_agent_options *options,
                                                   const char *scheduling);
 
@@ -377,6 +392,8 @@ nhttps_result nhttps_request_options_set_path(nhttps_request_options *options,
                                               const char *path);
 
 // Adds a header field (copied); repeated names are all sent, in order.
+// A name that is not a token, or a value with control characters (CR,
+// LF, NUL, ...), is refused now with `NHTTPS_ERR_INVALID_ARGUMENT`.
 // A Content-Length header makes the body length-delimited; without one,
 // a body written with `_write` is chunked. Its value must be plain
 // decimal digits (RFC 9110: "+5" or "0x5" is not), or
@@ -444,12 +461,14 @@ nhttps_result nhttps_request_options_set_agent(nhttps_request_options *options,
 // with `Connection: close` and closed after the response.
 nhttps_result nhttps_request_options_set_no_agent(nhttps_request_options *options);
 
-// How long connecting may take (default 30000 ms).
+// How long connecting may take (default 30000 ms). At least 1 ms: 0 is
+// refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_request_options_set_connect_timeout_ms(nhttps_request_options *options,
                                                             uint32_t milliseconds);
 
 // Node's `timeout`: how long the socket may stay idle while sending or
-// waiting for the response (default 120000 ms).
+// waiting for the response (default 120000 ms). At least 1 ms: 0 (Node's
+// "no timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_request_options_set_timeout_ms(nhttps_request_options *options,
                                                     uint32_t milliseconds);
 
@@ -760,7 +779,8 @@ nhttps_result nhttps_server_options_set_max_requests_per_socket(nhttps_server_op
                                                                 uint32_t max_requests);
 
 // Node's `keepAliveTimeout`: how long an idle kept-alive connection waits
-// for the next request before it is closed. Default 5000 ms; at least 1.
+// for the next request before it is closed. Default 5000 ms. At least 1
+// ms: 0 (Node's "no timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_keep_alive_timeout_ms(nhttps_server_options *options,
                                                               uint32_t milliseconds);
 
@@ -768,7 +788,7 @@ nhttps_result nhttps_server_options_set_keep_alive_timeout_ms(nhttps_server_opti
 // whole, before the connection is closed and `tlsClientError` (or
 // `clientError`) reports `NHTTPS_ERR_TIMEOUT` — so a peer that connects and
 // says nothing, or trickles its hello, does not hold a thread. Default
-// 120000 ms; at least 1.
+// 120000 ms. At least 1 ms: 0 is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_handshake_timeout_ms(nhttps_server_options *options,
                                                              uint32_t milliseconds);
 
@@ -776,24 +796,28 @@ nhttps_result nhttps_server_options_set_handshake_timeout_ms(nhttps_server_optio
 // as a whole — a client trickling header bytes (slowloris) is answered
 // `408` and `clientError` reports `NHTTPS_ERR_TIMEOUT`. The clock starts
 // at the head's first byte (for a new connection's first request, at the
-// end of the handshake), as in Node. Default 60000 ms; at least 1.
+// end of the handshake), as in Node. Default 60000 ms. At least 1 ms: 0
+// (Node's "no timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_headers_timeout_ms(nhttps_server_options *options,
                                                            uint32_t milliseconds);
 
 // Node's `requestTimeout`: how long one read or write of a request being
-// served may block. Default 300000 ms; at least 1.
+// served may block. Default 300000 ms. At least 1 ms: 0 (Node's "no
+// timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_request_timeout_ms(nhttps_server_options *options,
                                                            uint32_t milliseconds);
 
 // The stack size of each connection thread, where every callback runs.
-// Default 1 MiB (only touched pages cost memory); at least 64 KiB. Raise it
-// for callbacks that need deep stacks.
+// Default 1 MiB (only touched pages cost memory); at least 64 KiB
+// (65536): a smaller value is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
+// Raise it for callbacks that need deep stacks.
 nhttps_result nhttps_server_options_set_thread_stack_size(nhttps_server_options *options,
                                                           size_t bytes);
 
 // Node's `maxHeaderSize`: the most bytes a request head may take (request
 // line and headers). Default 16 KiB; a larger head is answered `431` and
-// reported to `clientError`.
+// reported to `clientError`. At least 64: a smaller value (0 included) is
+// refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_max_header_size(nhttps_server_options *options,
                                                         size_t bytes);
 
@@ -831,14 +855,17 @@ nhttps_result nhttps_server_options_set_honor_cipher_order(nhttps_server_options
 // preferred first (copied). The server picks its most preferred protocol
 // that the client offers; a client that offers ALPN but none of these
 // fails the handshake (`no_application_protocol`). The result is in
-// `nhttps_socket_info_alpn_protocol`.
+// `nhttps_socket_info_alpn_protocol`. Each name is 1 to 255 bytes; an
+// empty or longer one is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_alpn_protocols(nhttps_server_options *options,
                                                        const char *const *protocols,
                                                        size_t count);
 
 // Node's `sessionIdContext`: an opaque identifier (1 to 32 bytes, copied)
-// that sessions are resumed under. When a client certificate is asked for
-// and none is set, the default is an MD5 of the command line, as in Node.
+// that sessions are resumed under; another length (0 included) is refused
+// with `NHTTPS_ERR_INVALID_ARGUMENT`. When a client certificate is asked
+// for and none is set, the default is an MD5 of the command line, as in
+// Node.
 nhttps_result nhttps_server_options_set_session_id_context(nhttps_server_options *options,
                                                            const uint8_t *context,
                                                            size_t len);
@@ -893,7 +920,9 @@ nhttps_result nhttps_server_options_set_ocsp_response_file(nhttps_server_options
 
 // Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
 // predecessor of ALPN, for old clients only — prefer ALPN. The agreed
-// protocol is in `nhttps_socket_info_npn_protocol`.
+// protocol is in `nhttps_socket_info_npn_protocol`. Each name is 1 to 255
+// bytes; an empty or longer one is refused with
+// `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_npn_protocols(nhttps_server_options *options,
                                                       const char *const *protocols,
                                                       size_t count);
@@ -903,7 +932,9 @@ nhttps_result nhttps_server_options_set_npn_protocols(nhttps_server_options *opt
 nhttps_result nhttps_server_options_set_session_cache_size(nhttps_server_options *options,
                                                            uint32_t size);
 
-// Node's `sessionTimeout`: seconds a session stays resumable (default 300).
+// Node's `sessionTimeout`: seconds a session stays resumable (default
+// 300). At least 1: 0 is refused with `NHTTPS_ERR_INVALID_ARGUMENT`
+// (OpenSSL would silently take it as 300).
 nhttps_result nhttps_server_options_set_session_timeout(nhttps_server_options *options,
                                                         uint32_t seconds);
 
@@ -915,8 +946,9 @@ nhttps_result nhttps_server_options_set_tickets(nhttps_server_options *options,
 // Node's `ticketKeys`: the keys that encrypt session tickets, copied;
 // `len` must be `NHTTPS_TICKET_KEYS_LEN` (80: 16 bytes of key name, 32 of
 // HMAC secret, 32 of AES secret — OpenSSL's layout, unlike Node's 48
-// bytes). Servers given the same keys resume each other's sessions.
-// Default: random at start. Keep them secret.
+// bytes); another length is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
+// Servers given the same keys resume each other's sessions. Default:
+// random at start. Keep them secret.
 nhttps_result nhttps_server_options_set_ticket_keys(nhttps_server_options *options,
                                                     const uint8_t *keys,
                                                     size_t len);
@@ -1205,14 +1237,17 @@ nhttps_result nhttps_server_set_secure_context(nhttps_server *server,
                                                const nhttps_secure_context *context);
 
 // Node's `server.getTicketKeys()`: copies the current ticket keys
-// (`NHTTPS_TICKET_KEYS_LEN` bytes) into `keys_out`, of `capacity` bytes.
+// (`NHTTPS_TICKET_KEYS_LEN` bytes) into `keys_out`, of `capacity` bytes;
+// a smaller `capacity` is `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_get_ticket_keys(const nhttps_server *server,
                                             uint8_t *keys_out,
                                             size_t capacity);
 
-// Node's `server.setTicketKeys(keys)`: `len` must be `NHTTPS_TICKET_KEYS_LEN`. Tickets issued
-// from now on use these keys, and tickets under other keys are no longer
-// accepted (those clients do a full handshake).
+// Node's `server.setTicketKeys(keys)`: `len` must be
+// `NHTTPS_TICKET_KEYS_LEN` (another length is refused with
+// `NHTTPS_ERR_INVALID_ARGUMENT`). Tickets issued from now on use these
+// keys, and tickets under other keys are no longer accepted (those
+// clients do a full handshake).
 nhttps_result nhttps_server_set_ticket_keys(nhttps_server *server,
                                             const uint8_t *keys,
                                             size_t len);

@@ -8,12 +8,14 @@ use super::error::nhttps_result;
 use super::handle::{
     arc_castable, arc_into_raw, arc_release, borrow, box_castable, into_raw, take,
 };
-use super::macros::{ffi_boundary, try_mut, try_out, try_ref, try_str};
+use super::macros::{ffi_boundary, try_core, try_mut, try_out, try_ref, try_str};
 use crate::client::{Agent, AgentOptions, Scheduling, global_agent};
 
 /// Options for `nhttps_agent_new` (Node's `new https.Agent(options)`).
 /// Made by `nhttps_agent_options_new`, freed by `nhttps_agent_options_free`;
-/// copied by `nhttps_agent_new`.
+/// copied by `nhttps_agent_new`. Every setter takes a value in its
+/// documented range or refuses it with `NHTTPS_ERR_INVALID_ARGUMENT`,
+/// leaving the option as it was: nothing is clamped or replaced.
 pub struct nhttps_agent_options {
     _private: [u8; 0],
 }
@@ -42,19 +44,21 @@ pub extern "C" fn nhttps_agent_options_free(options: *mut nhttps_agent_options) 
     ffi_boundary! { drop(unsafe { take(options) }) }
 }
 
-/// Node's `maxSockets`: connections per host (at least 1).
+/// Node's `maxSockets`: connections per host (default 5). At least 1: 0
+/// is refused with `NHTTPS_ERR_INVALID_ARGUMENT` (no request could be sent).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_options_set_max_sockets(
     options: *mut nhttps_agent_options,
     max: u32,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).max_sockets = max.max(1) as usize;
+        try_core!(try_mut!(options).set_max_sockets(max as usize));
         nhttps_result::NHTTPS_OK
     }
 }
 
-/// Node's `maxTotalSockets`: connections over all hosts (0 = no limit).
+/// Node's `maxTotalSockets`: connections over all hosts. 0 (the default)
+/// means no limit: C's spelling of Node's `Infinity`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_options_set_max_total_sockets(
     options: *mut nhttps_agent_options,
@@ -66,7 +70,8 @@ pub extern "C" fn nhttps_agent_options_set_max_total_sockets(
     }
 }
 
-/// Node's `maxFreeSockets`: idle connections kept per host.
+/// Node's `maxFreeSockets`: idle connections kept per host (default 256).
+/// 0 keeps none: a connection closes when its response is done.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_options_set_max_free_sockets(
     options: *mut nhttps_agent_options,
@@ -90,20 +95,24 @@ pub extern "C" fn nhttps_agent_options_set_keep_alive(
     }
 }
 
-/// How long an idle connection is kept before it is closed (default 15000 ms).
+/// How long an idle connection is kept before it is closed (default 15000
+/// ms). At least 1 ms: 0 is refused with `NHTTPS_ERR_INVALID_ARGUMENT` (to
+/// keep no idle connection, set `max_free_sockets` to 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_options_set_free_socket_timeout_ms(
     options: *mut nhttps_agent_options,
     milliseconds: u32,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).free_socket_timeout = Duration::from_millis(u64::from(milliseconds));
+        let timeout = Duration::from_millis(u64::from(milliseconds));
+        try_core!(try_mut!(options).set_free_socket_timeout(timeout));
         nhttps_result::NHTTPS_OK
     }
 }
 
 /// Node's `scheduling`: "lifo" (the default: reuse the most recent idle
-/// connection) or "fifo" (the least recent).
+/// connection) or "fifo" (the least recent); anything else is refused with
+/// `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_options_set_scheduling(
     options: *mut nhttps_agent_options,
@@ -111,11 +120,7 @@ pub extern "C" fn nhttps_agent_options_set_scheduling(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_mut!(options);
-        options.scheduling = match try_str!(scheduling) {
-            "lifo" => Scheduling::Lifo,
-            "fifo" => Scheduling::Fifo,
-            other => return super::error::fail(crate::Error::invalid(format!("scheduling {other:?} is neither \"lifo\" nor \"fifo\""))),
-        };
+        options.scheduling = try_core!(Scheduling::from_node_name(try_str!(scheduling)));
         nhttps_result::NHTTPS_OK
     }
 }

@@ -9,8 +9,8 @@ use super::agent::nhttps_agent;
 use super::error::{ClientError, fail, nhttps_error, nhttps_result};
 use super::handle::{arc_clone, box_castable, into_raw, lend, take};
 use super::macros::{
-    ffi_boundary, null_argument, str_arg, try_core, try_mut, try_out, try_ref, try_slice, try_str,
-    try_take,
+    ffi_boundary, null_argument, str_arg, try_core, try_handle, try_mut, try_out, try_ref,
+    try_slice, try_str,
 };
 use super::message::nhttps_incoming_message;
 use super::userdata::Userdata;
@@ -20,6 +20,9 @@ use crate::tls::{TlsVersion, read_file};
 /// Options for `nhttps_client_request_new` (Node's `https.request(options)`).
 /// Made by `nhttps_request_options_new` or `_from_url`, freed by
 /// `nhttps_request_options_free`; copied by `nhttps_client_request_new`.
+/// Every setter takes a value in its documented range or refuses it with
+/// `NHTTPS_ERR_INVALID_ARGUMENT`, leaving the option as it was: nothing is
+/// clamped or replaced.
 pub struct nhttps_request_options {
     _private: [u8; 0],
 }
@@ -177,6 +180,8 @@ pub extern "C" fn nhttps_request_options_set_path(
 }
 
 /// Adds a header field (copied); repeated names are all sent, in order.
+/// A name that is not a token, or a value with control characters (CR,
+/// LF, NUL, ...), is refused now with `NHTTPS_ERR_INVALID_ARGUMENT`.
 /// A Content-Length header makes the body length-delimited; without one,
 /// a body written with `_write` is chunked. Its value must be plain
 /// decimal digits (RFC 9110: "+5" or "0x5" is not), or
@@ -189,11 +194,7 @@ pub extern "C" fn nhttps_request_options_add_header(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_mut!(options);
-        let (name, value) = (try_str!(name), try_str!(value));
-        if !crate::http::is_token(name) || !crate::http::is_valid_header_value(value.as_bytes()) {
-            return fail(crate::Error::invalid(format!("invalid header {name:?}")));
-        }
-        options.headers.push((name.to_string(), value.to_string()));
+        try_core!(options.add_header(try_str!(name), try_str!(value)));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -365,27 +366,31 @@ pub extern "C" fn nhttps_request_options_set_no_agent(
     }
 }
 
-/// How long connecting may take (default 30000 ms).
+/// How long connecting may take (default 30000 ms). At least 1 ms: 0 is
+/// refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_connect_timeout_ms(
     options: *mut nhttps_request_options,
     milliseconds: u32,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).connect_timeout = Duration::from_millis(u64::from(milliseconds.max(1)));
+        let timeout = Duration::from_millis(u64::from(milliseconds));
+        try_core!(try_mut!(options).set_connect_timeout(timeout));
         nhttps_result::NHTTPS_OK
     }
 }
 
 /// Node's `timeout`: how long the socket may stay idle while sending or
-/// waiting for the response (default 120000 ms).
+/// waiting for the response (default 120000 ms). At least 1 ms: 0 (Node's
+/// "no timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_timeout_ms(
     options: *mut nhttps_request_options,
     milliseconds: u32,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).timeout = Duration::from_millis(u64::from(milliseconds.max(1)));
+        let timeout = Duration::from_millis(u64::from(milliseconds));
+        try_core!(try_mut!(options).set_timeout(timeout));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -439,7 +444,7 @@ pub extern "C" fn nhttps_client_request_end(
     response_out: *mut *mut nhttps_incoming_message,
 ) -> nhttps_result {
     ffi_boundary! {
-        let request = try_take!(request);
+        let request = try_handle!(take, request);
         let response_out = try_out!(response_out);
         *response_out = into_raw::<nhttps_incoming_message>(try_core!(request.end()));
         nhttps_result::NHTTPS_OK
@@ -476,7 +481,7 @@ pub extern "C" fn nhttps_client_request_end_async(
     userdata: *mut c_void,
 ) -> nhttps_result {
     ffi_boundary! {
-        let request = try_take!(request);
+        let request = try_handle!(take, request);
         let Some(callback) = callback else {
             return null_argument("callback");
         };

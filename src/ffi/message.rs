@@ -6,7 +6,7 @@ use std::ffi::{CString, c_char};
 
 use super::error::{fail, nhttps_result};
 use super::handle::{box_castable, into_raw, lend, ref_castable, take};
-use super::macros::{ffi_boundary, try_core, try_out, try_ref, try_slice_mut, try_str};
+use super::macros::{ffi_boundary, try_core, try_out, try_ref, try_slice, try_str};
 use super::socket::nhttps_socket;
 use crate::error::Error;
 use crate::server::{IncomingMessage, SocketInfo};
@@ -160,7 +160,7 @@ pub extern "C" fn nhttps_incoming_message_read(
     ffi_boundary! {
         let message = try_ref!(message);
         let read_out = try_out!(read_out);
-        let buffer = try_slice_mut!(buffer, capacity);
+        let buffer = try_slice!(mut buffer, capacity);
         *read_out = 0;
         if buffer.is_empty() {
             return nhttps_result::NHTTPS_OK;

@@ -2,7 +2,7 @@
 
 use super::error::nhttps_result;
 use super::handle::{box_castable, lend, take};
-use super::macros::{ffi_boundary, try_core, try_out, try_ref, try_slice, try_slice_mut};
+use super::macros::{ffi_boundary, try_core, try_out, try_ref, try_slice};
 use super::message::nhttps_socket_info;
 use crate::server::UpgradedSocket;
 
@@ -28,7 +28,7 @@ pub extern "C" fn nhttps_socket_read(
     ffi_boundary! {
         let socket = try_ref!(socket);
         let read_out = try_out!(read_out);
-        let buffer = try_slice_mut!(buffer, capacity);
+        let buffer = try_slice!(mut buffer, capacity);
         *read_out = 0;
         if buffer.is_empty() {
             return nhttps_result::NHTTPS_OK;

@@ -7,9 +7,7 @@ use std::ffi::c_char;
 
 use super::error::{fail, nhttps_result};
 use super::handle::{arc_castable, arc_into_raw, arc_release, lend, ref_castable};
-use super::macros::{
-    ffi_boundary, try_arc, try_core, try_out, try_ref, try_slice, try_slice_mut, try_str,
-};
+use super::macros::{ffi_boundary, try_core, try_handle, try_out, try_ref, try_slice, try_str};
 use super::message::nhttps_socket_info;
 use super::options::nhttps_server_options;
 use super::server::nhttps_server;
@@ -78,7 +76,7 @@ pub extern "C" fn nhttps_server_add_context(
     ffi_boundary! {
         let server = try_ref!(server);
         let hostname = try_str!(hostname);
-        let context = try_arc!(context);
+        let context = try_handle!(arc_clone, context);
         try_core!(server.add_context(hostname, &context));
         nhttps_result::NHTTPS_OK
     }
@@ -93,14 +91,15 @@ pub extern "C" fn nhttps_server_set_secure_context(
 ) -> nhttps_result {
     ffi_boundary! {
         let server = try_ref!(server);
-        let context = try_arc!(context);
+        let context = try_handle!(arc_clone, context);
         try_core!(server.set_secure_context(&context));
         nhttps_result::NHTTPS_OK
     }
 }
 
 /// Node's `server.getTicketKeys()`: copies the current ticket keys
-/// (`NHTTPS_TICKET_KEYS_LEN` bytes) into `keys_out`, of `capacity` bytes.
+/// (`NHTTPS_TICKET_KEYS_LEN` bytes) into `keys_out`, of `capacity` bytes;
+/// a smaller `capacity` is `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_get_ticket_keys(
     server: *const nhttps_server,
@@ -109,7 +108,7 @@ pub extern "C" fn nhttps_server_get_ticket_keys(
 ) -> nhttps_result {
     ffi_boundary! {
         let server = try_ref!(server);
-        let keys_out = try_slice_mut!(keys_out, capacity);
+        let keys_out = try_slice!(mut keys_out, capacity);
         let keys = server.ticket_keys();
         let Some(keys_out) = keys_out.get_mut(..keys.len()) else {
             return fail(Error::invalid("the buffer must hold NHTTPS_TICKET_KEYS_LEN (80) bytes"));
@@ -119,9 +118,11 @@ pub extern "C" fn nhttps_server_get_ticket_keys(
     }
 }
 
-/// Node's `server.setTicketKeys(keys)`: `len` must be `NHTTPS_TICKET_KEYS_LEN`. Tickets issued
-/// from now on use these keys, and tickets under other keys are no longer
-/// accepted (those clients do a full handshake).
+/// Node's `server.setTicketKeys(keys)`: `len` must be
+/// `NHTTPS_TICKET_KEYS_LEN` (another length is refused with
+/// `NHTTPS_ERR_INVALID_ARGUMENT`). Tickets issued from now on use these
+/// keys, and tickets under other keys are no longer accepted (those
+/// clients do a full handshake).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_set_ticket_keys(
     server: *mut nhttps_server,
@@ -130,11 +131,7 @@ pub extern "C" fn nhttps_server_set_ticket_keys(
 ) -> nhttps_result {
     ffi_boundary! {
         let server = try_ref!(server);
-        let keys = try_slice!(keys, len);
-        let Ok(keys) = <crate::tls::TicketKeys>::try_from(keys) else {
-            return fail(Error::invalid("ticket keys must be exactly NHTTPS_TICKET_KEYS_LEN (80) bytes"));
-        };
-        try_core!(server.set_ticket_keys(&keys));
+        try_core!(server.set_ticket_keys(try_slice!(keys, len)));
         nhttps_result::NHTTPS_OK
     }
 }
