@@ -82,7 +82,9 @@ typedef struct nhttps_agent nhttps_agent;
 
 // Options for `nhttps_agent_new` (Node's `new https.Agent(options)`).
 // Made by `nhttps_agent_options_new`, freed by `nhttps_agent_options_free`;
-// copied by `nhttps_agent_new`.
+// copied by `nhttps_agent_new`. Every setter takes a value in its
+// documented range or refuses it with `NHTTPS_ERR_INVALID_ARGUMENT`,
+// leaving the option as it was: nothing is clamped or replaced.
 typedef struct nhttps_agent_options nhttps_agent_options;
 
 // A certificate's facts (Node's `getPeerCertificate()`), borrowed from the
@@ -110,6 +112,9 @@ typedef struct nhttps_incoming_message nhttps_incoming_message;
 // Options for `nhttps_client_request_new` (Node's `https.request(options)`).
 // Made by `nhttps_request_options_new` or `_from_url`, freed by
 // `nhttps_request_options_free`; copied by `nhttps_client_request_new`.
+// Every setter takes a value in its documented range or refuses it with
+// `NHTTPS_ERR_INVALID_ARGUMENT`, leaving the option as it was: nothing is
+// clamped or replaced.
 typedef struct nhttps_request_options nhttps_request_options;
 
 // A TLS identity — key and certificate chain — with its trusted CAs and
@@ -129,6 +134,10 @@ typedef struct nhttps_server nhttps_server;
 // Made by `nhttps_server_options_new`, freed by `nhttps_server_options_free`.
 // `nhttps_server_new` copies what it needs, so the options may be freed
 // (or reused) right after. Not for concurrent use from several threads.
+// Every setter takes a value in its documented range or refuses it with
+// `NHTTPS_ERR_INVALID_ARGUMENT`, leaving the option as it was: nothing is
+// clamped or replaced. 0 means "no limit" only where a setter says so;
+// a timeout is at least 1 ms (nhttps never waits without a deadline).
 typedef struct nhttps_server_options nhttps_server_options;
 
 // A response (Node's `ServerResponse`), handed to a `request` or
@@ -159,6 +168,14 @@ typedef struct nhttps_socket_info nhttps_socket_info;
 typedef void (*nhttps_response_callback)(void *userdata,
                                          nhttps_incoming_message *response,
                                          const nhttps_error *error);
+
+// Node's `SNICallback`: called on the connection's thread during the
+// handshake with the server name the client asked for (valid during the
+// call). Return the context to present, or NULL for the default. The
+// returned context is borrowed: nhttps takes its own reference, so the
+// caller keeps (and later frees) its own.
+typedef const nhttps_secure_context *(*nhttps_sni_callback)(void *userdata,
+                                                            const char *servername);
 
 // `request` and `checkContinue`: called on the thread serving the
 // connection (after a keep-alive wait, maybe another thread of nhttps's
@@ -251,14 +268,6 @@ typedef struct {
   uint64_t client_errors;
 } nhttps_stats;
 
-// Node's `SNICallback`: called on the connection's thread during the
-// handshake with the server name the client asked for (valid during the
-// call). Return the context to present, or NULL for the default. The
-// returned context is borrowed: nhttps takes its own reference, so the
-// caller keeps (and later frees) its own.
-typedef const nhttps_secure_context *(*nhttps_sni_callback)(void *userdata,
-                                                            const char *servername);
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -271,15 +280,18 @@ nhttps_agent_options *nhttps_agent_options_new(void);
 // Frees agent options. NULL is a no-op.
 void nhttps_agent_options_free(nhttps_agent_options *options);
 
-// Node's `maxSockets`: connections per host (at least 1).
+// Node's `maxSockets`: connections per host (default 5). At least 1: 0
+// is refused with `NHTTPS_ERR_INVALID_ARGUMENT` (no request could be sent).
 nhttps_result nhttps_agent_options_set_max_sockets(nhttps_agent_options *options,
                                                    uint32_t max);
 
-// Node's `maxTotalSockets`: connections over all hosts (0 = no limit).
+// Node's `maxTotalSockets`: connections over all hosts. 0 (the default)
+// means no limit: C's spelling of Node's `Infinity`.
 nhttps_result nhttps_agent_options_set_max_total_sockets(nhttps_agent_options *options,
                                                          uint32_t max);
 
-// Node's `maxFreeSockets`: idle connections kept per host.
+// Node's `maxFreeSockets`: idle connections kept per host (default 256).
+// 0 keeps none: a connection closes when its response is done.
 nhttps_result nhttps_agent_options_set_max_free_sockets(nhttps_agent_options *options,
                                                         uint32_t max);
 
@@ -287,12 +299,15 @@ nhttps_result nhttps_agent_options_set_max_free_sockets(nhttps_agent_options *op
 nhttps_result nhttps_agent_options_set_keep_alive(nhttps_agent_options *options,
                                                   bool keep_alive);
 
-// How long an idle connection is kept before it is closed (default 15000 ms).
+// How long an idle connection is kept before it is closed (default 15000
+// ms). At least 1 ms: 0 is refused with `NHTTPS_ERR_INVALID_ARGUMENT` (to
+// keep no idle connection, set `max_free_sockets` to 0).
 nhttps_result nhttps_agent_options_set_free_socket_timeout_ms(nhttps_agent_options *options,
                                                               uint32_t milliseconds);
 
 // Node's `scheduling`: "lifo" (the default: reuse the most recent idle
-// connection) or "fifo" (the least recent).
+// connection) or "fifo" (the least recent); anything else is refused with
+// `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_agent_options_set_scheduling(nhttps_agent_options *options,
                                                   const char *scheduling);
 
@@ -377,6 +392,8 @@ nhttps_result nhttps_request_options_set_path(nhttps_request_options *options,
                                               const char *path);
 
 // Adds a header field (copied); repeated names are all sent, in order.
+// A name that is not a token, or a value with control characters (CR,
+// LF, NUL, ...), is refused now with `NHTTPS_ERR_INVALID_ARGUMENT`.
 // A Content-Length header makes the body length-delimited; without one,
 // a body written with `_write` is chunked. Its value must be plain
 // decimal digits (RFC 9110: "+5" or "0x5" is not), or
@@ -444,12 +461,14 @@ nhttps_result nhttps_request_options_set_agent(nhttps_request_options *options,
 // with `Connection: close` and closed after the response.
 nhttps_result nhttps_request_options_set_no_agent(nhttps_request_options *options);
 
-// How long connecting may take (default 30000 ms).
+// How long connecting may take (default 30000 ms). At least 1 ms: 0 is
+// refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_request_options_set_connect_timeout_ms(nhttps_request_options *options,
                                                             uint32_t milliseconds);
 
 // Node's `timeout`: how long the socket may stay idle while sending or
-// waiting for the response (default 120000 ms).
+// waiting for the response (default 120000 ms). At least 1 ms: 0 (Node's
+// "no timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_request_options_set_timeout_ms(nhttps_request_options *options,
                                                     uint32_t milliseconds);
 
@@ -500,23 +519,6 @@ nhttps_result nhttps_client_request_end_async(nhttps_client_request *request,
 // `nhttps_client_request_end`.
 nhttps_result nhttps_get(const char *url,
                          nhttps_incoming_message **response_out);
-
-// Frees a response received by the client (`_end`, `_end_async`,
-// `nhttps_get`). Its connection goes back to the agent if the body was
-// read to the end and the connection can be reused; otherwise it is
-// closed. NULL is a no-op. Never call it on a request given to a server
-// callback — those belong to nhttps.
-void nhttps_incoming_message_free(nhttps_incoming_message *message);
-
-// For a `101 Switching Protocols` response received by the client (e.g. a
-// WebSocket handshake): takes over its connection. `*socket_out` is the
-// caller's, to free with `nhttps_socket_free`; bytes the server sent
-// right after its head come out of the socket's first reads. The response
-// may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
-// response, when taken already, or on a plain "http:" connection (only
-// TLS connections can be taken over).
-nhttps_result nhttps_incoming_message_upgrade(nhttps_incoming_message *message,
-                                              nhttps_socket **socket_out);
 
 // The static name of a result code, e.g. `"NHTTPS_ERR_KEY"`;
 // `"NHTTPS_UNKNOWN"` for a value that is not a result code. Never NULL;
@@ -599,6 +601,23 @@ nhttps_result nhttps_incoming_message_read(const nhttps_incoming_message *messag
 
 // The connection the request came on. Borrowed from `message`.
 const nhttps_socket_info *nhttps_incoming_message_socket(const nhttps_incoming_message *message);
+
+// Frees a response received by the client (`_end`, `_end_async`,
+// `nhttps_get`). Its connection goes back to the agent if the body was
+// read to the end and the connection can be reused; otherwise it is
+// closed. NULL is a no-op. Never call it on a request given to a server
+// callback — those belong to nhttps.
+void nhttps_incoming_message_free(nhttps_incoming_message *message);
+
+// For a `101 Switching Protocols` response received by the client (e.g. a
+// WebSocket handshake): takes over its connection. `*socket_out` is the
+// caller's, to free with `nhttps_socket_free`; bytes the server sent
+// right after its head come out of the socket's first reads. The response
+// may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
+// response, when taken already, or on a plain "http:" connection (only
+// TLS connections can be taken over).
+nhttps_result nhttps_incoming_message_upgrade(nhttps_incoming_message *message,
+                                              nhttps_socket **socket_out);
 
 // The peer's IP address as text, or NULL on a unix socket.
 const char *nhttps_socket_info_remote_address(const nhttps_socket_info *info);
@@ -760,7 +779,8 @@ nhttps_result nhttps_server_options_set_max_requests_per_socket(nhttps_server_op
                                                                 uint32_t max_requests);
 
 // Node's `keepAliveTimeout`: how long an idle kept-alive connection waits
-// for the next request before it is closed. Default 5000 ms; at least 1.
+// for the next request before it is closed. Default 5000 ms. At least 1
+// ms: 0 (Node's "no timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_keep_alive_timeout_ms(nhttps_server_options *options,
                                                               uint32_t milliseconds);
 
@@ -768,7 +788,7 @@ nhttps_result nhttps_server_options_set_keep_alive_timeout_ms(nhttps_server_opti
 // whole, before the connection is closed and `tlsClientError` (or
 // `clientError`) reports `NHTTPS_ERR_TIMEOUT` — so a peer that connects and
 // says nothing, or trickles its hello, does not hold a thread. Default
-// 120000 ms; at least 1.
+// 120000 ms. At least 1 ms: 0 is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_handshake_timeout_ms(nhttps_server_options *options,
                                                              uint32_t milliseconds);
 
@@ -776,24 +796,28 @@ nhttps_result nhttps_server_options_set_handshake_timeout_ms(nhttps_server_optio
 // as a whole — a client trickling header bytes (slowloris) is answered
 // `408` and `clientError` reports `NHTTPS_ERR_TIMEOUT`. The clock starts
 // at the head's first byte (for a new connection's first request, at the
-// end of the handshake), as in Node. Default 60000 ms; at least 1.
+// end of the handshake), as in Node. Default 60000 ms. At least 1 ms: 0
+// (Node's "no timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_headers_timeout_ms(nhttps_server_options *options,
                                                            uint32_t milliseconds);
 
 // Node's `requestTimeout`: how long one read or write of a request being
-// served may block. Default 300000 ms; at least 1.
+// served may block. Default 300000 ms. At least 1 ms: 0 (Node's "no
+// timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_request_timeout_ms(nhttps_server_options *options,
                                                            uint32_t milliseconds);
 
 // The stack size of each connection thread, where every callback runs.
-// Default 1 MiB (only touched pages cost memory); at least 64 KiB. Raise it
-// for callbacks that need deep stacks.
+// Default 1 MiB (only touched pages cost memory); at least 64 KiB
+// (65536): a smaller value is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
+// Raise it for callbacks that need deep stacks.
 nhttps_result nhttps_server_options_set_thread_stack_size(nhttps_server_options *options,
                                                           size_t bytes);
 
 // Node's `maxHeaderSize`: the most bytes a request head may take (request
 // line and headers). Default 16 KiB; a larger head is answered `431` and
-// reported to `clientError`.
+// reported to `clientError`. At least 64: a smaller value (0 included) is
+// refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_max_header_size(nhttps_server_options *options,
                                                         size_t bytes);
 
@@ -831,17 +855,103 @@ nhttps_result nhttps_server_options_set_honor_cipher_order(nhttps_server_options
 // preferred first (copied). The server picks its most preferred protocol
 // that the client offers; a client that offers ALPN but none of these
 // fails the handshake (`no_application_protocol`). The result is in
-// `nhttps_socket_info_alpn_protocol`.
+// `nhttps_socket_info_alpn_protocol`. Each name is 1 to 255 bytes; an
+// empty or longer one is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_alpn_protocols(nhttps_server_options *options,
                                                        const char *const *protocols,
                                                        size_t count);
 
 // Node's `sessionIdContext`: an opaque identifier (1 to 32 bytes, copied)
-// that sessions are resumed under. When a client certificate is asked for
-// and none is set, the default is an MD5 of the command line, as in Node.
+// that sessions are resumed under; another length (0 included) is refused
+// with `NHTTPS_ERR_INVALID_ARGUMENT`. When a client certificate is asked
+// for and none is set, the default is an MD5 of the command line, as in
+// Node.
 nhttps_result nhttps_server_options_set_session_id_context(nhttps_server_options *options,
                                                            const uint8_t *context,
                                                            size_t len);
+
+// Sets the SNI callback (NULL removes it). Like every callback it must be
+// thread-safe. When set, `nhttps_server_add_context` entries are not used.
+nhttps_result nhttps_server_options_set_sni_callback(nhttps_server_options *options,
+                                                     nhttps_sni_callback callback,
+                                                     void *userdata);
+
+// Node's `pfx`: the key and certificate chain as a PKCS#12 bundle (DER,
+// `len` bytes, copied), decrypted with the passphrase. Takes precedence
+// over key and cert.
+nhttps_result nhttps_server_options_set_pfx(nhttps_server_options *options,
+                                            const uint8_t *der,
+                                            size_t len);
+
+// Reads a PKCS#12 bundle from a file now.
+nhttps_result nhttps_server_options_set_pfx_file(nhttps_server_options *options,
+                                                 const char *path);
+
+// OCSP stapling: `der` is a DER-encoded OCSP response for the
+// certificate, `len` bytes, copied (the caller may free them at once).
+// It is sent in the TLS handshake to every client that asks for one (the
+// status_request extension, e.g. `openssl s_client -status`); a client
+// that does not ask gets none. It belongs to the identity, like the key
+// and certificate: `nhttps_server_new` staples it for the default
+// context, and a context made from these options with
+// `nhttps_secure_context_new` staples its own wherever it is used
+// (`nhttps_server_add_context`, the SNI callback,
+// `nhttps_server_set_secure_context`).
+//
+// Checked now: bytes that are not an OCSP response, PEM text, or a
+// response whose status is not "successful" give `NHTTPS_ERR_CERTIFICATE`
+// and leave the option as it was. nhttps does not check the response's
+// signature, dates or that it names the certificate, and never fetches or
+// refreshes it: give a fresh one before the old one's nextUpdate, in a new
+// context swapped in with `nhttps_server_set_secure_context`. `len` 0
+// (with `der` NULL or not) removes the response.
+nhttps_result nhttps_server_options_set_ocsp_response(nhttps_server_options *options,
+                                                      const uint8_t *der,
+                                                      size_t len);
+
+// Reads a DER-encoded OCSP response from the file at `path` now (the path
+// is not kept: a later change to the file is not seen until this is called
+// again) and sets it as `nhttps_server_options_set_ocsp_response` does.
+// `NHTTPS_ERR_IO` when the file cannot be read, `NHTTPS_ERR_CERTIFICATE`
+// when it does not hold a successful OCSP response (an empty file
+// included); either way the option is left as it was.
+nhttps_result nhttps_server_options_set_ocsp_response_file(nhttps_server_options *options,
+                                                           const char *path);
+
+// Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
+// predecessor of ALPN, for old clients only — prefer ALPN. The agreed
+// protocol is in `nhttps_socket_info_npn_protocol`. Each name is 1 to 255
+// bytes; an empty or longer one is refused with
+// `NHTTPS_ERR_INVALID_ARGUMENT`.
+nhttps_result nhttps_server_options_set_npn_protocols(nhttps_server_options *options,
+                                                      const char *const *protocols,
+                                                      size_t count);
+
+// How many sessions the server remembers for resumption by session id
+// (default 20,480; 0 means no limit).
+nhttps_result nhttps_server_options_set_session_cache_size(nhttps_server_options *options,
+                                                           uint32_t size);
+
+// Node's `sessionTimeout`: seconds a session stays resumable (default
+// 300). At least 1: 0 is refused with `NHTTPS_ERR_INVALID_ARGUMENT`
+// (OpenSSL would silently take it as 300).
+nhttps_result nhttps_server_options_set_session_timeout(nhttps_server_options *options,
+                                                        uint32_t seconds);
+
+// Whether to issue session tickets (default true). Without them, clients
+// resume by session id from the server's cache only.
+nhttps_result nhttps_server_options_set_tickets(nhttps_server_options *options,
+                                                bool enabled);
+
+// Node's `ticketKeys`: the keys that encrypt session tickets, copied;
+// `len` must be `NHTTPS_TICKET_KEYS_LEN` (80: 16 bytes of key name, 32 of
+// HMAC secret, 32 of AES secret — OpenSSL's layout, unlike Node's 48
+// bytes); another length is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
+// Servers given the same keys resume each other's sessions. Default:
+// random at start. Keep them secret.
+nhttps_result nhttps_server_options_set_ticket_keys(nhttps_server_options *options,
+                                                    const uint8_t *keys,
+                                                    size_t len);
 
 // Node's `statusCode` (default 200), 100–999. `NHTTPS_ERR_INVALID_STATE`
 // once the head was sent.
@@ -1157,93 +1267,18 @@ nhttps_result nhttps_server_add_context(nhttps_server *server,
 nhttps_result nhttps_server_set_secure_context(nhttps_server *server,
                                                const nhttps_secure_context *context);
 
-// Sets the SNI callback (NULL removes it). Like every callback it must be
-// thread-safe. When set, `nhttps_server_add_context` entries are not used.
-nhttps_result nhttps_server_options_set_sni_callback(nhttps_server_options *options,
-                                                     nhttps_sni_callback callback,
-                                                     void *userdata);
-
-// Node's `pfx`: the key and certificate chain as a PKCS#12 bundle (DER,
-// `len` bytes, copied), decrypted with the passphrase. Takes precedence
-// over key and cert.
-nhttps_result nhttps_server_options_set_pfx(nhttps_server_options *options,
-                                            const uint8_t *der,
-                                            size_t len);
-
-// Reads a PKCS#12 bundle from a file now.
-nhttps_result nhttps_server_options_set_pfx_file(nhttps_server_options *options,
-                                                 const char *path);
-
-// OCSP stapling: `der` is a DER-encoded OCSP response for the
-// certificate, `len` bytes, copied (the caller may free them at once).
-// It is sent in the TLS handshake to every client that asks for one (the
-// status_request extension, e.g. `openssl s_client -status`); a client
-// that does not ask gets none. It belongs to the identity, like the key
-// and certificate: `nhttps_server_new` staples it for the default
-// context, and a context made from these options with
-// `nhttps_secure_context_new` staples its own wherever it is used
-// (`nhttps_server_add_context`, the SNI callback,
-// `nhttps_server_set_secure_context`).
-//
-// Checked now: bytes that are not an OCSP response, PEM text, or a
-// response whose status is not "successful" give `NHTTPS_ERR_CERTIFICATE`
-// and leave the option as it was. nhttps does not check the response's
-// signature, dates or that it names the certificate, and never fetches or
-// refreshes it: give a fresh one before the old one's nextUpdate, in a new
-// context swapped in with `nhttps_server_set_secure_context`. `len` 0
-// (with `der` NULL or not) removes the response.
-nhttps_result nhttps_server_options_set_ocsp_response(nhttps_server_options *options,
-                                                      const uint8_t *der,
-                                                      size_t len);
-
-// Reads a DER-encoded OCSP response from the file at `path` now (the path
-// is not kept: a later change to the file is not seen until this is called
-// again) and sets it as `nhttps_server_options_set_ocsp_response` does.
-// `NHTTPS_ERR_IO` when the file cannot be read, `NHTTPS_ERR_CERTIFICATE`
-// when it does not hold a successful OCSP response (an empty file
-// included); either way the option is left as it was.
-nhttps_result nhttps_server_options_set_ocsp_response_file(nhttps_server_options *options,
-                                                           const char *path);
-
-// Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
-// predecessor of ALPN, for old clients only — prefer ALPN. The agreed
-// protocol is in `nhttps_socket_info_npn_protocol`.
-nhttps_result nhttps_server_options_set_npn_protocols(nhttps_server_options *options,
-                                                      const char *const *protocols,
-                                                      size_t count);
-
-// How many sessions the server remembers for resumption by session id
-// (default 20,480; 0 means no limit).
-nhttps_result nhttps_server_options_set_session_cache_size(nhttps_server_options *options,
-                                                           uint32_t size);
-
-// Node's `sessionTimeout`: seconds a session stays resumable (default 300).
-nhttps_result nhttps_server_options_set_session_timeout(nhttps_server_options *options,
-                                                        uint32_t seconds);
-
-// Whether to issue session tickets (default true). Without them, clients
-// resume by session id from the server's cache only.
-nhttps_result nhttps_server_options_set_tickets(nhttps_server_options *options,
-                                                bool enabled);
-
-// Node's `ticketKeys`: the keys that encrypt session tickets, copied;
-// `len` must be `NHTTPS_TICKET_KEYS_LEN` (80: 16 bytes of key name, 32 of
-// HMAC secret, 32 of AES secret — OpenSSL's layout, unlike Node's 48
-// bytes). Servers given the same keys resume each other's sessions.
-// Default: random at start. Keep them secret.
-nhttps_result nhttps_server_options_set_ticket_keys(nhttps_server_options *options,
-                                                    const uint8_t *keys,
-                                                    size_t len);
-
 // Node's `server.getTicketKeys()`: copies the current ticket keys
-// (`NHTTPS_TICKET_KEYS_LEN` bytes) into `keys_out`, of `capacity` bytes.
+// (`NHTTPS_TICKET_KEYS_LEN` bytes) into `keys_out`, of `capacity` bytes;
+// a smaller `capacity` is `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_get_ticket_keys(const nhttps_server *server,
                                             uint8_t *keys_out,
                                             size_t capacity);
 
-// Node's `server.setTicketKeys(keys)`: `len` must be `NHTTPS_TICKET_KEYS_LEN`. Tickets issued
-// from now on use these keys, and tickets under other keys are no longer
-// accepted (those clients do a full handshake).
+// Node's `server.setTicketKeys(keys)`: `len` must be
+// `NHTTPS_TICKET_KEYS_LEN` (another length is refused with
+// `NHTTPS_ERR_INVALID_ARGUMENT`). Tickets issued from now on use these
+// keys, and tickets under other keys are no longer accepted (those
+// clients do a full handshake).
 nhttps_result nhttps_server_set_ticket_keys(nhttps_server *server,
                                             const uint8_t *keys,
                                             size_t len);

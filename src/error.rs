@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// Why an operation failed.
 #[derive(Debug)]
@@ -125,3 +126,15 @@ impl From<io::Error> for Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The one rule for every timeout an option sets (the server's, a
+/// request's, an agent's): at least 1 ms, else `InvalidArgument` — never
+/// rounded up. nhttps never waits without a deadline (a connection's
+/// thread, or its parked keep-alive slot, would be held forever), so 0 —
+/// "no timeout" in Node for some of these — is out of range.
+pub fn check_timeout(what: &str, timeout: Duration) -> Result<Duration> {
+    if timeout < Duration::from_millis(1) {
+        return Err(Error::invalid(format!("the {what} must be at least 1 ms")));
+    }
+    Ok(timeout)
+}

@@ -11,7 +11,7 @@ use openssl::ssl::{SslConnector, SslSession};
 use super::connection::ClientConnection;
 use super::options::{ClientTlsOptions, Protocol, RequestOptions};
 use super::request_threads;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_timeout};
 
 /// Which free connection is reused first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +20,20 @@ pub enum Scheduling {
     Lifo,
     /// The least recently used: load spreads over every connection.
     Fifo,
+}
+
+impl Scheduling {
+    /// From Node's spelling, `"lifo"` or `"fifo"` (anything else is
+    /// `InvalidArgument`, as Node's `validateOneOf` throws).
+    pub fn from_node_name(name: &str) -> Result<Scheduling> {
+        match name {
+            "lifo" => Ok(Scheduling::Lifo),
+            "fifo" => Ok(Scheduling::Fifo),
+            other => Err(Error::invalid(format!(
+                "scheduling {other:?} is neither \"lifo\" nor \"fifo\""
+            ))),
+        }
+    }
 }
 
 /// Node's `new https.Agent(options)`.
@@ -48,6 +62,28 @@ impl Default for AgentOptions {
             free_socket_timeout: Duration::from_secs(15),
             scheduling: Scheduling::Lifo,
         }
+    }
+}
+
+/// The setters that check a value before taking it: each refuses a value
+/// out of its range with `InvalidArgument` and leaves the option as it was;
+/// none clamps.
+impl AgentOptions {
+    /// Node's `maxSockets`: at least 1 — with 0 no request could ever be
+    /// sent. (Node's constructor takes a falsy 0 as its default, Infinity;
+    /// nhttps refuses it rather than replace it.)
+    pub fn set_max_sockets(&mut self, max: usize) -> Result<()> {
+        if max == 0 {
+            return Err(Error::invalid("maxSockets must be at least 1"));
+        }
+        self.max_sockets = max;
+        Ok(())
+    }
+
+    /// How long an idle connection is kept; at least 1 ms (`check_timeout`).
+    pub fn set_free_socket_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.free_socket_timeout = check_timeout("free socket timeout", timeout)?;
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::agent::Agent;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_timeout};
 use crate::http::{is_token, is_valid_header_value, parse_content_length};
 use crate::tls::TlsVersion;
 
@@ -196,6 +196,26 @@ impl RequestOptions {
         self.hostname.as_deref().unwrap_or(&self.host)
     }
 
+    /// Adds a header field, checked now (`check_header`); repeated names
+    /// are all sent, in order.
+    pub fn add_header(&mut self, name: &str, value: &str) -> Result<()> {
+        check_header(name, value)?;
+        self.headers.push((name.to_string(), value.to_string()));
+        Ok(())
+    }
+
+    /// Node's `timeout`; at least 1 ms (`check_timeout`).
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.timeout = check_timeout("request timeout", timeout)?;
+        Ok(())
+    }
+
+    /// How long connecting may take; at least 1 ms (`check_timeout`).
+    pub fn set_connect_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.connect_timeout = check_timeout("connect timeout", timeout)?;
+        Ok(())
+    }
+
     /// Checks what can be checked before connecting.
     pub fn validate(&self) -> Result<()> {
         if !is_token(&self.method) {
@@ -208,9 +228,7 @@ impl RequestOptions {
             )));
         }
         for (name, value) in &self.headers {
-            if !is_token(name) || !is_valid_header_value(value.as_bytes()) {
-                return Err(Error::invalid(format!("invalid header {name:?}")));
-            }
+            check_header(name, value)?;
             if name.eq_ignore_ascii_case("content-length")
                 && parse_content_length(value.trim().as_bytes()).is_none()
             {
@@ -231,6 +249,15 @@ impl RequestOptions {
         }
         Ok(())
     }
+}
+
+/// A header field a request may carry: a token for a name, and a value
+/// without control bytes (CR, LF, NUL, ...; a tab is allowed).
+fn check_header(name: &str, value: &str) -> Result<()> {
+    if !is_token(name) || !is_valid_header_value(value.as_bytes()) {
+        return Err(Error::invalid(format!("invalid header {name:?}")));
+    }
+    Ok(())
 }
 
 fn split_host_port(host_port: &str) -> Result<(String, Option<u16>)> {
@@ -343,6 +370,33 @@ mod tests {
         assert_eq!(o.port(), 443);
         assert!(Protocol::from_node_name("ftp:").is_err());
         assert!(Protocol::from_node_name("http").is_err());
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused_not_rounded_up() {
+        let mut o = RequestOptions::default();
+        assert!(matches!(
+            o.set_timeout(Duration::ZERO),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(o.set_connect_timeout(Duration::from_micros(999)).is_err());
+        let default = RequestOptions::default();
+        assert_eq!(
+            (o.timeout, o.connect_timeout),
+            (default.timeout, default.connect_timeout)
+        );
+        o.set_timeout(Duration::from_millis(1)).unwrap();
+        assert_eq!(o.timeout, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn a_header_is_checked_when_added_as_before_sending() {
+        let mut o = RequestOptions::default();
+        assert!(o.add_header("Bad Name", "v").is_err());
+        assert!(o.add_header("X-Bad", "a\r\nInjected: 1").is_err());
+        assert!(o.headers.is_empty());
+        o.add_header("X-Good", "a\tb").unwrap();
+        assert!(o.validate().is_ok());
     }
 
     #[test]

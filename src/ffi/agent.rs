@@ -5,17 +5,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::nhttps_result;
-use super::handle::{arc_into_raw, arc_release, castable, into_raw, take};
-use super::macros::{ffi_boundary, try_mut, try_ref, try_str};
+use super::handle::{
+    arc_castable, arc_into_raw, arc_release, borrow, box_castable, into_raw, take,
+};
+use super::macros::{ffi_boundary, try_core, try_mut, try_out, try_ref, try_str};
 use crate::client::{Agent, AgentOptions, Scheduling, global_agent};
 
 /// Options for `nhttps_agent_new` (Node's `new https.Agent(options)`).
 /// Made by `nhttps_agent_options_new`, freed by `nhttps_agent_options_free`;
-/// copied by `nhttps_agent_new`.
+/// copied by `nhttps_agent_new`. Every setter takes a value in its
+/// documented range or refuses it with `NHTTPS_ERR_INVALID_ARGUMENT`,
+/// leaving the option as it was: nothing is clamped or replaced.
 pub struct nhttps_agent_options {
     _private: [u8; 0],
 }
-castable!(nhttps_agent_options => AgentOptions);
+box_castable!(nhttps_agent_options => AgentOptions);
 
 /// A pool of kept-alive connections (Node's `https.Agent`), shared by any
 /// number of threads. Reference-counted: `nhttps_agent_new` gives the
@@ -24,7 +28,7 @@ castable!(nhttps_agent_options => AgentOptions);
 pub struct nhttps_agent {
     _private: [u8; 0],
 }
-castable!(nhttps_agent => Agent);
+arc_castable!(nhttps_agent => Agent);
 
 /// Options with Node's defaults: maxSockets 5, maxFreeSockets 256, no total
 /// limit, keep-alive on, idle connections kept 15 s, LIFO reuse. The caller
@@ -40,19 +44,21 @@ pub extern "C" fn nhttps_agent_options_free(options: *mut nhttps_agent_options) 
     ffi_boundary! { drop(unsafe { take(options) }) }
 }
 
-/// Node's `maxSockets`: connections per host (at least 1).
+/// Node's `maxSockets`: connections per host (default 5). At least 1: 0
+/// is refused with `NHTTPS_ERR_INVALID_ARGUMENT` (no request could be sent).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_options_set_max_sockets(
     options: *mut nhttps_agent_options,
     max: u32,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).max_sockets = max.max(1) as usize;
+        try_core!(try_mut!(options).set_max_sockets(max as usize));
         nhttps_result::NHTTPS_OK
     }
 }
 
-/// Node's `maxTotalSockets`: connections over all hosts (0 = no limit).
+/// Node's `maxTotalSockets`: connections over all hosts. 0 (the default)
+/// means no limit: C's spelling of Node's `Infinity`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_options_set_max_total_sockets(
     options: *mut nhttps_agent_options,
@@ -64,7 +70,8 @@ pub extern "C" fn nhttps_agent_options_set_max_total_sockets(
     }
 }
 
-/// Node's `maxFreeSockets`: idle connections kept per host.
+/// Node's `maxFreeSockets`: idle connections kept per host (default 256).
+/// 0 keeps none: a connection closes when its response is done.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_options_set_max_free_sockets(
     options: *mut nhttps_agent_options,
@@ -88,20 +95,24 @@ pub extern "C" fn nhttps_agent_options_set_keep_alive(
     }
 }
 
-/// How long an idle connection is kept before it is closed (default 15000 ms).
+/// How long an idle connection is kept before it is closed (default 15000
+/// ms). At least 1 ms: 0 is refused with `NHTTPS_ERR_INVALID_ARGUMENT` (to
+/// keep no idle connection, set `max_free_sockets` to 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_options_set_free_socket_timeout_ms(
     options: *mut nhttps_agent_options,
     milliseconds: u32,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).free_socket_timeout = Duration::from_millis(u64::from(milliseconds));
+        let timeout = Duration::from_millis(u64::from(milliseconds));
+        try_core!(try_mut!(options).set_free_socket_timeout(timeout));
         nhttps_result::NHTTPS_OK
     }
 }
 
 /// Node's `scheduling`: "lifo" (the default: reuse the most recent idle
-/// connection) or "fifo" (the least recent).
+/// connection) or "fifo" (the least recent); anything else is refused with
+/// `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_options_set_scheduling(
     options: *mut nhttps_agent_options,
@@ -109,11 +120,7 @@ pub extern "C" fn nhttps_agent_options_set_scheduling(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_mut!(options);
-        options.scheduling = match try_str!(scheduling) {
-            "lifo" => Scheduling::Lifo,
-            "fifo" => Scheduling::Fifo,
-            other => return super::error::fail(crate::Error::invalid(format!("scheduling {other:?} is neither \"lifo\" nor \"fifo\""))),
-        };
+        options.scheduling = try_core!(Scheduling::from_node_name(try_str!(scheduling)));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -126,11 +133,9 @@ pub extern "C" fn nhttps_agent_new(
     agent_out: *mut *const nhttps_agent,
 ) -> nhttps_result {
     ffi_boundary! {
-        if agent_out.is_null() {
-            return super::macros::null_argument("agent_out");
-        }
+        let agent_out = try_out!(agent_out);
         let options = if options.is_null() { AgentOptions::default() } else { try_ref!(options).clone() };
-        unsafe { *agent_out = arc_into_raw::<nhttps_agent>(Arc::new(Agent::new(options))) };
+        *agent_out = arc_into_raw::<nhttps_agent>(Arc::new(Agent::new(options)));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -146,7 +151,7 @@ pub extern "C" fn nhttps_agent_new(
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_free(agent: *const nhttps_agent) {
     ffi_boundary! {
-        if let Some(agent) = unsafe { super::handle::borrow(agent) } {
+        if let Some(agent) = unsafe { borrow(agent) } {
             agent.destroy();
         }
         unsafe { arc_release(agent) }
@@ -181,10 +186,11 @@ pub extern "C" fn nhttps_agent_stats(
         let wanted = if name.is_null() { "" } else { try_str!(name) };
         let stats = agent.stats();
         let found = stats.iter().find(|s| s.name == wanted).cloned().unwrap_or_default();
-        unsafe {
-            if !in_use_out.is_null() { *in_use_out = found.in_use; }
-            if !free_out.is_null() { *free_out = found.free; }
-            if !queued_out.is_null() { *queued_out = found.queued; }
+        // Each out-pointer is optional: NULL ones are skipped.
+        for (out, value) in [(in_use_out, found.in_use), (free_out, found.free), (queued_out, found.queued)] {
+            if let Some(out) = unsafe { out.as_mut() } {
+                *out = value;
+            }
         }
         nhttps_result::NHTTPS_OK
     }

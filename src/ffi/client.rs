@@ -6,21 +6,27 @@ use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
 use super::agent::nhttps_agent;
-use super::error::{ClientError, nhttps_error, nhttps_result};
-use super::handle::{arc_clone, castable, into_raw, lend, take};
-use super::macros::{ffi_boundary, try_core, try_mut, try_ref, try_slice, try_str};
+use super::error::{ClientError, fail, nhttps_error, nhttps_result};
+use super::handle::{arc_clone, box_castable, into_raw, lend, take};
+use super::macros::{
+    ffi_boundary, null_argument, str_arg, try_core, try_handle, try_mut, try_out, try_ref,
+    try_slice, try_str,
+};
 use super::message::nhttps_incoming_message;
+use super::userdata::Userdata;
 use crate::client::{AgentChoice, ClientRequest, Protocol, RequestOptions};
-use crate::message::IncomingMessage;
 use crate::tls::{TlsVersion, read_file};
 
 /// Options for `nhttps_client_request_new` (Node's `https.request(options)`).
 /// Made by `nhttps_request_options_new` or `_from_url`, freed by
 /// `nhttps_request_options_free`; copied by `nhttps_client_request_new`.
+/// Every setter takes a value in its documented range or refuses it with
+/// `NHTTPS_ERR_INVALID_ARGUMENT`, leaving the option as it was: nothing is
+/// clamped or replaced.
 pub struct nhttps_request_options {
     _private: [u8; 0],
 }
-castable!(nhttps_request_options => RequestOptions);
+box_castable!(nhttps_request_options => RequestOptions);
 
 /// A request being sent (Node's `ClientRequest`). Made by
 /// `nhttps_client_request_new`; consumed by `_end` or `_end_async`, or
@@ -28,7 +34,7 @@ castable!(nhttps_request_options => RequestOptions);
 pub struct nhttps_client_request {
     _private: [u8; 0],
 }
-castable!(nhttps_client_request => ClientRequest);
+box_castable!(nhttps_client_request => ClientRequest);
 
 /// Options with Node's defaults: protocol "https:", host "localhost", port
 /// 443, GET "/", the global agent, certificate and host name verification
@@ -48,11 +54,8 @@ pub extern "C" fn nhttps_request_options_from_url(
 ) -> nhttps_result {
     ffi_boundary! {
         let url = try_str!(url);
-        if options_out.is_null() {
-            return super::macros::null_argument("options_out");
-        }
-        let options = try_core!(RequestOptions::from_url(url));
-        unsafe { *options_out = into_raw::<nhttps_request_options>(options) };
+        let options_out = try_out!(options_out);
+        *options_out = into_raw::<nhttps_request_options>(try_core!(RequestOptions::from_url(url)));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -74,9 +77,9 @@ fn set_text(
     ffi_boundary! {
         let options = try_mut!(options);
         // SAFETY: `value` is NULL or a NUL-terminated string, as the caller promised.
-        let value = match unsafe { super::macros::str_arg(value, name) } {
+        let value = match unsafe { str_arg(value, name) } {
             Ok(value) => value,
-            Err(error) => return super::error::fail(error),
+            Err(error) => return fail(error),
         };
         try_core!(apply(options, value));
         nhttps_result::NHTTPS_OK
@@ -177,6 +180,8 @@ pub extern "C" fn nhttps_request_options_set_path(
 }
 
 /// Adds a header field (copied); repeated names are all sent, in order.
+/// A name that is not a token, or a value with control characters (CR,
+/// LF, NUL, ...), is refused now with `NHTTPS_ERR_INVALID_ARGUMENT`.
 /// A Content-Length header makes the body length-delimited; without one,
 /// a body written with `_write` is chunked. Its value must be plain
 /// decimal digits (RFC 9110: "+5" or "0x5" is not), or
@@ -189,11 +194,7 @@ pub extern "C" fn nhttps_request_options_add_header(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_mut!(options);
-        let (name, value) = (try_str!(name), try_str!(value));
-        if !crate::http::is_token(name) || !crate::http::is_valid_header_value(value.as_bytes()) {
-            return super::error::fail(crate::Error::invalid(format!("invalid header {name:?}")));
-        }
-        options.headers.push((name.to_string(), value.to_string()));
+        try_core!(options.add_header(try_str!(name), try_str!(value)));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -365,27 +366,31 @@ pub extern "C" fn nhttps_request_options_set_no_agent(
     }
 }
 
-/// How long connecting may take (default 30000 ms).
+/// How long connecting may take (default 30000 ms). At least 1 ms: 0 is
+/// refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_connect_timeout_ms(
     options: *mut nhttps_request_options,
     milliseconds: u32,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).connect_timeout = Duration::from_millis(u64::from(milliseconds.max(1)));
+        let timeout = Duration::from_millis(u64::from(milliseconds));
+        try_core!(try_mut!(options).set_connect_timeout(timeout));
         nhttps_result::NHTTPS_OK
     }
 }
 
 /// Node's `timeout`: how long the socket may stay idle while sending or
-/// waiting for the response (default 120000 ms).
+/// waiting for the response (default 120000 ms). At least 1 ms: 0 (Node's
+/// "no timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_timeout_ms(
     options: *mut nhttps_request_options,
     milliseconds: u32,
 ) -> nhttps_result {
     ffi_boundary! {
-        try_mut!(options).timeout = Duration::from_millis(u64::from(milliseconds.max(1)));
+        let timeout = Duration::from_millis(u64::from(milliseconds));
+        try_core!(try_mut!(options).set_timeout(timeout));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -400,11 +405,8 @@ pub extern "C" fn nhttps_client_request_new(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_ref!(options);
-        if request_out.is_null() {
-            return super::macros::null_argument("request_out");
-        }
-        let request = try_core!(ClientRequest::new(options.clone()));
-        unsafe { *request_out = into_raw::<nhttps_client_request>(request) };
+        let request_out = try_out!(request_out);
+        *request_out = into_raw::<nhttps_client_request>(try_core!(ClientRequest::new(options.clone())));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -430,10 +432,6 @@ pub extern "C" fn nhttps_client_request_free(request: *mut nhttps_client_request
     ffi_boundary! { drop(unsafe { take(request) }) }
 }
 
-fn hand_out(response: IncomingMessage, response_out: *mut *mut nhttps_incoming_message) {
-    unsafe { *response_out = into_raw::<nhttps_incoming_message>(response) };
-}
-
 /// Finishes the request and blocks until the response head has arrived
 /// (interim 1xx responses are skipped). **Consumes `request`** whatever the
 /// result. On success `*response_out` is the caller's: read its body with
@@ -446,13 +444,9 @@ pub extern "C" fn nhttps_client_request_end(
     response_out: *mut *mut nhttps_incoming_message,
 ) -> nhttps_result {
     ffi_boundary! {
-        let Some(request) = (unsafe { take(request) }) else {
-            return super::macros::null_argument("request");
-        };
-        if response_out.is_null() {
-            return super::macros::null_argument("response_out");
-        }
-        hand_out(try_core!(request.end()), response_out);
+        let request = try_handle!(take, request);
+        let response_out = try_out!(response_out);
+        *response_out = into_raw::<nhttps_incoming_message>(try_core!(request.end()));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -487,13 +481,11 @@ pub extern "C" fn nhttps_client_request_end_async(
     userdata: *mut c_void,
 ) -> nhttps_result {
     ffi_boundary! {
-        let Some(request) = (unsafe { take(request) }) else {
-            return super::macros::null_argument("request");
-        };
+        let request = try_handle!(take, request);
         let Some(callback) = callback else {
-            return super::macros::null_argument("callback");
+            return null_argument("callback");
         };
-        let userdata = super::server::Userdata(userdata);
+        let userdata = Userdata(userdata);
         request.end_async(move |result| {
             let userdata = userdata;
             match result {
@@ -521,48 +513,8 @@ pub extern "C" fn nhttps_get(
 ) -> nhttps_result {
     ffi_boundary! {
         let url = try_str!(url);
-        if response_out.is_null() {
-            return super::macros::null_argument("response_out");
-        }
-        hand_out(try_core!(crate::client::get(url)), response_out);
-        nhttps_result::NHTTPS_OK
-    }
-}
-
-/// Frees a response received by the client (`_end`, `_end_async`,
-/// `nhttps_get`). Its connection goes back to the agent if the body was
-/// read to the end and the connection can be reused; otherwise it is
-/// closed. NULL is a no-op. Never call it on a request given to a server
-/// callback — those belong to nhttps.
-#[unsafe(no_mangle)]
-pub extern "C" fn nhttps_incoming_message_free(message: *mut nhttps_incoming_message) {
-    ffi_boundary! { drop(unsafe { take(message) }) }
-}
-
-/// For a `101 Switching Protocols` response received by the client (e.g. a
-/// WebSocket handshake): takes over its connection. `*socket_out` is the
-/// caller's, to free with `nhttps_socket_free`; bytes the server sent
-/// right after its head come out of the socket's first reads. The response
-/// may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
-/// response, when taken already, or on a plain "http:" connection (only
-/// TLS connections can be taken over).
-#[unsafe(no_mangle)]
-pub extern "C" fn nhttps_incoming_message_upgrade(
-    message: *mut nhttps_incoming_message,
-    socket_out: *mut *mut super::socket::nhttps_socket,
-) -> nhttps_result {
-    ffi_boundary! {
-        let message = try_ref!(message);
-        if socket_out.is_null() {
-            return super::macros::null_argument("socket_out");
-        }
-        let Some(socket) = message.upgrade() else {
-            if message.status() == 101 && message.socket().tls_version.is_none() {
-                return super::error::fail(crate::Error::state("a plain http: connection cannot be taken over (only TLS connections can)"));
-            }
-            return super::error::fail(crate::Error::state("not a 101 response received by the client, or already taken"));
-        };
-        unsafe { *socket_out = into_raw::<super::socket::nhttps_socket>(socket) };
+        let response_out = try_out!(response_out);
+        *response_out = into_raw::<nhttps_incoming_message>(try_core!(crate::client::get(url)));
         nhttps_result::NHTTPS_OK
     }
 }

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_int};
 
-use super::handle::castable;
+use super::handle::ref_castable;
 use super::macros::{ffi_boundary, try_ref};
 use crate::error::Error;
 
@@ -268,7 +268,7 @@ impl ClientError {
 pub struct nhttps_error {
     _private: [u8; 0],
 }
-castable!(nhttps_error => ClientError);
+ref_castable!(nhttps_error => ClientError);
 
 /// The error's code. `NHTTPS_ERR_NULL_ARGUMENT` if `error` is NULL.
 #[unsafe(no_mangle)]

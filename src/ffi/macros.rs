@@ -18,44 +18,73 @@ macro_rules! ffi_boundary {
     };
 }
 
-/// Borrows a handle, or returns `NHTTPS_ERR_NULL_ARGUMENT` (or the return
-/// type's failure value) when it is NULL.
-macro_rules! try_ref {
-    ($ptr:ident) => {
-        match unsafe { $crate::ffi::handle::borrow($ptr) } {
+/// The value in `$option`, or an early return of `NHTTPS_ERR_NULL_ARGUMENT`
+/// (or the return type's failure value) naming the argument `$ptr` when it
+/// is `None` (the pointer was NULL). The `try_*` handle macros below are
+/// this with the conversion they make.
+macro_rules! or_null_argument {
+    ($option:expr, $ptr:ident) => {
+        match $option {
             Some(value) => value,
             None => return $crate::ffi::macros::null_argument(stringify!($ptr)),
         }
     };
 }
 
-/// Borrows a handle mutably, or fails like `try_ref!`.
+/// A handle argument passed through `handle::$convert` (`borrow`,
+/// `borrow_mut`, `take` or `arc_clone`), or an early return like
+/// `or_null_argument!` when it is NULL. `try_ref!` and `try_mut!` are the
+/// two every function uses; `take` and `arc_clone` are called through it.
+macro_rules! try_handle {
+    ($convert:ident, $ptr:ident) => {
+        $crate::ffi::macros::or_null_argument!(unsafe { $crate::ffi::handle::$convert($ptr) }, $ptr)
+    };
+}
+
+/// Borrows a handle, or fails like `try_handle!`.
+macro_rules! try_ref {
+    ($ptr:ident) => {
+        $crate::ffi::macros::try_handle!(borrow, $ptr)
+    };
+}
+
+/// Borrows a handle mutably, or fails like `try_handle!`.
 macro_rules! try_mut {
     ($ptr:ident) => {
-        match unsafe { $crate::ffi::handle::borrow_mut($ptr) } {
-            Some(value) => value,
-            None => return $crate::ffi::macros::null_argument(stringify!($ptr)),
-        }
+        $crate::ffi::macros::try_handle!(borrow_mut, $ptr)
     };
 }
 
 /// A NUL-terminated UTF-8 argument as `&str`.
 macro_rules! try_str {
     ($ptr:ident) => {
-        match unsafe { $crate::ffi::macros::str_arg($ptr, stringify!($ptr)) } {
-            Ok(value) => value,
-            Err(error) => return $crate::ffi::error::fail(error),
-        }
+        $crate::ffi::macros::try_core!(unsafe {
+            $crate::ffi::macros::str_arg($ptr, stringify!($ptr))
+        })
     };
 }
 
 /// `(pointer, length)` as a byte slice; NULL is allowed only with length 0.
+/// `try_slice!(mut buffer, capacity)`: a caller's buffer to write into.
 macro_rules! try_slice {
     ($ptr:ident, $len:ident) => {
-        match unsafe { $crate::ffi::macros::slice_arg($ptr, $len, stringify!($ptr)) } {
-            Ok(value) => value,
-            Err(error) => return $crate::ffi::error::fail(error),
-        }
+        $crate::ffi::macros::try_core!(unsafe {
+            $crate::ffi::macros::slice_arg($ptr, $len, stringify!($ptr))
+        })
+    };
+    (mut $ptr:ident, $len:ident) => {
+        $crate::ffi::macros::try_core!(unsafe {
+            $crate::ffi::macros::slice_mut_arg($ptr, $len, stringify!($ptr))
+        })
+    };
+}
+
+/// An out-pointer as `&mut T`, to write the result through, or an early
+/// return like `or_null_argument!` when it is NULL. Check it before doing
+/// the work whose result it receives.
+macro_rules! try_out {
+    ($ptr:ident) => {
+        $crate::ffi::macros::or_null_argument!(unsafe { $ptr.as_mut() }, $ptr)
     };
 }
 
@@ -69,7 +98,10 @@ macro_rules! try_core {
     };
 }
 
-pub(crate) use {ffi_boundary, try_core, try_mut, try_ref, try_slice, try_str};
+pub(crate) use {
+    ffi_boundary, or_null_argument, try_core, try_handle, try_mut, try_out, try_ref, try_slice,
+    try_str,
+};
 
 pub(crate) fn null_argument<T: ErrorReturn>(name: &str) -> T {
     fail(FfiError::null(name))
@@ -101,4 +133,22 @@ pub(crate) unsafe fn slice_arg<'a, T>(
         };
     }
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// # Safety
+/// `ptr` is NULL or points to `len` writable elements, used by nothing else
+/// while `'a` lasts.
+pub(crate) unsafe fn slice_mut_arg<'a, T>(
+    ptr: *mut T,
+    len: usize,
+    name: &str,
+) -> Result<&'a mut [T], FfiError> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&mut [])
+        } else {
+            Err(FfiError::null(name))
+        };
+    }
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }

@@ -1,11 +1,14 @@
-//! `nhttps_incoming_message` (Node's `IncomingMessage`) and
-//! `nhttps_socket_info` (the socket's addresses and TLS facts).
+//! `nhttps_incoming_message` (Node's `IncomingMessage`, a server's request
+//! or a client's response) and `nhttps_socket_info` (the socket's addresses
+//! and TLS facts).
 
 use std::ffi::{CString, c_char};
 
-use super::error::nhttps_result;
-use super::handle::{castable, lend};
-use super::macros::{ffi_boundary, try_core, try_ref, try_str};
+use super::error::{fail, nhttps_result};
+use super::handle::{box_castable, into_raw, lend, ref_castable, take};
+use super::macros::{ffi_boundary, try_core, try_out, try_ref, try_slice, try_str};
+use super::socket::nhttps_socket;
+use crate::error::Error;
 use crate::server::{IncomingMessage, SocketInfo};
 
 /// A request (Node's `IncomingMessage`). It belongs to nhttps: it is
@@ -15,7 +18,7 @@ use crate::server::{IncomingMessage, SocketInfo};
 pub struct nhttps_incoming_message {
     _private: [u8; 0],
 }
-castable!(nhttps_incoming_message => IncomingMessage);
+box_castable!(nhttps_incoming_message => IncomingMessage);
 
 /// What is known about a connection: addresses and TLS details. It is
 /// borrowed from the message, socket or callback that gave it, and
@@ -23,7 +26,7 @@ castable!(nhttps_incoming_message => IncomingMessage);
 pub struct nhttps_socket_info {
     _private: [u8; 0],
 }
-castable!(nhttps_socket_info => SocketInfo);
+ref_castable!(nhttps_socket_info => SocketInfo);
 
 /// The request method, e.g. "GET" ("" for a response). NULL if `message` is NULL.
 #[unsafe(no_mangle)]
@@ -105,19 +108,15 @@ pub extern "C" fn nhttps_incoming_message_header_at(
 ) -> nhttps_result {
     ffi_boundary! {
         let message = try_ref!(message);
-        if name_out.is_null() || value_out.is_null() {
-            return super::macros::null_argument(if name_out.is_null() { "name_out" } else { "value_out" });
-        }
+        let (name_out, value_out) = (try_out!(name_out), try_out!(value_out));
         let Some(field) = message.headers().get(index) else {
-            return super::error::fail(crate::Error::invalid(format!(
+            return fail(Error::invalid(format!(
                 "header index {index} is out of range (the request has {})",
                 message.headers().len()
             )));
         };
-        unsafe {
-            *name_out = field.name.as_ptr();
-            *value_out = field.value.as_ptr();
-        }
+        *name_out = field.name.as_ptr();
+        *value_out = field.value.as_ptr();
         nhttps_result::NHTTPS_OK
     }
 }
@@ -138,14 +137,10 @@ pub extern "C" fn nhttps_incoming_message_header_block(
 ) -> nhttps_result {
     ffi_boundary! {
         let message = try_ref!(message);
-        if fields_out.is_null() || len_out.is_null() {
-            return super::macros::null_argument(if fields_out.is_null() { "fields_out" } else { "len_out" });
-        }
+        let (fields_out, len_out) = (try_out!(fields_out), try_out!(len_out));
         let block = message.headers().as_bytes();
-        unsafe {
-            *fields_out = block.as_ptr();
-            *len_out = block.len();
-        }
+        *fields_out = block.as_ptr();
+        *len_out = block.len();
         nhttps_result::NHTTPS_OK
     }
 }
@@ -164,16 +159,13 @@ pub extern "C" fn nhttps_incoming_message_read(
 ) -> nhttps_result {
     ffi_boundary! {
         let message = try_ref!(message);
-        if read_out.is_null() || (buffer.is_null() && capacity > 0) {
-            return super::macros::null_argument(if read_out.is_null() { "read_out" } else { "buffer" });
-        }
-        unsafe { *read_out = 0 };
-        if capacity == 0 {
+        let read_out = try_out!(read_out);
+        let buffer = try_slice!(mut buffer, capacity);
+        *read_out = 0;
+        if buffer.is_empty() {
             return nhttps_result::NHTTPS_OK;
         }
-        let out = unsafe { std::slice::from_raw_parts_mut(buffer, capacity) };
-        let n = try_core!(message.read(out));
-        unsafe { *read_out = n };
+        *read_out = try_core!(message.read(buffer));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -184,6 +176,42 @@ pub extern "C" fn nhttps_incoming_message_socket(
     message: *const nhttps_incoming_message,
 ) -> *const nhttps_socket_info {
     ffi_boundary! { lend::<nhttps_socket_info>(try_ref!(message).socket()) }
+}
+
+/// Frees a response received by the client (`_end`, `_end_async`,
+/// `nhttps_get`). Its connection goes back to the agent if the body was
+/// read to the end and the connection can be reused; otherwise it is
+/// closed. NULL is a no-op. Never call it on a request given to a server
+/// callback — those belong to nhttps.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_free(message: *mut nhttps_incoming_message) {
+    ffi_boundary! { drop(unsafe { take(message) }) }
+}
+
+/// For a `101 Switching Protocols` response received by the client (e.g. a
+/// WebSocket handshake): takes over its connection. `*socket_out` is the
+/// caller's, to free with `nhttps_socket_free`; bytes the server sent
+/// right after its head come out of the socket's first reads. The response
+/// may be freed before or after. `NHTTPS_ERR_INVALID_STATE` for any other
+/// response, when taken already, or on a plain "http:" connection (only
+/// TLS connections can be taken over).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_upgrade(
+    message: *mut nhttps_incoming_message,
+    socket_out: *mut *mut nhttps_socket,
+) -> nhttps_result {
+    ffi_boundary! {
+        let message = try_ref!(message);
+        let socket_out = try_out!(socket_out);
+        let Some(socket) = message.upgrade() else {
+            if message.status() == 101 && message.socket().tls_version.is_none() {
+                return fail(Error::state("a plain http: connection cannot be taken over (only TLS connections can)"));
+            }
+            return fail(Error::state("not a 101 response received by the client, or already taken"));
+        };
+        *socket_out = into_raw::<nhttps_socket>(socket);
+        nhttps_result::NHTTPS_OK
+    }
 }
 
 fn opt_ptr(value: &Option<CString>) -> *const c_char {

@@ -16,3 +16,4 @@ mod server;
 mod slots;
 mod socket;
 mod tls;
+mod userdata;

@@ -1,22 +1,30 @@
-//! `nhttps_server_options`: the builder for Node's `https.createServer` options.
+//! `nhttps_server_options`: the builder for Node's `https.createServer`
+//! options — every `nhttps_server_options_*` function, TLS ones included.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::nhttps_result;
-use super::handle::{castable, into_raw, take};
-use super::macros::{ffi_boundary, try_core, try_mut, try_slice, try_str};
-use crate::server::ServerOptions;
-use crate::tls::{TlsVersion, read_file};
+use super::handle::{arc_clone, box_castable, into_raw, take};
+use super::macros::{ffi_boundary, slice_arg, try_core, try_mut, try_slice, try_str};
+use super::tls::nhttps_secure_context;
+use super::userdata::Userdata;
+use crate::server::{ServerOptions, ServerTimeout};
+use crate::tls::{ContextOptions, TlsVersion, read_file};
 
 /// Options for `nhttps_server_new` (Node's `https.createServer(options)`).
 /// Made by `nhttps_server_options_new`, freed by `nhttps_server_options_free`.
 /// `nhttps_server_new` copies what it needs, so the options may be freed
 /// (or reused) right after. Not for concurrent use from several threads.
+/// Every setter takes a value in its documented range or refuses it with
+/// `NHTTPS_ERR_INVALID_ARGUMENT`, leaving the option as it was: nothing is
+/// clamped or replaced. 0 means "no limit" only where a setter says so;
+/// a timeout is at least 1 ms (nhttps never waits without a deadline).
 pub struct nhttps_server_options {
     _private: [u8; 0],
 }
-castable!(nhttps_server_options => ServerOptions);
+box_castable!(nhttps_server_options => ServerOptions);
 
 /// Creates options with Node's defaults: no certificate yet, `requestCert`
 /// false, `rejectUnauthorized` true. The caller owns the result and frees it
@@ -32,6 +40,38 @@ pub extern "C" fn nhttps_server_options_free(options: *mut nhttps_server_options
     ffi_boundary! { drop(unsafe { take(options) }) }
 }
 
+/// Sets one of the identity's byte options (key, certificate, PKCS#12) to
+/// a copy of the `len` bytes at `data`; `name` is the C argument's name,
+/// for the message when `data` is NULL.
+fn set_identity_bytes(
+    options: *mut nhttps_server_options,
+    data: *const u8,
+    len: usize,
+    name: &str,
+    field: fn(&mut ContextOptions) -> &mut Option<Vec<u8>>,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        // SAFETY: `data` is NULL or points to `len` bytes, as the caller promised.
+        let bytes = try_core!(unsafe { slice_arg(data, len, name) });
+        *field(&mut options.tls.context) = Some(bytes.to_vec());
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Sets one of the identity's byte options from the file at `path`, read now.
+fn read_identity_file(
+    options: *mut nhttps_server_options,
+    path: *const c_char,
+    field: fn(&mut ContextOptions) -> &mut Option<Vec<u8>>,
+) -> nhttps_result {
+    ffi_boundary! {
+        let options = try_mut!(options);
+        *field(&mut options.tls.context) = Some(try_core!(read_file(try_str!(path))));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
 /// Node's `key`: the server's private key, PEM, `len` bytes (copied).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_key_pem(
@@ -39,10 +79,7 @@ pub extern "C" fn nhttps_server_options_set_key_pem(
     pem: *const u8,
     len: usize,
 ) -> nhttps_result {
-    ffi_boundary! {
-        try_mut!(options).tls.context.key_pem = Some(try_slice!(pem, len).to_vec());
-        nhttps_result::NHTTPS_OK
-    }
+    set_identity_bytes(options, pem, len, "pem", |c| &mut c.key_pem)
 }
 
 /// Reads the private key from a PEM file now. `NHTTPS_ERR_IO` if it cannot be read.
@@ -51,11 +88,7 @@ pub extern "C" fn nhttps_server_options_set_key_file(
     options: *mut nhttps_server_options,
     path: *const c_char,
 ) -> nhttps_result {
-    ffi_boundary! {
-        let options = try_mut!(options);
-        options.tls.context.key_pem = Some(try_core!(read_file(try_str!(path))));
-        nhttps_result::NHTTPS_OK
-    }
+    read_identity_file(options, path, |c| &mut c.key_pem)
 }
 
 /// Node's `cert`: the certificate chain, PEM (the server's certificate
@@ -66,10 +99,7 @@ pub extern "C" fn nhttps_server_options_set_cert_pem(
     pem: *const u8,
     len: usize,
 ) -> nhttps_result {
-    ffi_boundary! {
-        try_mut!(options).tls.context.cert_pem = Some(try_slice!(pem, len).to_vec());
-        nhttps_result::NHTTPS_OK
-    }
+    set_identity_bytes(options, pem, len, "pem", |c| &mut c.cert_pem)
 }
 
 /// Reads the certificate chain from a PEM file now.
@@ -78,11 +108,7 @@ pub extern "C" fn nhttps_server_options_set_cert_file(
     options: *mut nhttps_server_options,
     path: *const c_char,
 ) -> nhttps_result {
-    ffi_boundary! {
-        let options = try_mut!(options);
-        options.tls.context.cert_pem = Some(try_core!(read_file(try_str!(path))));
-        nhttps_result::NHTTPS_OK
-    }
+    read_identity_file(options, path, |c| &mut c.cert_pem)
 }
 
 /// Node's `passphrase` for an encrypted private key (copied). A missing or
@@ -256,109 +282,94 @@ pub extern "C" fn nhttps_server_options_set_max_requests_per_socket(
     }
 }
 
-/// Sets one of the server's timeouts from milliseconds (at least 1).
+/// Sets one of the server's timeouts from milliseconds.
 fn set_timeout(
     options: *mut nhttps_server_options,
     milliseconds: u32,
-    what: &str,
-    field: fn(&mut ServerOptions) -> &mut Duration,
+    which: ServerTimeout,
 ) -> nhttps_result {
     ffi_boundary! {
-        let options = try_mut!(options);
-        if milliseconds == 0 {
-            return super::error::fail(crate::Error::invalid(format!("the {what} must be at least 1 ms")));
-        }
-        *field(options) = Duration::from_millis(u64::from(milliseconds));
+        let timeout = Duration::from_millis(u64::from(milliseconds));
+        try_core!(try_mut!(options).set_timeout(which, timeout));
         nhttps_result::NHTTPS_OK
     }
 }
 
 /// Node's `keepAliveTimeout`: how long an idle kept-alive connection waits
-/// for the next request before it is closed. Default 5000 ms; at least 1.
+/// for the next request before it is closed. Default 5000 ms. At least 1
+/// ms: 0 (Node's "no timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_keep_alive_timeout_ms(
     options: *mut nhttps_server_options,
     milliseconds: u32,
 ) -> nhttps_result {
-    set_timeout(options, milliseconds, "keep-alive timeout", |o| {
-        &mut o.keep_alive_timeout
-    })
+    set_timeout(options, milliseconds, ServerTimeout::KeepAlive)
 }
 
 /// Node's `handshakeTimeout`: how long a TLS handshake may take, as a
 /// whole, before the connection is closed and `tlsClientError` (or
 /// `clientError`) reports `NHTTPS_ERR_TIMEOUT` — so a peer that connects and
 /// says nothing, or trickles its hello, does not hold a thread. Default
-/// 120000 ms; at least 1.
+/// 120000 ms. At least 1 ms: 0 is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_handshake_timeout_ms(
     options: *mut nhttps_server_options,
     milliseconds: u32,
 ) -> nhttps_result {
-    set_timeout(options, milliseconds, "handshake timeout", |o| {
-        &mut o.handshake_timeout
-    })
+    set_timeout(options, milliseconds, ServerTimeout::Handshake)
 }
 
 /// Node's `headersTimeout`: how long a request's head may take to arrive,
 /// as a whole — a client trickling header bytes (slowloris) is answered
 /// `408` and `clientError` reports `NHTTPS_ERR_TIMEOUT`. The clock starts
 /// at the head's first byte (for a new connection's first request, at the
-/// end of the handshake), as in Node. Default 60000 ms; at least 1.
+/// end of the handshake), as in Node. Default 60000 ms. At least 1 ms: 0
+/// (Node's "no timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_headers_timeout_ms(
     options: *mut nhttps_server_options,
     milliseconds: u32,
 ) -> nhttps_result {
-    set_timeout(options, milliseconds, "headers timeout", |o| {
-        &mut o.headers_timeout
-    })
+    set_timeout(options, milliseconds, ServerTimeout::Headers)
 }
 
 /// Node's `requestTimeout`: how long one read or write of a request being
-/// served may block. Default 300000 ms; at least 1.
+/// served may block. Default 300000 ms. At least 1 ms: 0 (Node's "no
+/// timeout") is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_request_timeout_ms(
     options: *mut nhttps_server_options,
     milliseconds: u32,
 ) -> nhttps_result {
-    set_timeout(options, milliseconds, "request timeout", |o| {
-        &mut o.request_timeout
-    })
+    set_timeout(options, milliseconds, ServerTimeout::Request)
 }
 
 /// The stack size of each connection thread, where every callback runs.
-/// Default 1 MiB (only touched pages cost memory); at least 64 KiB. Raise it
-/// for callbacks that need deep stacks.
+/// Default 1 MiB (only touched pages cost memory); at least 64 KiB
+/// (65536): a smaller value is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
+/// Raise it for callbacks that need deep stacks.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_thread_stack_size(
     options: *mut nhttps_server_options,
     bytes: usize,
 ) -> nhttps_result {
     ffi_boundary! {
-        let options = try_mut!(options);
-        if bytes < 64 * 1024 {
-            return super::error::fail(crate::Error::invalid("the thread stack size must be at least 64 KiB"));
-        }
-        options.thread_stack_size = bytes;
+        try_core!(try_mut!(options).set_thread_stack_size(bytes));
         nhttps_result::NHTTPS_OK
     }
 }
 
 /// Node's `maxHeaderSize`: the most bytes a request head may take (request
 /// line and headers). Default 16 KiB; a larger head is answered `431` and
-/// reported to `clientError`.
+/// reported to `clientError`. At least 64: a smaller value (0 included) is
+/// refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_max_header_size(
     options: *mut nhttps_server_options,
     bytes: usize,
 ) -> nhttps_result {
     ffi_boundary! {
-        let options = try_mut!(options);
-        if bytes < 64 {
-            return super::error::fail(crate::Error::invalid("the maximum header size must be at least 64 bytes"));
-        }
-        options.limits.max_header_size = bytes;
+        try_core!(try_mut!(options).set_max_header_size(bytes));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -443,16 +454,12 @@ pub extern "C" fn nhttps_server_options_set_honor_cipher_order(
     }
 }
 
-/// Node's `ALPNProtocols`: `count` protocol names (e.g. "http/1.1"), most
-/// preferred first (copied). The server picks its most preferred protocol
-/// that the client offers; a client that offers ALPN but none of these
-/// fails the handshake (`no_application_protocol`). The result is in
-/// `nhttps_socket_info_alpn_protocol`.
-#[unsafe(no_mangle)]
-pub extern "C" fn nhttps_server_options_set_alpn_protocols(
+/// Sets a list of protocol names (ALPN or NPN) with its core setter.
+fn set_protocols(
     options: *mut nhttps_server_options,
     protocols: *const *const c_char,
     count: usize,
+    set: fn(&mut ServerOptions, Vec<String>) -> crate::Result<()>,
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_mut!(options);
@@ -461,15 +468,31 @@ pub extern "C" fn nhttps_server_options_set_alpn_protocols(
         for &protocol in pointers {
             names.push(try_str!(protocol).to_string());
         }
-        try_core!(crate::tls::alpn_wire_format(&names));
-        options.tls.context.policy.alpn_protocols = names;
+        try_core!(set(options, names));
         nhttps_result::NHTTPS_OK
     }
 }
 
+/// Node's `ALPNProtocols`: `count` protocol names (e.g. "http/1.1"), most
+/// preferred first (copied). The server picks its most preferred protocol
+/// that the client offers; a client that offers ALPN but none of these
+/// fails the handshake (`no_application_protocol`). The result is in
+/// `nhttps_socket_info_alpn_protocol`. Each name is 1 to 255 bytes; an
+/// empty or longer one is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_alpn_protocols(
+    options: *mut nhttps_server_options,
+    protocols: *const *const c_char,
+    count: usize,
+) -> nhttps_result {
+    set_protocols(options, protocols, count, ServerOptions::set_alpn_protocols)
+}
+
 /// Node's `sessionIdContext`: an opaque identifier (1 to 32 bytes, copied)
-/// that sessions are resumed under. When a client certificate is asked for
-/// and none is set, the default is an MD5 of the command line, as in Node.
+/// that sessions are resumed under; another length (0 included) is refused
+/// with `NHTTPS_ERR_INVALID_ARGUMENT`. When a client certificate is asked
+/// for and none is set, the default is an MD5 of the command line, as in
+/// Node.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_session_id_context(
     options: *mut nhttps_server_options,
@@ -477,11 +500,183 @@ pub extern "C" fn nhttps_server_options_set_session_id_context(
     len: usize,
 ) -> nhttps_result {
     ffi_boundary! {
+        try_core!(try_mut!(options).set_session_id_context(try_slice!(context, len)));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `SNICallback`: called on the connection's thread during the
+/// handshake with the server name the client asked for (valid during the
+/// call). Return the context to present, or NULL for the default. The
+/// returned context is borrowed: nhttps takes its own reference, so the
+/// caller keeps (and later frees) its own.
+pub type nhttps_sni_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        servername: *const c_char,
+    ) -> *const nhttps_secure_context,
+>;
+
+/// Sets the SNI callback (NULL removes it). Like every callback it must be
+/// thread-safe. When set, `nhttps_server_add_context` entries are not used.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_sni_callback(
+    options: *mut nhttps_server_options,
+    callback: nhttps_sni_callback,
+    userdata: *mut c_void,
+) -> nhttps_result {
+    ffi_boundary! {
         let options = try_mut!(options);
-        if !(1..=32).contains(&len) {
-            return super::error::fail(crate::Error::invalid("the session id context must be 1 to 32 bytes"));
-        }
-        options.tls.session_id_context = Some(try_slice!(context, len).to_vec());
+        let userdata = Userdata(userdata);
+        options.sni_callback = callback.map(|cb| -> crate::tls::SniCallback {
+            Arc::new(move |name| {
+                let userdata = userdata;
+                let name = std::ffi::CString::new(name).ok()?;
+                // SAFETY: user callback; `name` outlives the call, and the
+                // returned pointer is a context the caller holds a reference to.
+                unsafe { arc_clone(cb(userdata.0, name.as_ptr())) }
+            })
+        });
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `pfx`: the key and certificate chain as a PKCS#12 bundle (DER,
+/// `len` bytes, copied), decrypted with the passphrase. Takes precedence
+/// over key and cert.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_pfx(
+    options: *mut nhttps_server_options,
+    der: *const u8,
+    len: usize,
+) -> nhttps_result {
+    set_identity_bytes(options, der, len, "der", |c| &mut c.pfx)
+}
+
+/// Reads a PKCS#12 bundle from a file now.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_pfx_file(
+    options: *mut nhttps_server_options,
+    path: *const c_char,
+) -> nhttps_result {
+    read_identity_file(options, path, |c| &mut c.pfx)
+}
+
+/// OCSP stapling: `der` is a DER-encoded OCSP response for the
+/// certificate, `len` bytes, copied (the caller may free them at once).
+/// It is sent in the TLS handshake to every client that asks for one (the
+/// status_request extension, e.g. `openssl s_client -status`); a client
+/// that does not ask gets none. It belongs to the identity, like the key
+/// and certificate: `nhttps_server_new` staples it for the default
+/// context, and a context made from these options with
+/// `nhttps_secure_context_new` staples its own wherever it is used
+/// (`nhttps_server_add_context`, the SNI callback,
+/// `nhttps_server_set_secure_context`).
+///
+/// Checked now: bytes that are not an OCSP response, PEM text, or a
+/// response whose status is not "successful" give `NHTTPS_ERR_CERTIFICATE`
+/// and leave the option as it was. nhttps does not check the response's
+/// signature, dates or that it names the certificate, and never fetches or
+/// refreshes it: give a fresh one before the old one's nextUpdate, in a new
+/// context swapped in with `nhttps_server_set_secure_context`. `len` 0
+/// (with `der` NULL or not) removes the response.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_ocsp_response(
+    options: *mut nhttps_server_options,
+    der: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_core!(try_mut!(options).set_ocsp_response(try_slice!(der, len)));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Reads a DER-encoded OCSP response from the file at `path` now (the path
+/// is not kept: a later change to the file is not seen until this is called
+/// again) and sets it as `nhttps_server_options_set_ocsp_response` does.
+/// `NHTTPS_ERR_IO` when the file cannot be read, `NHTTPS_ERR_CERTIFICATE`
+/// when it does not hold a successful OCSP response (an empty file
+/// included); either way the option is left as it was.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_ocsp_response_file(
+    options: *mut nhttps_server_options,
+    path: *const c_char,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_core!(try_mut!(options).set_ocsp_response_file(try_str!(path)));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
+/// predecessor of ALPN, for old clients only — prefer ALPN. The agreed
+/// protocol is in `nhttps_socket_info_npn_protocol`. Each name is 1 to 255
+/// bytes; an empty or longer one is refused with
+/// `NHTTPS_ERR_INVALID_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_npn_protocols(
+    options: *mut nhttps_server_options,
+    protocols: *const *const c_char,
+    count: usize,
+) -> nhttps_result {
+    set_protocols(options, protocols, count, ServerOptions::set_npn_protocols)
+}
+
+/// How many sessions the server remembers for resumption by session id
+/// (default 20,480; 0 means no limit).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_session_cache_size(
+    options: *mut nhttps_server_options,
+    size: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.session_cache_size = Some(size);
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `sessionTimeout`: seconds a session stays resumable (default
+/// 300). At least 1: 0 is refused with `NHTTPS_ERR_INVALID_ARGUMENT`
+/// (OpenSSL would silently take it as 300).
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_session_timeout(
+    options: *mut nhttps_server_options,
+    seconds: u32,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_core!(try_mut!(options).set_session_timeout(seconds));
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Whether to issue session tickets (default true). Without them, clients
+/// resume by session id from the server's cache only.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_tickets(
+    options: *mut nhttps_server_options,
+    enabled: bool,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_mut!(options).tls.tickets = enabled;
+        nhttps_result::NHTTPS_OK
+    }
+}
+
+/// Node's `ticketKeys`: the keys that encrypt session tickets, copied;
+/// `len` must be `NHTTPS_TICKET_KEYS_LEN` (80: 16 bytes of key name, 32 of
+/// HMAC secret, 32 of AES secret — OpenSSL's layout, unlike Node's 48
+/// bytes); another length is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
+/// Servers given the same keys resume each other's sessions. Default:
+/// random at start. Keep them secret.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_options_set_ticket_keys(
+    options: *mut nhttps_server_options,
+    keys: *const u8,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        try_core!(try_mut!(options).set_ticket_keys(try_slice!(keys, len)));
         nhttps_result::NHTTPS_OK
     }
 }

@@ -4,12 +4,13 @@ use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 
 use super::error::{ClientError, fail, nhttps_error, nhttps_result};
-use super::handle::{castable, into_raw, lend, take};
-use super::macros::{ffi_boundary, null_argument, try_core, try_ref, try_str};
+use super::handle::{box_castable, into_raw, lend, take};
+use super::macros::{ffi_boundary, null_argument, try_core, try_out, try_ref, try_str};
 use super::message::{nhttps_incoming_message, nhttps_socket_info};
 use super::options::nhttps_server_options;
 use super::response::{self, nhttps_server_response};
 use super::socket::nhttps_socket;
+use super::userdata::Userdata;
 use crate::error::Error;
 use crate::server::{Handlers, Server, Taken};
 
@@ -19,7 +20,7 @@ use crate::server::{Handlers, Server, Taken};
 pub struct nhttps_server {
     _private: [u8; 0],
 }
-castable!(nhttps_server => Server);
+box_castable!(nhttps_server => Server);
 
 /// `request` and `checkContinue`: called on the thread serving the
 /// connection (after a keep-alive wait, maybe another thread of nhttps's
@@ -98,15 +99,6 @@ pub type nhttps_keylog_callback =
 /// `close` and `listening`.
 pub type nhttps_event_callback = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
 
-/// The userdata registered beside a callback, handed back to it.
-#[derive(Clone, Copy)]
-pub(crate) struct Userdata(pub(crate) *mut c_void);
-// SAFETY: by registering a callback the caller accepts (as the header says)
-// that it and its userdata are used from nhttps's threads; nhttps never
-// dereferences userdata itself.
-unsafe impl Send for Userdata {}
-unsafe impl Sync for Userdata {}
-
 /// Validates options and builds a server (Node's `https.createServer`).
 /// The key, certificate and passphrase are checked now: a bad one fails
 /// with `NHTTPS_ERR_KEY`, `_CERTIFICATE` or `_PASSPHRASE`. On success
@@ -119,11 +111,8 @@ pub extern "C" fn nhttps_server_new(
 ) -> nhttps_result {
     ffi_boundary! {
         let options = try_ref!(options);
-        if server_out.is_null() {
-            return super::macros::null_argument("server_out");
-        }
-        let server = try_core!(Server::new(options.clone()));
-        unsafe { *server_out = into_raw::<nhttps_server>(server) };
+        let server_out = try_out!(server_out);
+        *server_out = into_raw::<nhttps_server>(try_core!(Server::new(options.clone())));
         nhttps_result::NHTTPS_OK
     }
 }
@@ -569,6 +558,8 @@ pub extern "C" fn nhttps_server_stats(
 ) -> nhttps_result {
     ffi_boundary! {
         let server = try_ref!(server);
+        // Not `try_out!`: the caller's struct may be smaller than ours (its
+        // `size` says), so no `&mut nhttps_stats` to it may be made.
         if stats.is_null() {
             return null_argument("stats");
         }

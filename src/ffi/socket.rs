@@ -1,8 +1,8 @@
 //! `nhttps_socket`: the connection handed over on `upgrade`.
 
 use super::error::nhttps_result;
-use super::handle::{castable, lend, take};
-use super::macros::{ffi_boundary, try_core, try_ref, try_slice};
+use super::handle::{box_castable, lend, take};
+use super::macros::{ffi_boundary, try_core, try_out, try_ref, try_slice};
 use super::message::nhttps_socket_info;
 use crate::server::UpgradedSocket;
 
@@ -14,7 +14,7 @@ use crate::server::UpgradedSocket;
 pub struct nhttps_socket {
     _private: [u8; 0],
 }
-castable!(nhttps_socket => UpgradedSocket);
+box_castable!(nhttps_socket => UpgradedSocket);
 
 /// Reads up to `capacity` bytes, blocking until some arrive; `*read_out` is
 /// 0 when the peer has closed.
@@ -27,16 +27,13 @@ pub extern "C" fn nhttps_socket_read(
 ) -> nhttps_result {
     ffi_boundary! {
         let socket = try_ref!(socket);
-        if read_out.is_null() || (buffer.is_null() && capacity > 0) {
-            return super::macros::null_argument(if read_out.is_null() { "read_out" } else { "buffer" });
-        }
-        unsafe { *read_out = 0 };
-        if capacity == 0 {
+        let read_out = try_out!(read_out);
+        let buffer = try_slice!(mut buffer, capacity);
+        *read_out = 0;
+        if buffer.is_empty() {
             return nhttps_result::NHTTPS_OK;
         }
-        let out = unsafe { std::slice::from_raw_parts_mut(buffer, capacity) };
-        let n = try_core!(socket.read(out));
-        unsafe { *read_out = n };
+        *read_out = try_core!(socket.read(buffer));
         nhttps_result::NHTTPS_OK
     }
 }

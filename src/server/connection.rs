@@ -4,18 +4,18 @@
 //! for its next request it parks (see `pool`) and the thread takes other
 //! work.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::Shutdown;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::exchange::{DRAIN_LIMIT, Exchange, ServerResponse, Stream};
+use super::exchange::{DRAIN_LIMIT, Exchange, ServerResponse, Stream, send_error_response};
 use super::registration::Registration;
 use super::{CachedHandlers, Handlers, ServerOptions, Shared};
 use crate::error::Error;
-use crate::http::{BodyReader, BufferedStream, RequestHead, read_request_head, reason_phrase};
+use crate::http::{BodyReader, BufferedStream, RequestHead, read_request_head};
 use crate::message::IncomingMessage;
 use crate::net::proxy_protocol::{self, ProxyHeader};
 use crate::net::{SocketInfo, Transport, UpgradedSocket};
@@ -502,15 +502,6 @@ fn drain(shared: &Shared, body: &mut BodyReader, stream: &mut Stream, info: &Soc
             false
         }
     }
-}
-
-/// Node's default answer to a malformed request: a bare status and close.
-pub(super) fn send_error_response(stream: &mut Stream, status: u16) {
-    let response = format!(
-        "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-        reason_phrase(status)
-    );
-    let _ = stream.get_mut().write_all(response.as_bytes());
 }
 
 /// Sends TLS close_notify and closes the socket.

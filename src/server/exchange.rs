@@ -14,12 +14,24 @@ use crate::error::{Error, Result};
 use crate::http::{
     BodyKind, BodyReader, BufferedStream, HeaderFields, RequestHead, ResponseHead, Version,
     http_date_now, is_token, is_valid_header_value, parse_content_length, push_decimal, push_hex,
+    reason_phrase,
 };
 use crate::message::BodySource;
 use crate::net::Transport;
 
 /// A connection's stream: TLS over a socket, with a read-ahead buffer.
 pub(crate) type Stream = BufferedStream<SslStream<Transport>>;
+
+/// Node's default answer to a malformed request: a bare status and close.
+/// Written straight to the socket, past the read-ahead buffer; the
+/// connection ends after it.
+pub(super) fn send_error_response(stream: &mut Stream, status: u16) {
+    let response = format!(
+        "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        reason_phrase(status)
+    );
+    let _ = stream.get_mut().write_all(response.as_bytes());
+}
 
 /// Writes of at most this size are copied behind the head or chunk header
 /// and sent as one TLS write.
@@ -409,7 +421,7 @@ impl BodySource for Exchange {
                         io.framing = Framing::NoBody;
                         io.keep_alive = false;
                         if let Some(stream) = io.stream.as_mut() {
-                            super::connection::send_error_response(stream, status);
+                            send_error_response(stream, status);
                         }
                     }
                 }

@@ -27,10 +27,13 @@ use std::thread::{self, JoinHandle};
 use registration::Registration;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_timeout};
 use crate::http::Limits;
 use crate::net::{Traffic, Transport};
-use crate::tls::{SecureContext, ServerTls, SniCallback, TlsOptions};
+use crate::tls::{
+    SecureContext, ServerTls, SniCallback, TicketKeys, TlsOptions, alpn_wire_format,
+    check_ocsp_response, read_file,
+};
 use listener::Listener;
 use pool::Pool;
 
@@ -134,6 +137,133 @@ impl Default for ServerOptions {
             proxy_protocol: false,
         }
     }
+}
+
+/// The server's timeouts, for `ServerOptions::set_timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerTimeout {
+    /// Node's `keepAliveTimeout`.
+    KeepAlive,
+    /// Node's `headersTimeout`.
+    Headers,
+    /// Node's `requestTimeout`.
+    Request,
+    /// Node's `handshakeTimeout`.
+    Handshake,
+}
+
+/// The smallest stack a connection thread may be given.
+const MIN_THREAD_STACK_SIZE: usize = 64 * 1024;
+/// The smallest `max_header_size`: room for a short request line.
+const MIN_MAX_HEADER_SIZE: usize = 64;
+
+/// The setters that check a value before taking it: each refuses a value
+/// out of its range with `InvalidArgument` and leaves the option as it was;
+/// none clamps. The other options are plain fields, where every value
+/// (0 included, documented on each) means what it says.
+impl ServerOptions {
+    /// Sets one of the server's timeouts; at least 1 ms (`check_timeout`).
+    pub fn set_timeout(&mut self, which: ServerTimeout, timeout: Duration) -> Result<()> {
+        let (field, what) = match which {
+            ServerTimeout::KeepAlive => (&mut self.keep_alive_timeout, "keep-alive timeout"),
+            ServerTimeout::Headers => (&mut self.headers_timeout, "headers timeout"),
+            ServerTimeout::Request => (&mut self.request_timeout, "request timeout"),
+            ServerTimeout::Handshake => (&mut self.handshake_timeout, "handshake timeout"),
+        };
+        *field = check_timeout(what, timeout)?;
+        Ok(())
+    }
+
+    /// At least `MIN_THREAD_STACK_SIZE`.
+    pub fn set_thread_stack_size(&mut self, bytes: usize) -> Result<()> {
+        if bytes < MIN_THREAD_STACK_SIZE {
+            return Err(Error::invalid(
+                "the thread stack size must be at least 64 KiB",
+            ));
+        }
+        self.thread_stack_size = bytes;
+        Ok(())
+    }
+
+    /// Node's `maxHeaderSize`; at least `MIN_MAX_HEADER_SIZE`.
+    pub fn set_max_header_size(&mut self, bytes: usize) -> Result<()> {
+        if bytes < MIN_MAX_HEADER_SIZE {
+            return Err(Error::invalid(
+                "the maximum header size must be at least 64 bytes",
+            ));
+        }
+        self.limits.max_header_size = bytes;
+        Ok(())
+    }
+
+    /// Node's `sessionIdContext`: 1 to 32 bytes (OpenSSL's limit).
+    pub fn set_session_id_context(&mut self, context: &[u8]) -> Result<()> {
+        if !(1..=32).contains(&context.len()) {
+            return Err(Error::invalid(
+                "the session id context must be 1 to 32 bytes",
+            ));
+        }
+        self.tls.session_id_context = Some(context.to_vec());
+        Ok(())
+    }
+
+    /// Node's `sessionTimeout`, in seconds: at least 1. (OpenSSL would take
+    /// 0 as its default of 300 s: a silent substitution nhttps refuses.)
+    pub fn set_session_timeout(&mut self, seconds: u32) -> Result<()> {
+        if seconds == 0 {
+            return Err(Error::invalid("the session timeout must be at least 1 s"));
+        }
+        self.tls.session_timeout = seconds;
+        Ok(())
+    }
+
+    /// Node's `ALPNProtocols`: each name 1 to 255 bytes.
+    pub fn set_alpn_protocols(&mut self, protocols: Vec<String>) -> Result<()> {
+        alpn_wire_format(&protocols)?;
+        self.tls.context.policy.alpn_protocols = protocols;
+        Ok(())
+    }
+
+    /// Node's `NPNProtocols`: each name 1 to 255 bytes.
+    pub fn set_npn_protocols(&mut self, protocols: Vec<String>) -> Result<()> {
+        alpn_wire_format(&protocols)?;
+        self.tls.npn_protocols = protocols;
+        Ok(())
+    }
+
+    /// Node's `ticketKeys`: exactly `TICKET_KEYS_LEN` bytes.
+    pub fn set_ticket_keys(&mut self, keys: &[u8]) -> Result<()> {
+        self.tls.ticket_keys = Some(ticket_keys_from(keys)?);
+        Ok(())
+    }
+
+    /// The OCSP response to staple, DER: checked now (`check_ocsp_response`);
+    /// empty removes it.
+    pub fn set_ocsp_response(&mut self, der: &[u8]) -> Result<()> {
+        if der.is_empty() {
+            self.tls.context.ocsp_response = None;
+            return Ok(());
+        }
+        check_ocsp_response(der)?;
+        self.tls.context.ocsp_response = Some(der.to_vec());
+        Ok(())
+    }
+
+    /// The OCSP response read from a file now and checked; an empty file
+    /// holds no response and is refused (it does not remove one).
+    pub fn set_ocsp_response_file(&mut self, path: &str) -> Result<()> {
+        let der = read_file(path)?;
+        check_ocsp_response(&der)?;
+        self.tls.context.ocsp_response = Some(der);
+        Ok(())
+    }
+}
+
+/// Session-ticket keys from bytes: exactly `TICKET_KEYS_LEN` of them.
+fn ticket_keys_from(keys: &[u8]) -> Result<TicketKeys> {
+    TicketKeys::try_from(keys).map_err(|_| {
+        Error::invalid("ticket keys must be exactly NHTTPS_TICKET_KEYS_LEN (80) bytes")
+    })
 }
 
 struct ConnectionEntry {
@@ -570,9 +700,9 @@ impl Server {
         self.shared.tls.ticket_keys()
     }
 
-    /// Node's `server.setTicketKeys(keys)`.
-    pub fn set_ticket_keys(&self, keys: &crate::tls::TicketKeys) -> Result<()> {
-        self.shared.tls.set_ticket_keys(keys)
+    /// Node's `server.setTicketKeys(keys)`: exactly `TICKET_KEYS_LEN` bytes.
+    pub fn set_ticket_keys(&self, keys: &[u8]) -> Result<()> {
+        self.shared.tls.set_ticket_keys(&ticket_keys_from(keys)?)
     }
 
     /// Node's `server.close()`: stops accepting, closes idle connections,
