@@ -230,17 +230,10 @@ pub extern "C" fn nhttps_server_take_request(
 ) -> nhttps_result {
     ffi_boundary! {
         let server = try_ref!(server);
-        if req_out.is_null() {
-            return null_argument("req_out");
-        }
-        if res_out.is_null() {
-            return null_argument("res_out");
-        }
-        // SAFETY: both checked non-NULL above; the caller gives writable pointers.
-        unsafe {
-            *req_out = std::ptr::null_mut();
-            *res_out = std::ptr::null_mut();
-        }
+        let req_out = try_out!(req_out);
+        let res_out = try_out!(res_out);
+        *req_out = std::ptr::null_mut();
+        *res_out = std::ptr::null_mut();
         let timeout = u64::try_from(timeout_ms).ok().map(std::time::Duration::from_millis);
         loop {
             match try_core!(server.take_request(timeout)) {
@@ -250,12 +243,9 @@ pub extern "C" fn nhttps_server_take_request(
                     let Some(res) = response::new_handle(response) else {
                         continue;
                     };
-                    // SAFETY: as above. The connection keeps `message`
-                    // until the response ends.
-                    unsafe {
-                        *req_out = lend::<nhttps_incoming_message>(&message).cast_mut();
-                        *res_out = res;
-                    }
+                    // The connection keeps `message` until the response ends.
+                    *req_out = lend::<nhttps_incoming_message>(&message).cast_mut();
+                    *res_out = res;
                     return nhttps_result::NHTTPS_OK;
                 }
                 Taken::TimedOut => {
