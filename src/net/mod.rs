@@ -5,7 +5,7 @@
 
 #[doc(hidden)]
 #[cfg(any(test, feature = "fuzzing"))]
-pub mod fuzzing;
+pub mod fuzz_oracle;
 pub(crate) mod listening;
 mod poller;
 pub(crate) mod proxy_protocol;
