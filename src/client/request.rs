@@ -5,6 +5,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use openssl::ssl::SslSession;
+
 use super::agent::{Agent, AgentOptions, Lease, PoolKey};
 use super::connection::{ClientConnection, ClientSocket, TlsStart};
 use super::options::{AgentChoice, RequestOptions};
@@ -148,7 +150,7 @@ impl ClientRequest {
                 if let Some(closed) = self.connection.take() {
                     closed.close();
                 }
-                let lease = self.agent.lease_again(&self.key)?;
+                let lease = self.agent.lease_again(&self.key);
                 self.send_head(lease, &replay)?;
                 self.finish_body()?;
                 self.read_response()
@@ -182,27 +184,31 @@ impl ClientRequest {
         }
     }
 
+    /// A new connection under an `Open` lease: with the pool's TLS
+    /// configuration and `session` to offer for `https:`, plain for `http:`.
+    fn open(&self, session: Option<&SslSession>) -> Result<ClientConnection> {
+        let connector = self.agent.connector(&self.key)?;
+        let tls = connector
+            .as_ref()
+            .map(|connector| TlsStart { connector, session });
+        ClientConnection::open(&self.options, tls)
+    }
+
     /// Connects under `lease` (or takes the pooled connection it lends)
     /// and sends the head with the first body bytes.
     fn send_head(&mut self, lease: Lease, first_body: &[u8]) -> Result<()> {
         let connection = match lease {
             Lease::Reused(connection) => connection,
-            Lease::Open(tls) => {
-                let tls = tls.as_ref().map(|(connector, session)| TlsStart {
-                    connector,
-                    session: session.as_ref(),
-                });
-                match ClientConnection::open(&self.options, tls) {
-                    Ok(connection) => {
-                        self.agent.remember_session(&self.key, connection.session());
-                        connection
-                    }
-                    Err(e) => {
-                        self.agent.release(&self.key, None, false);
-                        return Err(e);
-                    }
+            Lease::Open(session) => match self.open(session.as_ref()) {
+                Ok(connection) => {
+                    self.agent.remember_session(&self.key, connection.session());
+                    connection
                 }
-            }
+                Err(e) => {
+                    self.agent.release(&self.key, None, false);
+                    return Err(e);
+                }
+            },
         };
         let _ = connection
             .stream
