@@ -10,6 +10,7 @@ pub(crate) mod listening;
 mod poller;
 pub(crate) mod proxy_protocol;
 mod socket;
+mod sys;
 mod transport;
 
 pub use poller::{Poller, Readiness};
