@@ -6,12 +6,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use openssl::ssl::{SslConnector, SslSession};
+use openssl::ssl::SslConnector;
 
 use super::connection::{ClientConnection, build_connector};
 use super::options::{ClientTlsOptions, Protocol, RequestOptions};
 use super::request_threads;
 use crate::error::{Error, Result};
+use crate::tls::ClientSession;
 
 /// Which free connection is reused first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +103,7 @@ struct Pool {
     active: usize,
     /// The requests waiting for a connection, in arrival order.
     waiting: VecDeque<Waiter>,
-    session: Option<SslSession>,
+    session: Option<ClientSession>,
     /// The pool's TLS configuration, built at the first need (see
     /// `Agent::connector`). A lock of its own: it is built while holding
     /// this one, never the agent's.
@@ -161,7 +162,7 @@ pub struct Agent {
 /// TLS configuration comes from `Agent::connector`).
 pub(crate) enum Lease {
     Reused(ClientConnection),
-    Open(Option<SslSession>),
+    Open(Option<ClientSession>),
 }
 
 impl Agent {
@@ -388,7 +389,7 @@ impl Agent {
     }
 
     /// Remembers the session of a new connection for the next one.
-    pub(crate) fn remember_session(&self, key: &PoolKey, session: Option<SslSession>) {
+    pub(crate) fn remember_session(&self, key: &PoolKey, session: Option<ClientSession>) {
         if let Some(session) = session {
             self.state().pools.entry(key.clone()).or_default().session = Some(session);
         }

@@ -8,16 +8,14 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Instant;
 
-use openssl::ssl::{
-    HandshakeError, SslConnector, SslMethod, SslRef, SslSession, SslStream, SslVerifyMode,
-};
+use openssl::ssl::{HandshakeError, SslConnector, SslMethod, SslRef, SslStream, SslVerifyMode};
 use openssl::x509::store::X509StoreBuilder;
 
 use super::options::{ClientTlsOptions, RequestOptions};
 use crate::error::{Error, Result};
 use crate::http::BufferedStream;
 use crate::net::{SocketInfo, Transport};
-use crate::tls::{Identity, node_verify_error_name, parse_certificates};
+use crate::tls::{ClientSession, Identity, node_verify_error_name, parse_certificates};
 
 /// The byte stream of a client connection: TLS over the socket, or the
 /// plain socket for `http:`.
@@ -75,7 +73,7 @@ pub(crate) type ClientStream = BufferedStream<ClientSocket>;
 /// pool and a session to offer for resumption.
 pub(crate) struct TlsStart<'a> {
     pub connector: &'a SslConnector,
-    pub session: Option<&'a SslSession>,
+    pub session: Option<&'a ClientSession>,
 }
 
 /// A connected connection to a server, TLS established for `https:`.
@@ -114,12 +112,8 @@ impl ClientConnection {
     }
 
     /// A session to offer on the next connection to the same server.
-    pub fn session(&self) -> Option<SslSession> {
-        self.stream
-            .get_ref()
-            .ssl()
-            .and_then(|ssl| ssl.session())
-            .map(|s| s.to_owned())
+    pub fn session(&self) -> Option<ClientSession> {
+        self.stream.get_ref().ssl().and_then(ClientSession::of)
     }
 
     /// Whether an idle connection can no longer be used: the server closed
@@ -162,13 +156,11 @@ fn handshake(
         config.set_verify(SslVerifyMode::NONE);
     }
     if let Some(session) = tls.session {
-        // SAFETY: the session came from a connection made with this same
-        // connector (sessions are kept per pool key, connectors too).
-        unsafe {
-            config
-                .set_session(session)
-                .map_err(|e| Error::Tls(e.to_string()))?
-        };
+        // Sessions are kept per pool, as connectors are: it is of the
+        // same context.
+        session
+            .offer(&mut config)
+            .map_err(|e| Error::Tls(e.to_string()))?;
     }
     let name = options
         .tls

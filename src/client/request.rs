@@ -5,8 +5,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use openssl::ssl::SslSession;
-
 use super::agent::{Agent, AgentOptions, Lease, PoolKey};
 use super::connection::{ClientConnection, ClientSocket, TlsStart};
 use super::options::{AgentChoice, RequestOptions};
@@ -15,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::http::{BodyKind, BodyReader, HeaderFields, Limits, StatusHead, read_status_head};
 use crate::message::{BodySource, IncomingMessage};
 use crate::net::UpgradedSocket;
+use crate::tls::ClientSession;
 
 /// How long to wait for `100 Continue` before sending the body anyway (as curl).
 const CONTINUE_WAIT: Duration = Duration::from_secs(1);
@@ -186,7 +185,7 @@ impl ClientRequest {
 
     /// A new connection under an `Open` lease: with the pool's TLS
     /// configuration and `session` to offer for `https:`, plain for `http:`.
-    fn open(&self, session: Option<&SslSession>) -> Result<ClientConnection> {
+    fn open(&self, session: Option<&ClientSession>) -> Result<ClientConnection> {
         let connector = self.agent.connector(&self.key)?;
         let tls = connector
             .as_ref()
