@@ -186,6 +186,24 @@ fn read_body<S: Read>(
     Ok((body, reader.trailers().len()))
 }
 
+/// The outcome of a message whose head (`line`) was accepted: its body
+/// read to the end, `chunk` bytes at a time, or the body's rejection.
+fn read_message<S: Read>(
+    stream: &mut BufferedStream<S>,
+    line: String,
+    kind: BodyKind,
+    chunk: usize,
+) -> Outcome {
+    match read_body(stream, kind, chunk) {
+        Ok((body, trailers)) => Outcome::Message {
+            head: line,
+            body,
+            trailers,
+        },
+        Err(e) => rejected(e, true),
+    }
+}
+
 /// What the server makes of `data` arriving on a connection `step` bytes
 /// at a time (0: as fast as it asks): one outcome per request, in order,
 /// until the connection would be closed.
@@ -212,18 +230,10 @@ pub fn serve(data: &[u8], step: usize, limits: &Limits) -> Vec<Outcome> {
             outcomes.push(Outcome::Upgrade { head: line });
             break;
         }
-        match read_body(&mut stream, head.body_kind(), 1 + step % 7) {
-            Ok((body, trailers)) => outcomes.push(Outcome::Message {
-                head: line,
-                body,
-                trailers,
-            }),
-            Err(e) => {
-                outcomes.push(rejected(e, true));
-                break;
-            }
-        }
-        if !head.keep_alive() {
+        let outcome = read_message(&mut stream, line, head.body_kind(), 1 + step % 7);
+        let whole = matches!(outcome, Outcome::Message { .. });
+        outcomes.push(outcome);
+        if !whole || !head.keep_alive() {
             break;
         }
     }
@@ -280,18 +290,12 @@ pub fn respond(data: &[u8], step: usize, method: &str) -> Vec<Outcome> {
             outcomes.push(Outcome::Upgrade { head: line });
             break;
         }
-        match read_body(&mut stream, head.body_kind(), 1 + step % 5) {
-            Ok((body, trailers)) => outcomes.push(Outcome::Message {
-                head: line,
-                body,
-                trailers,
-            }),
-            Err(e) => {
-                outcomes.push(rejected(e, true));
-                break;
-            }
-        }
-        if !head.keep_alive() || (stream.buffered().is_empty() && stream.fill(64).unwrap_or(0) == 0)
+        let outcome = read_message(&mut stream, line, head.body_kind(), 1 + step % 5);
+        let whole = matches!(outcome, Outcome::Message { .. });
+        outcomes.push(outcome);
+        if !whole
+            || !head.keep_alive()
+            || (stream.buffered().is_empty() && stream.fill(64).unwrap_or(0) == 0)
         {
             break;
         }
