@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    nhttps::http::fuzzing::fuzz_accessors(data);
+    nhttps::http::fuzz_oracle::fuzz_accessors(data);
     if let Ok(url) = std::str::from_utf8(data)
         && let Ok(options) = nhttps::client::RequestOptions::from_url(url)
         && options.validate().is_ok()

@@ -6,5 +6,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    nhttps::http::fuzzing::fuzz_response(data);
+    nhttps::http::fuzz_oracle::fuzz_response(data);
 });

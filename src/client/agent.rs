@@ -6,12 +6,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use openssl::ssl::{SslConnector, SslSession};
+use openssl::ssl::SslConnector;
 
-use super::connection::ClientConnection;
+use super::connection::{ClientConnection, build_connector};
 use super::options::{ClientTlsOptions, Protocol, RequestOptions};
 use super::request_threads;
 use crate::error::{Error, Result, check_timeout};
+use crate::tls::ClientSession;
 
 /// Which free connection is reused first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,26 +139,18 @@ struct Pool {
     active: usize,
     /// The requests waiting for a connection, in arrival order.
     waiting: VecDeque<Waiter>,
-    session: Option<SslSession>,
-    connector: Option<SslConnector>,
+    session: Option<ClientSession>,
+    /// The pool's TLS configuration, built at the first need (see
+    /// `Agent::connector`). A lock of its own: it is built while holding
+    /// this one, never the agent's.
+    connector: Arc<Mutex<Option<SslConnector>>>,
 }
 
 impl Pool {
-    /// The right to open a new connection: with the pool's TLS
-    /// configuration (built at the first need) and the session to offer,
-    /// or `None` for a plain `http:` connection. Not counted here.
-    fn open_lease(&mut self, key: &PoolKey) -> Result<Lease> {
-        let Some(tls) = &key.tls else {
-            return Ok(Lease::Open(None));
-        };
-        let connector = match &self.connector {
-            Some(connector) => connector.clone(),
-            None => self
-                .connector
-                .insert(super::connection::build_connector(tls)?)
-                .clone(),
-        };
-        Ok(Lease::Open(Some((connector, self.session.clone()))))
+    /// The right to open a new connection, with the session to offer
+    /// (`https:`). Not counted here.
+    fn open_lease(&self) -> Lease {
+        Lease::Open(self.session.clone())
     }
 }
 
@@ -201,11 +194,11 @@ pub struct Agent {
 }
 
 /// What `acquire` hands out: a pooled connection, or the right to open one
-/// — with the pool's TLS configuration and session for `https:`, or
-/// `None` for a plain `http:` connection.
+/// — with the session to offer for resumption, if the pool has one (its
+/// TLS configuration comes from `Agent::connector`).
 pub(crate) enum Lease {
     Reused(ClientConnection),
-    Open(Option<(SslConnector, Option<SslSession>)>),
+    Open(Option<ClientSession>),
 }
 
 impl Agent {
@@ -259,7 +252,7 @@ impl Agent {
                 self.changed.notify_all();
                 drop(state);
                 start(starts);
-                return lease;
+                return Ok(lease);
             }
             state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
         }
@@ -284,25 +277,21 @@ impl Agent {
 
     /// The lease for the first request waiting in the pool of `key`, when
     /// the limits allow one now: a free connection, or the right to open
-    /// one (`Err` when the pool's TLS configuration cannot be built). The
-    /// caller removes that request from the queue.
-    fn grant(&self, state: &mut State, key: &PoolKey) -> Option<Result<Lease>> {
+    /// one. The caller removes that request from the queue.
+    fn grant(&self, state: &mut State, key: &PoolKey) -> Option<Lease> {
         let total_active: usize = state.pools.values().map(|p| p.active).sum();
         let total_ok =
             self.options.max_total_sockets == 0 || total_active < self.options.max_total_sockets;
         let pool = state.pools.get_mut(key)?;
         if let Some(connection) = self.take_free(pool) {
             pool.active += 1;
-            return Some(Ok(Lease::Reused(connection)));
+            return Some(Lease::Reused(connection));
         }
         if pool.active >= self.options.max_sockets.max(1) || !total_ok {
             return None;
         }
-        let lease = pool.open_lease(key);
-        if lease.is_ok() {
-            pool.active += 1;
-        }
-        Some(lease)
+        pool.active += 1;
+        Some(pool.open_lease())
     }
 
     /// Gives leases to the `end_async` requests at the front of the queue
@@ -321,7 +310,7 @@ impl Agent {
             };
             let pool = state.pools.get_mut(key).expect("the pool just served");
             if let Some(Waiter { job: Some(job), .. }) = pool.waiting.pop_front() {
-                starts.push((job, lease));
+                starts.push((job, Ok(lease)));
             }
         }
     }
@@ -329,14 +318,46 @@ impl Agent {
     /// For a request whose pooled connection turned out closed: the right
     /// to open a fresh one in the place of that connection (still counted
     /// as in use), without queueing again.
-    pub(crate) fn lease_again(&self, key: &PoolKey) -> Result<Lease> {
-        let mut state = self.state();
-        let lease = state.pools.entry(key.clone()).or_default().open_lease(key);
-        if lease.is_err() {
-            drop(state);
-            self.release(key, None, false);
+    pub(crate) fn lease_again(&self, key: &PoolKey) -> Lease {
+        self.state()
+            .pools
+            .entry(key.clone())
+            .or_default()
+            .open_lease()
+    }
+
+    /// The TLS configuration of the pool of `key` for a connection opened
+    /// under an `Open` lease; `None` for `http:`. Built at the first need
+    /// and kept: building is costly (it may read the system's CA bundle),
+    /// so it is done without holding the agent's lock — requests to other
+    /// pools, and connections given back, go on meanwhile; a request of
+    /// the same pool waits for that one build instead of making its own.
+    /// Not kept when it fails: the next request tries again.
+    pub(crate) fn connector(&self, key: &PoolKey) -> Result<Option<SslConnector>> {
+        self.connector_built_by(key, build_connector)
+    }
+
+    fn connector_built_by(
+        &self,
+        key: &PoolKey,
+        build: impl FnOnce(&ClientTlsOptions) -> Result<SslConnector>,
+    ) -> Result<Option<SslConnector>> {
+        let Some(tls) = &key.tls else {
+            return Ok(None);
+        };
+        let slot = self
+            .state()
+            .pools
+            .entry(key.clone())
+            .or_default()
+            .connector
+            .clone();
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(connector) = &*slot {
+            return Ok(Some(connector.clone()));
         }
-        lease
+        let connector = build(tls)?;
+        Ok(Some(slot.insert(connector).clone()))
     }
 
     /// A free connection that is still usable, dropping stale or expired ones.
@@ -404,7 +425,7 @@ impl Agent {
     }
 
     /// Remembers the session of a new connection for the next one.
-    pub(crate) fn remember_session(&self, key: &PoolKey, session: Option<SslSession>) {
+    pub(crate) fn remember_session(&self, key: &PoolKey, session: Option<ClientSession>) {
         if let Some(session) = session {
             self.state().pools.entry(key.clone()).or_default().session = Some(session);
         }
@@ -475,4 +496,87 @@ pub fn global_agent() -> Arc<Agent> {
     GLOBAL
         .get_or_init(|| Arc::new(Agent::new(AgentOptions::default())))
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::thread;
+
+    fn key(url: &str) -> PoolKey {
+        PoolKey::new(&RequestOptions::from_url(url).unwrap())
+    }
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn a_slow_tls_build_holds_up_no_other_pool() {
+        let agent = Arc::new(Agent::new(AgentOptions::default()));
+        let (started, building) = mpsc::channel();
+        let (go, wait_for_go) = mpsc::channel::<()>();
+        let slow = thread::spawn({
+            let agent = agent.clone();
+            move || {
+                agent.connector_built_by(&key("https://slow.example/"), |tls| {
+                    started.send(()).unwrap();
+                    wait_for_go.recv().unwrap();
+                    build_connector(tls)
+                })
+            }
+        });
+        building.recv_timeout(WAIT).unwrap();
+
+        // While that build waits: a request to another host gets its lease
+        // and its own TLS configuration, and gives the lease back.
+        let (done, other_done) = mpsc::channel();
+        thread::spawn({
+            let agent = agent.clone();
+            move || {
+                let other = key("https://other.example/");
+                let lease = agent.acquire(&other).map(|_| ());
+                let connector = agent.connector(&other).map(|c| c.is_some());
+                agent.release(&other, None, false);
+                let _ = done.send((lease.is_ok(), connector.ok(), agent.stats().len()));
+            }
+        });
+        let other = other_done.recv_timeout(WAIT);
+        go.send(()).unwrap();
+        assert_eq!(
+            other.expect("a request to another host waited for the slow build"),
+            (true, Some(true), 1)
+        );
+        assert!(slow.join().unwrap().unwrap().is_some());
+    }
+
+    #[test]
+    fn a_pools_tls_configuration_is_built_once_and_a_failed_build_is_not_kept() {
+        let agent = Agent::new(AgentOptions::default());
+        let builds = AtomicUsize::new(0);
+        let https = key("https://example.com/");
+        let failing = |_: &ClientTlsOptions| -> Result<SslConnector> {
+            builds.fetch_add(1, Ordering::Relaxed);
+            Err(Error::Tls("no".into()))
+        };
+        assert!(agent.connector_built_by(&https, failing).is_err());
+        assert!(agent.connector_built_by(&https, failing).is_err());
+        let counting = |tls: &ClientTlsOptions| {
+            builds.fetch_add(1, Ordering::Relaxed);
+            build_connector(tls)
+        };
+        for _ in 0..3 {
+            assert!(
+                agent
+                    .connector_built_by(&https, counting)
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        assert_eq!(builds.load(Ordering::Relaxed), 3);
+        // Plain HTTP has none, and builds none.
+        let http = key("http://example.com/");
+        assert!(agent.connector_built_by(&http, counting).unwrap().is_none());
+        assert_eq!(builds.load(Ordering::Relaxed), 3);
+    }
 }

@@ -8,17 +8,14 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Instant;
 
-use openssl::pkey::PKey;
-use openssl::ssl::{
-    HandshakeError, SslConnector, SslMethod, SslRef, SslSession, SslStream, SslVerifyMode,
-};
-use openssl::x509::X509;
+use openssl::ssl::{HandshakeError, SslConnector, SslMethod, SslRef, SslStream, SslVerifyMode};
+use openssl::x509::store::X509StoreBuilder;
 
 use super::options::{ClientTlsOptions, RequestOptions};
 use crate::error::{Error, Result};
 use crate::http::BufferedStream;
 use crate::net::{SocketInfo, Transport};
-use crate::tls::node_verify_error_name;
+use crate::tls::{ClientSession, Identity, node_verify_error_name, parse_certificates};
 
 /// The byte stream of a client connection: TLS over the socket, or the
 /// plain socket for `http:`.
@@ -76,7 +73,7 @@ pub(crate) type ClientStream = BufferedStream<ClientSocket>;
 /// pool and a session to offer for resumption.
 pub(crate) struct TlsStart<'a> {
     pub connector: &'a SslConnector,
-    pub session: Option<&'a SslSession>,
+    pub session: Option<&'a ClientSession>,
 }
 
 /// A connected connection to a server, TLS established for `https:`.
@@ -115,12 +112,8 @@ impl ClientConnection {
     }
 
     /// A session to offer on the next connection to the same server.
-    pub fn session(&self) -> Option<SslSession> {
-        self.stream
-            .get_ref()
-            .ssl()
-            .and_then(|ssl| ssl.session())
-            .map(|s| s.to_owned())
+    pub fn session(&self) -> Option<ClientSession> {
+        self.stream.get_ref().ssl().and_then(ClientSession::of)
     }
 
     /// Whether an idle connection can no longer be used: the server closed
@@ -163,13 +156,11 @@ fn handshake(
         config.set_verify(SslVerifyMode::NONE);
     }
     if let Some(session) = tls.session {
-        // SAFETY: the session came from a connection made with this same
-        // connector (sessions are kept per pool key, connectors too).
-        unsafe {
-            config
-                .set_session(session)
-                .map_err(|e| Error::Tls(e.to_string()))?
-        };
+        // Sessions are kept per pool, as connectors are: it is of the
+        // same context.
+        session
+            .offer(&mut config)
+            .map_err(|e| Error::Tls(e.to_string()))?;
     }
     let name = options
         .tls
@@ -248,7 +239,11 @@ fn describe_handshake_failure(e: HandshakeError<Transport>) -> Error {
 }
 
 /// An OpenSSL client configuration for these TLS options. Costly (it may
-/// read the system's CA bundle): agents keep one per set of options.
+/// read the system's CA bundle): agents keep one per set of options, and
+/// build it without holding their lock. CAs, the client certificate and
+/// its key are read by the server's loaders (`tls::Identity`,
+/// `tls::parse_certificates`): the same inputs are taken, and refused with
+/// the same errors, on both sides.
 pub(crate) fn build_connector(tls: &ClientTlsOptions) -> Result<SslConnector> {
     let err = |e: openssl::error::ErrorStack| Error::Tls(e.to_string());
     let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(err)?;
@@ -257,47 +252,99 @@ pub(crate) fn build_connector(tls: &ClientTlsOptions) -> Result<SslConnector> {
         .map_err(err)?;
     if !tls.ca_pem.is_empty() {
         // Given CAs replace the system's roots, as in Node.
-        let mut store = openssl::x509::store::X509StoreBuilder::new().map_err(err)?;
+        let mut store = X509StoreBuilder::new().map_err(err)?;
         for pem in &tls.ca_pem {
-            for ca in
-                X509::stack_from_pem(pem).map_err(|e| Error::Certificate(format!("ca: {e}")))?
-            {
+            for ca in parse_certificates(pem, "ca")? {
                 store.add_cert(ca).map_err(err)?;
             }
         }
         builder.set_verify_cert_store(store.build()).map_err(err)?;
-        builder.set_cert_store(
-            openssl::x509::store::X509StoreBuilder::new()
-                .map_err(err)?
-                .build(),
-        );
+        builder.set_cert_store(X509StoreBuilder::new().map_err(err)?.build());
     }
+    // A client certificate is sent when both it and its key are given.
     if let (Some(cert), Some(key)) = (&tls.cert_pem, &tls.key_pem) {
-        let chain =
-            X509::stack_from_pem(cert).map_err(|e| Error::Certificate(format!("cert: {e}")))?;
-        let leaf = chain
-            .first()
-            .ok_or_else(|| Error::Certificate("cert: no certificate".into()))?;
-        builder
-            .set_certificate(leaf)
-            .map_err(|e| Error::Certificate(e.to_string()))?;
-        for intermediate in &chain[1..] {
-            builder
-                .add_extra_chain_cert(intermediate.clone())
-                .map_err(err)?;
-        }
-        let key = match &tls.passphrase {
-            Some(pass) => PKey::private_key_from_pem_passphrase(key, pass.as_bytes())
-                .map_err(|_| Error::Passphrase("wrong passphrase for the client key".into()))?,
-            None => PKey::private_key_from_pem_callback(key, |_| Ok(0))
-                .map_err(|e| Error::Key(format!("client key: {e}")))?,
-        };
-        builder
-            .set_private_key(&key)
-            .map_err(|e| Error::Key(e.to_string()))?;
-        builder.check_private_key().map_err(|_| {
-            Error::Certificate("the client key does not match its certificate".into())
-        })?;
+        Identity::from_pem(key, cert, tls.passphrase.as_deref())?.install(&mut builder)?;
     }
     Ok(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::{ContextOptions, DevCertificate, SecureContext};
+    use openssl::symm::Cipher;
+
+    /// What the client and the server make of the same key, certificate
+    /// and CAs: `None` when accepted, else the error.
+    fn client_and_server(
+        key: &[u8],
+        cert: &[u8],
+        passphrase: Option<&str>,
+        ca: &[u8],
+    ) -> (Option<String>, Option<String>) {
+        let ca_pem: Vec<Vec<u8>> = if ca.is_empty() {
+            Vec::new()
+        } else {
+            vec![ca.to_vec()]
+        };
+        let client = build_connector(&ClientTlsOptions {
+            key_pem: Some(key.to_vec()),
+            cert_pem: Some(cert.to_vec()),
+            passphrase: passphrase.map(str::to_string),
+            ca_pem: ca_pem.clone(),
+            ..ClientTlsOptions::default()
+        });
+        let server = SecureContext::new(&ContextOptions {
+            key_pem: Some(key.to_vec()),
+            cert_pem: Some(cert.to_vec()),
+            passphrase: passphrase.map(str::to_string),
+            ca_pem,
+            ..ContextOptions::default()
+        });
+        (
+            client.err().map(|e| format!("{e:?}")),
+            server.err().map(|e| format!("{e:?}")),
+        )
+    }
+
+    #[test]
+    fn a_client_certificate_is_read_by_the_servers_loaders_with_their_errors() {
+        let dev = DevCertificate::generate().unwrap();
+        let cert = dev.cert.to_pem().unwrap();
+        let key = dev.key.private_key_to_pem_pkcs8().unwrap();
+        let encrypted = dev
+            .key
+            .private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), b"s3cret")
+            .unwrap();
+        let other_key = DevCertificate::generate()
+            .unwrap()
+            .key
+            .private_key_to_pem_pkcs8()
+            .unwrap();
+
+        assert_eq!(
+            client_and_server(&key, &cert, None, b""),
+            (None, None),
+            "a key and its certificate"
+        );
+        assert_eq!(
+            client_and_server(&encrypted, &cert, Some("s3cret"), &cert),
+            (None, None),
+            "an encrypted key with its passphrase"
+        );
+        for (what, key, cert, passphrase, ca) in [
+            ("no passphrase", &encrypted, &cert, None, &b""[..]),
+            ("a wrong passphrase", &encrypted, &cert, Some("wrong"), b""),
+            ("another certificate's key", &other_key, &cert, None, b""),
+            ("a key that is not one", &cert, &cert, None, b""),
+            ("a certificate that is not one", &key, &key, None, b""),
+            ("CAs that are none", &key, &cert, None, b"not a certificate"),
+        ] {
+            let (client, server) = client_and_server(key, cert, passphrase, ca);
+            assert!(client.is_some(), "{what}: the client took it");
+            assert_eq!(client, server, "{what}");
+        }
+        let (client, _) = client_and_server(&encrypted, &cert, Some("wrong"), b"");
+        assert!(client.unwrap().starts_with("Passphrase"));
+    }
 }

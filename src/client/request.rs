@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::http::{BodyKind, BodyReader, HeaderFields, Limits, StatusHead, read_status_head};
 use crate::message::{BodySource, IncomingMessage};
 use crate::net::UpgradedSocket;
+use crate::tls::ClientSession;
 
 /// How long to wait for `100 Continue` before sending the body anyway (as curl).
 const CONTINUE_WAIT: Duration = Duration::from_secs(1);
@@ -148,7 +149,7 @@ impl ClientRequest {
                 if let Some(closed) = self.connection.take() {
                     closed.close();
                 }
-                let lease = self.agent.lease_again(&self.key)?;
+                let lease = self.agent.lease_again(&self.key);
                 self.send_head(lease, &replay)?;
                 self.finish_body()?;
                 self.read_response()
@@ -182,27 +183,31 @@ impl ClientRequest {
         }
     }
 
+    /// A new connection under an `Open` lease: with the pool's TLS
+    /// configuration and `session` to offer for `https:`, plain for `http:`.
+    fn open(&self, session: Option<&ClientSession>) -> Result<ClientConnection> {
+        let connector = self.agent.connector(&self.key)?;
+        let tls = connector
+            .as_ref()
+            .map(|connector| TlsStart { connector, session });
+        ClientConnection::open(&self.options, tls)
+    }
+
     /// Connects under `lease` (or takes the pooled connection it lends)
     /// and sends the head with the first body bytes.
     fn send_head(&mut self, lease: Lease, first_body: &[u8]) -> Result<()> {
         let connection = match lease {
             Lease::Reused(connection) => connection,
-            Lease::Open(tls) => {
-                let tls = tls.as_ref().map(|(connector, session)| TlsStart {
-                    connector,
-                    session: session.as_ref(),
-                });
-                match ClientConnection::open(&self.options, tls) {
-                    Ok(connection) => {
-                        self.agent.remember_session(&self.key, connection.session());
-                        connection
-                    }
-                    Err(e) => {
-                        self.agent.release(&self.key, None, false);
-                        return Err(e);
-                    }
+            Lease::Open(session) => match self.open(session.as_ref()) {
+                Ok(connection) => {
+                    self.agent.remember_session(&self.key, connection.session());
+                    connection
                 }
-            }
+                Err(e) => {
+                    self.agent.release(&self.key, None, false);
+                    return Err(e);
+                }
+            },
         };
         let _ = connection
             .stream

@@ -641,7 +641,7 @@ mod tests {
             (&b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"[..], 505),
             (b"GET / HTTP/2.0x\r\nHost: x\r\n\r\n", 400),
         ] {
-            let mut stream = BufferedStream::new(super::super::fuzzing::Trickle::new(raw, 1));
+            let mut stream = BufferedStream::new(super::super::trickle::Trickle::new(raw, 1));
             let err = read_request_head(&mut stream, &Limits::default()).unwrap_err();
             assert_eq!(err.http_status(), Some(status));
         }
@@ -688,7 +688,7 @@ mod tests {
         raw.extend(std::iter::repeat_n(b'a', 2500));
         raw.extend_from_slice(b"\x01 HTTP/1.1\r\nHost: x\r\n\r\n");
         for step in [0, 1, 7, 100] {
-            let reader = super::super::fuzzing::Trickle::new(&raw, step);
+            let reader = super::super::trickle::Trickle::new(&raw, step);
             let err = read_request_head(&mut BufferedStream::new(reader), &limits).unwrap_err();
             assert_eq!(err.http_status(), Some(414), "{step} bytes at a time");
         }
@@ -697,7 +697,7 @@ mod tests {
         raw.extend(std::iter::repeat_n(b'a', 2048 - 14));
         raw.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
         for step in [0, 1, 2048, 2049] {
-            let reader = super::super::fuzzing::Trickle::new(&raw, step);
+            let reader = super::super::trickle::Trickle::new(&raw, step);
             let head = read_request_head(&mut BufferedStream::new(reader), &limits);
             assert!(head.unwrap().is_some(), "{step} bytes at a time");
         }

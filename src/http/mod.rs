@@ -8,10 +8,14 @@ mod date;
 mod fields;
 #[doc(hidden)]
 #[cfg(any(test, feature = "fuzzing"))]
-pub mod fuzzing;
+pub mod fuzz_oracle;
 mod head;
 mod response_head;
 mod status_head;
+#[cfg(test)]
+mod test_vectors;
+#[cfg(any(test, feature = "fuzzing"))]
+mod trickle;
 
 pub use body::{BodyKind, BodyReader};
 pub use buffered::BufferedStream;

@@ -4,10 +4,11 @@
 //! (systemd's socket activation, or a previous process).
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::io::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
+
+use super::sys;
 
 /// The listen(2) backlog, as std's `TcpListener::bind` uses.
 const BACKLOG: libc::c_int = 128;
@@ -24,29 +25,24 @@ pub fn bind_reusing_port(addr: SocketAddr) -> io::Result<TcpListener> {
         SocketAddr::V4(_) => libc::AF_INET,
         SocketAddr::V6(_) => libc::AF_INET6,
     };
-    // SAFETY: socket(2) with constant arguments; the descriptor it returns
-    // is owned at once by `OwnedFd`, which closes it on every error path.
-    let fd = check(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: `fd` was just returned by socket(2) and is owned by nothing else.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    set_flag(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR)?;
-    set_flag(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT)?;
+    // Owned at once: closed on every error path.
+    let socket = sys::stream_socket(family)?;
+    let fd = socket.as_raw_fd();
+    sys::set_int_option(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    sys::set_int_option(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
     if let SocketAddr::V6(_) = addr {
         // As std does: an IPv6 socket takes IPv6 only, so that "::" and
         // "0.0.0.0" can be bound side by side.
-        set_flag(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY)?;
+        sys::set_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
     }
-    let (storage, len) = sockaddr(addr);
-    // SAFETY: `storage` holds a valid sockaddr of `len` bytes for the call.
-    check(unsafe { libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len) })?;
-    // SAFETY: listen(2) on the socket we own.
-    check(unsafe { libc::listen(fd, BACKLOG) })?;
+    sys::bind(fd, addr)?;
+    sys::listen(fd, BACKLOG)?;
     Ok(TcpListener::from(socket))
 }
 
 /// Takes `fd`, which must be a listening stream socket (TCP or unix), as a
-/// listener; it is owned (closed) by the result from then on. Fails, and
-/// leaves the descriptor alone, when it is not one.
+/// listener; it is owned (closed) by the result from then on: the caller
+/// gives it up. Fails, and leaves the descriptor alone, when it is not one.
 pub fn adopt(fd: RawFd) -> io::Result<Inherited> {
     if fd < 0 {
         return Err(io::Error::new(
@@ -54,115 +50,37 @@ pub fn adopt(fd: RawFd) -> io::Result<Inherited> {
             "not a descriptor",
         ));
     }
-    if get_int(fd, libc::SOL_SOCKET, libc::SO_TYPE)? != libc::SOCK_STREAM {
+    if sys::int_option(fd, libc::SOL_SOCKET, libc::SO_TYPE)? != libc::SOCK_STREAM {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a stream socket",
         ));
     }
-    if get_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN)? == 0 {
+    if sys::int_option(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN)? == 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not listening"));
     }
-    let family = get_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
+    let family = sys::int_option(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
     if !matches!(family, libc::AF_INET | libc::AF_INET6 | libc::AF_UNIX) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("a socket of family {family}, not TCP or unix"),
         ));
     }
-    // SAFETY: fcntl(2) on the descriptor the caller hands over, with the
-    // flags it returns: closed on exec like every socket of the server's
-    // own, and blocking in accept (systemd may pass it non-blocking).
-    unsafe {
-        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        }
-    }
-    // SAFETY: the caller gives up `fd` (checked above to be a listening
-    // stream socket); from here only the listener closes it.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Closed on exec like every socket of the server's own, and blocking
+    // in accept (systemd may pass it non-blocking).
+    sys::set_close_on_exec(fd);
+    // The caller gives `fd` up (checked above to be a listening stream
+    // socket); from here only the listener closes it.
+    let socket = sys::take_ownership(fd);
     Ok(if family == libc::AF_UNIX {
-        Inherited::Unix(UnixListener::from(socket))
+        let listener = UnixListener::from(socket);
+        let _ = listener.set_nonblocking(false);
+        Inherited::Unix(listener)
     } else {
-        Inherited::Tcp(TcpListener::from(socket))
+        let listener = TcpListener::from(socket);
+        let _ = listener.set_nonblocking(false);
+        Inherited::Tcp(listener)
     })
-}
-
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-fn set_flag(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
-    let one: libc::c_int = 1;
-    // SAFETY: an int option, passed by pointer with its size.
-    check(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
-}
-
-fn get_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: an int option read into `value`, whose size `len` says.
-    check(unsafe {
-        libc::getsockopt(
-            fd,
-            level,
-            name,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    })?;
-    Ok(value)
-}
-
-/// `addr` as a sockaddr for bind(2).
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
-    let mut storage: libc::sockaddr_storage = unsafe { MaybeUninit::zeroed().assume_init() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is large and aligned enough for any sockaddr.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: as above.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 
 #[doc(hidden)]
 #[cfg(any(test, feature = "fuzzing"))]
-pub mod fuzzing;
+pub mod fuzz_oracle;
 pub(crate) mod listening;
 mod poller;
 pub(crate) mod proxy_protocol;
 mod socket;
+mod sys;
 mod transport;
 
 pub use poller::{Poller, Readiness};

@@ -6,9 +6,14 @@
 //! wakes the one that waited last). It stays watched until `forget` or its
 //! last descriptor closes: watching costs no system call per wait. `stop`
 //! makes every wait, now and later, return at once.
+//!
+//! With `sys.rs`, the only `unsafe` of `net` (the crate denies it
+//! everywhere else): the epoll calls, each behind a safe method.
+#![allow(unsafe_code)]
 
-use std::io;
-use std::os::unix::io::RawFd;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::Transport;
@@ -30,11 +35,12 @@ pub enum Readiness {
     Stopped,
 }
 
-/// An epoll instance and the eventfd that stops it.
+/// An epoll instance and the eventfd that stops it (both closed when
+/// dropped).
 #[derive(Debug)]
 pub struct Poller {
-    epoll: RawFd,
-    stop: RawFd,
+    epoll: OwnedFd,
+    stop: File,
 }
 
 fn check(result: libc::c_int) -> io::Result<libc::c_int> {
@@ -45,21 +51,25 @@ fn check(result: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// The descriptor a system call has just returned, owned from now on.
+fn owned(result: libc::c_int) -> io::Result<OwnedFd> {
+    let fd = check(result)?;
+    // SAFETY: `fd` was just made by the call and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 impl Poller {
     pub fn new() -> io::Result<Poller> {
-        // SAFETY: plain system calls creating descriptors this value owns.
-        let epoll = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-        let stop = match check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
-        {
-            Ok(fd) => fd,
-            Err(e) => {
-                // SAFETY: `epoll` is ours and not used again.
-                unsafe { libc::close(epoll) };
-                return Err(e);
-            }
+        // SAFETY: no memory is passed.
+        let epoll = owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: no memory is passed.
+        let stop = owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        let poller = Poller {
+            epoll,
+            stop: File::from(stop),
         };
-        let poller = Poller { epoll, stop };
         // Level-triggered and never read: once stopped, every wait sees it.
+        let stop = poller.stop.as_raw_fd();
         poller.control(libc::EPOLL_CTL_ADD, stop, libc::EPOLLIN as u32, STOP)?;
         Ok(poller)
     }
@@ -67,7 +77,26 @@ impl Poller {
     fn control(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
         let mut event = libc::epoll_event { events, u64: token };
         // SAFETY: `event` lives for the call; epoll copies it.
-        check(unsafe { libc::epoll_ctl(self.epoll, op, fd, &mut event) }).map(drop)
+        check(unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut event) }).map(drop)
+    }
+
+    /// epoll_wait(2) into `events`, for at most `timeout_ms` (-1: for
+    /// ever): how many were written; 0 also when a signal interrupted it.
+    fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: libc::c_int) -> io::Result<usize> {
+        let max = events.len().min(libc::c_int::MAX as usize) as libc::c_int;
+        // SAFETY: `events` is writable for `max` entries for the call.
+        let n = unsafe {
+            libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms)
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            Ok(0)
+        } else {
+            Err(err)
+        }
     }
 
     /// Watches `transport`: from now on a wait reports `token` once for
@@ -84,10 +113,9 @@ impl Poller {
 
     /// Makes every wait, the current ones and all later, return `Stopped`.
     pub fn stop(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a local to our eventfd. A full
-        // counter (EAGAIN) means it is stopped already.
-        unsafe { libc::write(self.stop, (&one as *const u64).cast(), 8) };
+        // Adds 1 to the eventfd's counter. A full counter (EAGAIN) means it
+        // is stopped already.
+        let _ = (&self.stop).write(&1u64.to_ne_bytes());
     }
 
     /// The tokens of up to `tokens.len()` sockets ready now, without
@@ -95,19 +123,10 @@ impl Poller {
     pub fn ready_now(&self, tokens: &mut [u64]) -> io::Result<usize> {
         const MAX: usize = 16;
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX];
-        let max = tokens.len().min(MAX) as libc::c_int;
-        // SAFETY: `events` is writable for `max` entries.
-        let n = unsafe { libc::epoll_wait(self.epoll, events.as_mut_ptr(), max, 0) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            return if err.kind() == io::ErrorKind::Interrupted {
-                Ok(0)
-            } else {
-                Err(err)
-            };
-        }
+        let max = tokens.len().min(MAX);
+        let n = self.wait(&mut events[..max], 0)?;
         let mut written = 0;
-        for event in &events[..n as usize] {
+        for event in &events[..n] {
             if event.u64 != STOP {
                 tokens[written] = event.u64;
                 written += 1;
@@ -120,31 +139,13 @@ impl Poller {
     pub fn wait_one(&self, timeout: Option<Duration>) -> io::Result<Readiness> {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 1];
         let timeout_ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
-        // SAFETY: `events` is writable for its whole length.
-        let n = unsafe { libc::epoll_wait(self.epoll, events.as_mut_ptr(), 1, timeout_ms) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            return if err.kind() == io::ErrorKind::Interrupted {
-                Ok(Readiness::TimedOut)
-            } else {
-                Err(err)
-            };
-        }
+        // A wait a signal interrupts counts as timed out.
+        let n = self.wait(&mut events, timeout_ms)?;
         Ok(match (n, events[0].u64) {
             (0, _) => Readiness::TimedOut,
             (_, STOP) => Readiness::Stopped,
             (_, token) => Readiness::Ready(token),
         })
-    }
-}
-
-impl Drop for Poller {
-    fn drop(&mut self) {
-        // SAFETY: both descriptors are ours and closed once.
-        unsafe {
-            libc::close(self.stop);
-            libc::close(self.epoll);
-        }
     }
 }
 

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use super::sys;
+
 /// A connected socket of either family. Clones share one descriptor,
 /// closed when the last clone is dropped: a server's table of connections
 /// holds a clone of each (to shut it down from `close` or at a deadline)
@@ -150,7 +152,7 @@ impl Transport {
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = if self.0.reads_without_waiting.load(Ordering::Relaxed) {
-            recv_without_waiting(self.raw_fd(), buf)
+            sys::recv_without_waiting(self.raw_fd(), buf)
         } else {
             match &self.0.socket {
                 Socket::Tcp(s) => (&*s).read(buf),
@@ -169,7 +171,8 @@ impl Write for Transport {
         let n = match &self.0.socket {
             // std sends with MSG_NOSIGNAL on TCP sockets.
             Socket::Tcp(s) => (&*s).write(buf),
-            Socket::Unix(s) => send_no_signal(s, buf),
+            // std writes to a unix socket with write(2), which raises SIGPIPE.
+            Socket::Unix(s) => sys::send_without_sigpipe(s.as_raw_fd(), buf),
         }?;
         if let Some(traffic) = self.0.traffic.get() {
             traffic.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
@@ -182,58 +185,12 @@ impl Write for Transport {
     }
 }
 
-/// A read that returns `WouldBlock` when no byte is there.
-fn recv_without_waiting(fd: std::os::unix::io::RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: `buf` is writable for its whole length and the descriptor
-        // stays open for the call (the caller borrows its socket).
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
-/// std writes to a unix socket with write(2), which raises SIGPIPE when the
-/// peer has gone; a library must not kill its host program for that, so we
-/// send with MSG_NOSIGNAL and get EPIPE instead.
-fn send_no_signal(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: `buf` is a valid readable slice for its whole length and the
-        // descriptor stays open for the duration of the call (we borrow `stream`).
-        let n = unsafe {
-            libc::send(
-                stream.as_raw_fd(),
-                buf.as_ptr().cast(),
-                buf.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
 /// Wakes every thread blocked in `accept` on the listening socket `fd` and
 /// makes later `accept`s fail at once (Linux: `shutdown(2)` on a listening
 /// socket). Unlike connecting to ourselves, this cannot wait behind a full
 /// backlog.
 pub fn stop_accepting(fd: std::os::unix::io::RawFd) -> io::Result<()> {
-    // SAFETY: shutdown(2) on a descriptor the caller owns and keeps open.
-    if unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    sys::shutdown(fd)
 }
 
 impl Transport {
@@ -257,45 +214,18 @@ impl Transport {
     }
 
     fn poll_readable(&self, timeout_ms: i32) -> io::Result<bool> {
-        let mut poll = libc::pollfd {
-            fd: self.raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        loop {
-            // SAFETY: one pollfd we own, for the duration of the call.
-            let n = unsafe { libc::poll(&mut poll, 1, timeout_ms) };
-            if n >= 0 {
-                return Ok(n > 0);
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        }
+        sys::poll_readable(self.raw_fd(), timeout_ms)
     }
 
     /// Whether reading would not block: bytes are waiting or the peer has
     /// closed. An idle pooled connection for which this is true is stale.
     pub fn is_readable_now(&self) -> bool {
-        let mut byte = 0u8;
-        // SAFETY: a one-byte buffer we own; MSG_PEEK leaves the data in the
-        // socket and MSG_DONTWAIT keeps the call from blocking.
-        let n = unsafe {
-            libc::recv(
-                self.raw_fd(),
-                (&mut byte as *mut u8).cast(),
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        if n >= 0 {
-            return true;
+        match sys::peek_without_waiting(self.raw_fd()) {
+            Ok(_) => true,
+            Err(err) => !matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
         }
-        let err = io::Error::last_os_error();
-        !matches!(
-            err.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-        )
     }
 }

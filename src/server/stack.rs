@@ -6,6 +6,11 @@
 //! connection's cost. A thread about to idle tells the kernel it no longer
 //! needs the pages below its current depth; they come back, zeroed, if it
 //! goes deep again.
+//!
+//! The calls it takes (pthread's stack bounds, madvise, sysconf) have no
+//! safe form in std: each `unsafe` block here says why it is sound. The
+//! crate denies `unsafe` everywhere but in such modules.
+#![allow(unsafe_code)]
 
 use std::cell::Cell;
 

@@ -5,6 +5,7 @@
 
 mod certificate;
 mod dev_certificate;
+mod identity;
 mod ocsp;
 mod openssl_ext;
 mod policy;
@@ -14,7 +15,9 @@ mod verify;
 
 pub use certificate::CertificateInfo;
 pub use dev_certificate::DevCertificate;
+pub(crate) use identity::{Identity, parse_certificates};
 pub use ocsp::check_ocsp_response;
+pub(crate) use openssl_ext::ClientSession;
 pub use openssl_ext::{
     TICKET_KEYS_LEN, TicketKeys, can_free_buffers, free_buffers, has_pending, negotiated_npn,
 };

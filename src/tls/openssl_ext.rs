@@ -1,14 +1,18 @@
 //! The few OpenSSL calls the `openssl` crate has no binding for, made
 //! through `openssl-sys`: session-ticket keys, the session timeout, the
-//! NPN advertisement, and giving an idle connection's buffers back. Each
-//! function states what it requires.
+//! NPN advertisement, and giving an idle connection's buffers back; and
+//! the one it marks unsafe that we need, offering a session for
+//! resumption (`ClientSession`). Each function states what it requires.
+//! The crate denies `unsafe` everywhere but in such modules.
+#![allow(unsafe_code)]
 
 use std::ffi::{c_int, c_long, c_uchar, c_uint, c_void};
 use std::sync::OnceLock;
 
 use foreign_types::ForeignTypeRef;
+use openssl::error::ErrorStack;
 use openssl::ex_data::Index;
-use openssl::ssl::{SslContext, SslContextBuilder, SslContextRef, SslRef};
+use openssl::ssl::{SslContext, SslContextBuilder, SslContextRef, SslRef, SslSession};
 use openssl_sys as ffi;
 
 use crate::error::{Error, Result};
@@ -121,6 +125,38 @@ pub fn set_session_timeout(builder: &mut SslContextBuilder, seconds: u32) {
     unsafe { SSL_CTX_set_timeout(builder.as_ptr(), c_long::from(seconds)) };
 }
 
+/// A TLS session a client may offer to resume on its next connection,
+/// with the context of the connection it came from: OpenSSL requires that
+/// a session be offered only on a connection of that same context
+/// (`SSL_set_session`), which `offer` checks.
+#[derive(Clone)]
+pub(crate) struct ClientSession {
+    session: SslSession,
+    context: SslContext,
+}
+
+impl ClientSession {
+    /// The session of a connection, once its handshake has made one.
+    pub(crate) fn of(ssl: &SslRef) -> Option<ClientSession> {
+        Some(ClientSession {
+            session: ssl.session()?.to_owned(),
+            context: ssl.ssl_context().to_owned(),
+        })
+    }
+
+    /// Offers the session on `ssl`, a connection about to shake hands, if
+    /// `ssl` is of the context the session came from (else offers nothing,
+    /// and the handshake is a full one).
+    pub(crate) fn offer(&self, ssl: &mut SslRef) -> std::result::Result<(), ErrorStack> {
+        if ssl.ssl_context().as_ptr() != self.context.as_ptr() {
+            return Ok(());
+        }
+        // SAFETY: the session comes from a connection of this same context
+        // (checked just above), as `set_session` requires.
+        unsafe { ssl.set_session(&self.session) }
+    }
+}
+
 /// An NPN list, boxed on purpose: OpenSSL gets the address of the `Vec`
 /// itself, which must not move when the context's ex_data takes it over.
 #[allow(clippy::box_collection)]
@@ -181,7 +217,47 @@ pub fn negotiated_npn(ssl: &openssl::ssl::SslRef) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::free_buffers_is_safe_in;
+    use super::{ClientSession, free_buffers_is_safe_in};
+    use crate::tls::DevCertificate;
+    use openssl::ssl::{Ssl, SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
+    use std::os::unix::net::UnixStream;
+
+    /// A client TLS configuration that trusts any server.
+    fn connector() -> SslConnector {
+        let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
+        builder.set_verify(SslVerifyMode::NONE);
+        // TLS 1.2: its session exists when the handshake returns.
+        builder
+            .set_max_proto_version(Some(openssl::ssl::SslVersion::TLS1_2))
+            .unwrap();
+        builder.build()
+    }
+
+    /// The session of one handshake made with `connector`.
+    fn session_of(connector: &SslConnector) -> ClientSession {
+        let dev = DevCertificate::generate().unwrap();
+        let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+        acceptor.set_certificate(&dev.cert).unwrap();
+        acceptor.set_private_key(&dev.key).unwrap();
+        let acceptor = acceptor.build();
+        let (client, server) = UnixStream::pair().unwrap();
+        let server = std::thread::spawn(move || acceptor.accept(server).map(drop).is_ok());
+        let ssl = connector.connect("localhost", client).unwrap();
+        assert!(server.join().unwrap());
+        ClientSession::of(ssl.ssl()).expect("a session")
+    }
+
+    #[test]
+    fn a_session_is_offered_only_on_a_connection_of_its_own_context() {
+        let first = connector();
+        let session = session_of(&first);
+        let mut same = Ssl::new(first.context()).unwrap();
+        session.offer(&mut same).unwrap();
+        assert!(same.session().is_some(), "not offered on its own context");
+        let mut other = Ssl::new(connector().context()).unwrap();
+        session.offer(&mut other).unwrap();
+        assert!(other.session().is_none(), "offered on another context");
+    }
 
     #[test]
     fn ssl_free_buffers_is_used_only_where_cve_2024_4741_is_fixed() {
