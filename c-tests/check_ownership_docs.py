@@ -6,8 +6,9 @@ A function whose result is a pointer, or which takes a string (`char *`),
 bytes (`uint8_t *`), a `userdata`, or an out-pointer to a new object, must
 say in its own comment what becomes of them: one of the phrases below
 (copied, borrowed, valid until, lives until, owned by, freed by, the
-caller's, ...). A comment on the type is not enough: a reader looks up the
-function.
+caller's, ...). A function that takes a `userdata` must moreover say, in
+one sentence naming it, until when it must stay valid (or live). A comment
+on the type is not enough: a reader looks up the function.
 
   check_ownership_docs.py [HEADER]   prints PASS/FAIL lines for c-tests/run.sh
 """
@@ -22,6 +23,9 @@ WORDS = re.compile(
     r"takes (?:its own )?reference|own reference|caller owns|static|for the program's life|"
     r"never free|into the caller's|writes into|until the call returns|during the call)\b",
     re.IGNORECASE)
+
+# A `userdata` and, in the same sentence, how long it must stay valid.
+USERDATA_LIFE = re.compile(r"`userdata`[^.]*\b(?:valid|live|lives)\b", re.IGNORECASE)
 
 DECL = re.compile(r"^(?P<ret>[A-Za-z_][\w\s\*]*?)\b(?P<name>nhttps_\w+)\((?P<params>[^;]*)\);", re.S)
 
@@ -80,8 +84,10 @@ def main():
         checked += 1
         if not WORDS.search(comment):
             missing.append("%s (%s)" % (name, why))
+        elif "takes userdata" in why and not USERDATA_LIFE.search(comment):
+            missing.append("%s (takes userdata: not said until when it must live)" % name)
     if missing:
-        print("FAIL every_function_says_what_becomes_of_its_pointers: %d of %d say nothing:\n  %s"
+        print("FAIL every_function_says_what_becomes_of_its_pointers: %d of %d do not say:\n  %s"
               % (len(missing), checked, "\n  ".join(missing)))
         return 1
     print("PASS every_function_says_what_becomes_of_its_pointers (%d functions)" % checked)

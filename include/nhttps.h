@@ -103,9 +103,11 @@ typedef struct nhttps_client_request nhttps_client_request;
 // for the duration of the callback.
 typedef struct nhttps_error nhttps_error;
 
-// A request (Node's `IncomingMessage`). It belongs to nhttps: it is
-// valid until its response ends (`nhttps_server_response_end`), or
-// during the `upgrade` callback. Every string it returns is borrowed
+// A server's request or a client's response (Node's `IncomingMessage`).
+// A request belongs to nhttps: it is valid until its response ends
+// (`nhttps_server_response_end`), or during the `upgrade` callback. A
+// client's response belongs to the caller, who frees it with
+// `nhttps_incoming_message_free`. Every string it returns is borrowed
 // from it and valid as long as it is.
 typedef struct nhttps_incoming_message nhttps_incoming_message;
 
@@ -306,13 +308,15 @@ nhttps_result nhttps_agent_options_set_free_socket_timeout_ms(nhttps_agent_optio
                                                               uint32_t milliseconds);
 
 // Node's `scheduling`: "lifo" (the default: reuse the most recent idle
-// connection) or "fifo" (the least recent); anything else is refused with
-// `NHTTPS_ERR_INVALID_ARGUMENT`.
+// connection) or "fifo" (the least recent), read now and not kept;
+// anything else is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_agent_options_set_scheduling(nhttps_agent_options *options,
                                                   const char *scheduling);
 
-// Creates an agent. `options` may be NULL for the defaults. On success
-// `*agent_out` is a reference the caller releases with `nhttps_agent_free`.
+// Creates an agent. `options` may be NULL for the defaults; they are
+// copied, so they may be freed right after. On success the caller owns
+// `*agent_out`, a reference it releases with `nhttps_agent_free` (which
+// also destroys the agent for every holder).
 nhttps_result nhttps_agent_new(const nhttps_agent_options *options,
                                const nhttps_agent **agent_out);
 
@@ -332,8 +336,9 @@ const nhttps_agent *nhttps_global_agent(void);
 
 // Node's `agent.sockets`, `freeSockets` and `requests` for one host —
 // `name` is "host:port" ("[::1]:port" for IPv6, the path for a unix
-// socket) — or, with `name` NULL, over all hosts. Each out-pointer may be
-// NULL. A host the agent does not know gives zeros.
+// socket) — or, with `name` NULL, over all hosts; `name` is read now, not
+// kept. Each out-pointer may be NULL. A host the agent does not know gives
+// zeros.
 nhttps_result nhttps_agent_stats(const nhttps_agent *agent,
                                  const char *name,
                                  size_t *in_use_out,
@@ -342,23 +347,25 @@ nhttps_result nhttps_agent_stats(const nhttps_agent *agent,
 
 // Options with Node's defaults: protocol "https:", host "localhost", port
 // 443, GET "/", the global agent, certificate and host name verification
-// on. Free them with `nhttps_request_options_free`.
+// on. The caller owns them and frees them with
+// `nhttps_request_options_free`.
 nhttps_request_options *nhttps_request_options_new(void);
 
 // Options from a URL, `https://[user:password@]host[:port][/path][?query]`
 // — or `http://...` for plain HTTP without TLS (protocol "http:", default
-// port 80). On success `*options_out` is new options the caller frees.
+// port 80). `url` is read now, not kept. On success `*options_out` is new
+// options the caller owns and frees with `nhttps_request_options_free`.
 nhttps_result nhttps_request_options_from_url(const char *url,
                                               nhttps_request_options **options_out);
 
 // Frees request options. NULL is a no-op.
 void nhttps_request_options_free(nhttps_request_options *options);
 
-// Node's `host` (default "localhost").
+// Node's `host` (default "localhost"), copied.
 nhttps_result nhttps_request_options_set_host(nhttps_request_options *options,
                                               const char *host);
 
-// Node's `hostname`, preferred over `host`.
+// Node's `hostname`, preferred over `host` (copied).
 nhttps_result nhttps_request_options_set_hostname(nhttps_request_options *options,
                                                   const char *hostname);
 
@@ -374,20 +381,20 @@ nhttps_result nhttps_request_options_set_port(nhttps_request_options *options,
 // socket info the TLS facts (`nhttps_socket_info_tls_version`, cipher,
 // ALPN, servername) are NULL. Works with `_set_socket_path` too. Plain
 // and TLS connections never share an agent's pool. Anything else is
-// `NHTTPS_ERR_INVALID_ARGUMENT`.
+// `NHTTPS_ERR_INVALID_ARGUMENT`. `protocol` is read now, not kept.
 nhttps_result nhttps_request_options_set_protocol(nhttps_request_options *options,
                                                   const char *protocol);
 
 // Node's `socketPath`: connect to a unix socket instead (TLS still runs
-// over it, unless the protocol is "http:").
+// over it, unless the protocol is "http:"). The path is copied.
 nhttps_result nhttps_request_options_set_socket_path(nhttps_request_options *options,
                                                      const char *path);
 
-// Node's `method` (default "GET").
+// Node's `method` (default "GET"), copied.
 nhttps_result nhttps_request_options_set_method(nhttps_request_options *options,
                                                 const char *method);
 
-// Node's `path`: path and query (default "/").
+// Node's `path`: path and query (default "/"), copied.
 nhttps_result nhttps_request_options_set_path(nhttps_request_options *options,
                                               const char *path);
 
@@ -402,17 +409,18 @@ nhttps_result nhttps_request_options_add_header(nhttps_request_options *options,
                                                 const char *name,
                                                 const char *value);
 
-// Node's `auth`: "user:password", sent as `Authorization: Basic`.
+// Node's `auth`: "user:password" (copied), sent as `Authorization: Basic`.
 nhttps_result nhttps_request_options_set_auth(nhttps_request_options *options,
                                               const char *auth);
 
-// Node's `ca`: adds trusted CAs (PEM). Once any is given, they replace the
-// system's roots for this request.
+// Node's `ca`: adds trusted CAs (PEM, `len` bytes, copied). Once any is
+// given, they replace the system's roots for this request.
 nhttps_result nhttps_request_options_add_ca_pem(nhttps_request_options *options,
                                                 const uint8_t *pem,
                                                 size_t len);
 
-// Reads trusted CAs from a PEM file now and adds them.
+// Reads trusted CAs from the PEM file at `path` now and adds them (the
+// path is not kept).
 nhttps_result nhttps_request_options_add_ca_file(nhttps_request_options *options,
                                                  const char *path);
 
@@ -434,7 +442,7 @@ nhttps_result nhttps_request_options_set_key_pem(nhttps_request_options *options
                                                  const uint8_t *pem,
                                                  size_t len);
 
-// Node's `passphrase` for an encrypted client key.
+// Node's `passphrase` for an encrypted client key (copied).
 nhttps_result nhttps_request_options_set_passphrase(nhttps_request_options *options,
                                                     const char *passphrase);
 
@@ -444,16 +452,21 @@ nhttps_result nhttps_request_options_set_reject_unauthorized(nhttps_request_opti
                                                              bool reject);
 
 // Node's `servername`: the SNI name, and the name the certificate must
-// match (default the host; no SNI is sent for an IP address).
+// match (default the host; no SNI is sent for an IP address). Copied.
 nhttps_result nhttps_request_options_set_servername(nhttps_request_options *options,
                                                     const char *servername);
 
-// Node's `minVersion` ("TLSv1.2" by default, or "TLSv1.3").
+// Node's `minVersion` ("TLSv1.2" by default, or "TLSv1.3"; read now, not
+// kept).
 nhttps_result nhttps_request_options_set_min_version(nhttps_request_options *options,
                                                      const char *version);
 
 // Node's `agent`: send through `agent` (NULL: the global agent). The
-// request holds its own reference to the agent.
+// options take their own reference to the agent, and so does each request
+// made from them, so its memory outlives the caller's `nhttps_agent_free`;
+// but that call destroys the agent: a request through it that has no
+// connection yet then fails with `NHTTPS_ERR_INVALID_STATE`. Free the
+// agent when its requests are done.
 nhttps_result nhttps_request_options_set_agent(nhttps_request_options *options,
                                                const nhttps_agent *agent);
 
@@ -472,9 +485,10 @@ nhttps_result nhttps_request_options_set_connect_timeout_ms(nhttps_request_optio
 nhttps_result nhttps_request_options_set_timeout_ms(nhttps_request_options *options,
                                                     uint32_t milliseconds);
 
-// Starts a request (nothing is sent until the first write or end). On
-// success `*request_out` is the caller's: finish it with `_end` or
-// `_end_async`, or abandon it with `nhttps_client_request_free`.
+// Starts a request (nothing is sent until the first write or end).
+// `options` are copied: they stay the caller's and may be freed or reused
+// right after. On success `*request_out` is the caller's: finish it with
+// `_end` or `_end_async`, or abandon it with `nhttps_client_request_free`.
 nhttps_result nhttps_client_request_new(const nhttps_request_options *options,
                                         nhttps_client_request **request_out);
 
@@ -515,8 +529,8 @@ nhttps_result nhttps_client_request_end_async(nhttps_client_request *request,
 
 // Node's `https.get(url)`: a GET through the global agent, with the
 // system's trusted roots (an `http://` URL is fetched over plain HTTP).
-// On success `*response_out` is the caller's, as with
-// `nhttps_client_request_end`.
+// `url` is read now, not kept. On success `*response_out` is the caller's,
+// as with `nhttps_client_request_end`.
 nhttps_result nhttps_get(const char *url,
                          nhttps_incoming_message **response_out);
 
@@ -545,23 +559,35 @@ const char *nhttps_error_message(const nhttps_error *error);
 uint16_t nhttps_error_http_status(const nhttps_error *error);
 
 // The request method, e.g. "GET" ("" for a response). NULL if `message` is NULL.
+// Borrowed from `message`, valid as long as it is (a request: until its
+// response ends, or during `upgrade`; a client's response: until
+// `nhttps_incoming_message_free`).
 const char *nhttps_incoming_message_method(const nhttps_incoming_message *message);
 
 // The request target as sent, e.g. "/index.html?page=12" ("" for a response).
+// Borrowed from `message`, valid as long as it is (a request: until its
+// response ends, or during `upgrade`; a client's response: until
+// `nhttps_incoming_message_free`).
 const char *nhttps_incoming_message_url(const nhttps_incoming_message *message);
 
 // A response's status code (Node's `statusCode`); 0 for a request.
 uint16_t nhttps_incoming_message_status_code(const nhttps_incoming_message *message);
 
 // A response's reason phrase (Node's `statusMessage`); "" for a request.
+// Borrowed from `message`, valid as long as it is (a request: until its
+// response ends, or during `upgrade`; a client's response: until
+// `nhttps_incoming_message_free`).
 const char *nhttps_incoming_message_status_message(const nhttps_incoming_message *message);
 
-// Node's `httpVersion`: "1.1" or "1.0".
+// Node's `httpVersion`: "1.1" or "1.0", a static string (never free it).
 const char *nhttps_incoming_message_http_version(const nhttps_incoming_message *message);
 
 // The first value of header `name`, matched in any case, or NULL when the
 // request has no such header. For every value of a repeated header, use
-// `nhttps_incoming_message_header_at`.
+// `nhttps_incoming_message_header_at`. `name` is read now, not kept; the
+// value is borrowed from `message`, valid as long as it is (a request:
+// until its response ends, or during `upgrade`; a client's response: until
+// `nhttps_incoming_message_free`).
 const char *nhttps_incoming_message_header(const nhttps_incoming_message *message,
                                            const char *name);
 
@@ -591,15 +617,19 @@ nhttps_result nhttps_incoming_message_header_block(const nhttps_incoming_message
 
 // Reads up to `capacity` bytes of the request body into `buffer`, blocking
 // until some arrive; `*read_out` tells how many, and 0 means the body has
-// ended. Chunked framing is undone. With `Expect: 100-continue`, the first
-// read sends `100 Continue` if the handler has not. May be called from any
-// thread until the response ends, but not from two at once.
+// ended. Chunked framing is undone. `buffer` is written, not kept. With
+// `Expect: 100-continue`, the first read sends `100 Continue` if the
+// handler has not. May be called from any thread while `message` is valid
+// (a request: until its response ends; a client's response: until
+// `nhttps_incoming_message_free`), but not from two at once.
 nhttps_result nhttps_incoming_message_read(const nhttps_incoming_message *message,
                                            uint8_t *buffer,
                                            size_t capacity,
                                            size_t *read_out);
 
-// The connection the request came on. Borrowed from `message`.
+// The connection the message came on. Borrowed from `message`, valid as
+// long as it is (a request: until its response ends, or during `upgrade`;
+// a client's response: until `nhttps_incoming_message_free`).
 const nhttps_socket_info *nhttps_incoming_message_socket(const nhttps_incoming_message *message);
 
 // Frees a response received by the client (`_end`, `_end_async`,
@@ -620,12 +650,18 @@ nhttps_result nhttps_incoming_message_upgrade(nhttps_incoming_message *message,
                                               nhttps_socket **socket_out);
 
 // The peer's IP address as text, or NULL on a unix socket.
+// Borrowed from `info`, valid as long as it is (during the callback that
+// gave it, as long as the message it came from, or until
+// `nhttps_socket_free` of its socket).
 const char *nhttps_socket_info_remote_address(const nhttps_socket_info *info);
 
 // The peer's port (0 on a unix socket).
 uint16_t nhttps_socket_info_remote_port(const nhttps_socket_info *info);
 
 // Our IP address as text, or the socket's path on a unix socket.
+// Borrowed from `info`, valid as long as it is (during the callback that
+// gave it, as long as the message it came from, or until
+// `nhttps_socket_free` of its socket).
 const char *nhttps_socket_info_local_address(const nhttps_socket_info *info);
 
 // Our port (0 on a unix socket).
@@ -633,16 +669,28 @@ uint16_t nhttps_socket_info_local_port(const nhttps_socket_info *info);
 
 // The TLS version, e.g. "TLSv1.3"; NULL before the handshake, and on a
 // plain "http:" client connection.
+// Borrowed from `info`, valid as long as it is (during the callback that
+// gave it, as long as the message it came from, or until
+// `nhttps_socket_free` of its socket).
 const char *nhttps_socket_info_tls_version(const nhttps_socket_info *info);
 
 // The cipher suite's OpenSSL name; NULL before the handshake, and on a
 // plain "http:" client connection.
+// Borrowed from `info`, valid as long as it is (during the callback that
+// gave it, as long as the message it came from, or until
+// `nhttps_socket_free` of its socket).
 const char *nhttps_socket_info_cipher(const nhttps_socket_info *info);
 
 // The server name the client sent (SNI), or NULL.
+// Borrowed from `info`, valid as long as it is (during the callback that
+// gave it, as long as the message it came from, or until
+// `nhttps_socket_free` of its socket).
 const char *nhttps_socket_info_servername(const nhttps_socket_info *info);
 
 // The ALPN protocol agreed on, or NULL.
+// Borrowed from `info`, valid as long as it is (during the callback that
+// gave it, as long as the message it came from, or until
+// `nhttps_socket_free` of its socket).
 const char *nhttps_socket_info_alpn_protocol(const nhttps_socket_info *info);
 
 // Node's `socket.authorized`: true when a client certificate was asked
@@ -652,13 +700,22 @@ bool nhttps_socket_info_authorized(const nhttps_socket_info *info);
 // Node's `socket.authorizationError` when a client certificate was asked
 // for and did not verify, e.g. "DEPTH_ZERO_SELF_SIGNED_CERT", or
 // "UNABLE_TO_GET_ISSUER_CERT" when the client sent none. NULL otherwise.
+// Borrowed from `info`, valid as long as it is (during the callback that
+// gave it, as long as the message it came from, or until
+// `nhttps_socket_free` of its socket).
 const char *nhttps_socket_info_authorization_error(const nhttps_socket_info *info);
 
 // The common name (CN) of the client certificate's subject, or NULL when
 // there is none.
+// Borrowed from `info`, valid as long as it is (during the callback that
+// gave it, as long as the message it came from, or until
+// `nhttps_socket_free` of its socket).
 const char *nhttps_socket_info_peer_common_name(const nhttps_socket_info *info);
 
 // The NPN protocol agreed on, or NULL.
+// Borrowed from `info`, valid as long as it is (during the callback that
+// gave it, as long as the message it came from, or until
+// `nhttps_socket_free` of its socket).
 const char *nhttps_socket_info_npn_protocol(const nhttps_socket_info *info);
 
 // Node's `isSessionReused()`: whether the TLS session was resumed (by
@@ -682,7 +739,8 @@ nhttps_result nhttps_server_options_set_key_pem(nhttps_server_options *options,
                                                 const uint8_t *pem,
                                                 size_t len);
 
-// Reads the private key from a PEM file now. `NHTTPS_ERR_IO` if it cannot be read.
+// Reads the private key from the PEM file at `path` now (the path is not
+// kept). `NHTTPS_ERR_IO` if it cannot be read.
 nhttps_result nhttps_server_options_set_key_file(nhttps_server_options *options,
                                                  const char *path);
 
@@ -692,7 +750,8 @@ nhttps_result nhttps_server_options_set_cert_pem(nhttps_server_options *options,
                                                  const uint8_t *pem,
                                                  size_t len);
 
-// Reads the certificate chain from a PEM file now.
+// Reads the certificate chain from the PEM file at `path` now (the path
+// is not kept).
 nhttps_result nhttps_server_options_set_cert_file(nhttps_server_options *options,
                                                   const char *path);
 
@@ -703,12 +762,14 @@ nhttps_result nhttps_server_options_set_passphrase(nhttps_server_options *option
                                                    const char *passphrase);
 
 // Node's `ca`: adds trusted CA certificates (PEM, one or more) for
-// verifying client certificates. Without any, the system's roots are used.
+// verifying client certificates, `len` bytes (copied). Without any, the
+// system's roots are used.
 nhttps_result nhttps_server_options_add_ca_pem(nhttps_server_options *options,
                                                const uint8_t *pem,
                                                size_t len);
 
-// Reads CA certificates from a PEM file now and adds them.
+// Reads CA certificates from the PEM file at `path` now and adds them
+// (the path is not kept).
 nhttps_result nhttps_server_options_add_ca_file(nhttps_server_options *options,
                                                 const char *path);
 
@@ -822,12 +883,12 @@ nhttps_result nhttps_server_options_set_max_header_size(nhttps_server_options *o
                                                         size_t bytes);
 
 // Node's `minVersion`: "TLSv1.3", "TLSv1.2" (the default), "TLSv1.1" or
-// "TLSv1". Versions below 1.2 are insecure and also need `ciphers` with
-// "@SECLEVEL=0" on OpenSSL 3.
+// "TLSv1" (read now, not kept). Versions below 1.2 are insecure and also
+// need `ciphers` with "@SECLEVEL=0" on OpenSSL 3.
 nhttps_result nhttps_server_options_set_min_version(nhttps_server_options *options,
                                                     const char *version);
 
-// Node's `maxVersion` (default "TLSv1.3").
+// Node's `maxVersion` (default "TLSv1.3"; read now, not kept).
 nhttps_result nhttps_server_options_set_max_version(nhttps_server_options *options,
                                                     const char *version);
 
@@ -872,6 +933,10 @@ nhttps_result nhttps_server_options_set_session_id_context(nhttps_server_options
 
 // Sets the SNI callback (NULL removes it). Like every callback it must be
 // thread-safe. When set, `nhttps_server_add_context` entries are not used.
+// Every server built from these options keeps its own copy of `callback`
+// and `userdata` (a later change to the options does not reach it):
+// `userdata` is passed to every call and must stay valid until each such
+// server's `nhttps_server_free` returns.
 nhttps_result nhttps_server_options_set_sni_callback(nhttps_server_options *options,
                                                      nhttps_sni_callback callback,
                                                      void *userdata);
@@ -883,7 +948,8 @@ nhttps_result nhttps_server_options_set_pfx(nhttps_server_options *options,
                                             const uint8_t *der,
                                             size_t len);
 
-// Reads a PKCS#12 bundle from a file now.
+// Reads a PKCS#12 bundle from the file at `path` now (the path is not
+// kept).
 nhttps_result nhttps_server_options_set_pfx_file(nhttps_server_options *options,
                                                  const char *path);
 
@@ -920,8 +986,8 @@ nhttps_result nhttps_server_options_set_ocsp_response_file(nhttps_server_options
 
 // Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
 // predecessor of ALPN, for old clients only — prefer ALPN. The agreed
-// protocol is in `nhttps_socket_info_npn_protocol`. Each name is 1 to 255
-// bytes; an empty or longer one is refused with
+// protocol is in `nhttps_socket_info_npn_protocol`. The names are copied.
+// Each name is 1 to 255 bytes; an empty or longer one is refused with
 // `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_options_set_npn_protocols(nhttps_server_options *options,
                                                       const char *const *protocols,
@@ -970,7 +1036,7 @@ nhttps_result nhttps_server_response_set_header(nhttps_server_response *response
                                                 const char *value);
 
 // Node's `appendHeader`: adds a value for `name`, keeping earlier ones
-// (e.g. several `Set-Cookie`).
+// (e.g. several `Set-Cookie`). Both strings are copied.
 nhttps_result nhttps_server_response_append_header(nhttps_server_response *response,
                                                    const char *name,
                                                    const char *value);
@@ -981,7 +1047,8 @@ nhttps_result nhttps_server_response_append_header(nhttps_server_response *respo
 const char *nhttps_server_response_get_header(nhttps_server_response *response,
                                               const char *name);
 
-// Node's `removeHeader`. Removing a header that is not set is not an error.
+// Node's `removeHeader`: `name` is read now, not kept. Removing a header
+// that is not set is not an error.
 nhttps_result nhttps_server_response_remove_header(nhttps_server_response *response,
                                                    const char *name);
 
@@ -989,8 +1056,9 @@ nhttps_result nhttps_server_response_remove_header(nhttps_server_response *respo
 bool nhttps_server_response_headers_sent(const nhttps_server_response *response);
 
 // Node's `writeHead`: sets the status (and, if `message` is not NULL, the
-// status message) and sends the head now. Headers set before are sent;
-// the body then follows with `write`/`end`.
+// status message, copied) and fixes the head: the headers set before are
+// in it, and none may change afterwards. As in Node, the head goes out
+// with the first `write`, or at `end`, in the same TLS record as the body.
 nhttps_result nhttps_server_response_write_head(nhttps_server_response *response,
                                                 uint16_t status,
                                                 const char *message);
@@ -1008,13 +1076,13 @@ nhttps_result nhttps_server_response_write(nhttps_server_response *response,
 nhttps_result nhttps_server_response_write_continue(nhttps_server_response *response);
 
 // Node's `end`: sends `len` bytes (may be 0; `data` may then be NULL) as
-// the last of the body and finishes the response. When nothing was sent
-// yet and no Content-Length was set, it is set to `len`. **Frees
-// `response`**, whatever the result: a later call on it returns
-// `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
+// the last of the body and finishes the response; `data` is not kept.
+// When nothing was sent yet and no Content-Length was set, it is set to
+// `len`. **Frees `response`**, whatever the result: a later call on it
+// returns `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
 // nothing). Its request stays valid until the `request` callback has
-// returned too (see `nhttps_request_callback`). An error means the client did not get the whole response (its
-// connection is then closed).
+// returned too (see `nhttps_request_callback`). An error means the client
+// did not get the whole response (its connection is then closed).
 nhttps_result nhttps_server_response_end(nhttps_server_response *response,
                                          const uint8_t *data,
                                          size_t len);
@@ -1047,6 +1115,10 @@ void nhttps_server_free(nhttps_server *server);
 // different connections run at the same time on different threads: the
 // callback and `userdata` must be thread-safe. Without a listener, a
 // request gets `500` and its connection is closed.
+// `userdata` is passed to every call and must stay valid until
+// `nhttps_server_free` returns: replacing or removing the listener is not
+// enough, as a request whose head was arriving then may still get this
+// callback.
 nhttps_result nhttps_server_on_request(nhttps_server *server,
                                        nhttps_request_callback callback,
                                        void *userdata);
@@ -1058,6 +1130,10 @@ nhttps_result nhttps_server_on_request(nhttps_server *server,
 // `Connection: close` and the connection ends after it (the client may
 // never send the body), as in Node. Without it, `100 Continue` is sent
 // at once and `request` follows, as in Node.
+// `userdata` is passed to every call and must stay valid until
+// `nhttps_server_free` returns: replacing or removing the listener is not
+// enough, as a request whose head was arriving then may still get this
+// callback.
 nhttps_result nhttps_server_on_check_continue(nhttps_server *server,
                                               nhttps_request_callback callback,
                                               void *userdata);
@@ -1092,17 +1168,27 @@ nhttps_result nhttps_server_take_request(const nhttps_server *server,
                                          nhttps_server_response **res_out);
 
 // Registers the `connection` listener (NULL removes it).
+// `userdata` is passed to every call and must stay valid until
+// `nhttps_server_free` returns (a call may still be under way after the
+// listener is replaced or removed).
 nhttps_result nhttps_server_on_connection(nhttps_server *server,
                                           nhttps_connection_callback callback,
                                           void *userdata);
 
 // Registers the `upgrade` listener (NULL removes it). Without one, a
 // request to upgrade closes its connection, as in Node.
+// `userdata` is passed to every call and must stay valid until
+// `nhttps_server_free` returns: replacing or removing the listener is not
+// enough, as a request whose head was arriving then may still get this
+// callback.
 nhttps_result nhttps_server_on_upgrade(nhttps_server *server,
                                        nhttps_upgrade_callback callback,
                                        void *userdata);
 
 // Registers the `clientError` listener (NULL removes it).
+// `userdata` is passed to every call and must stay valid until
+// `nhttps_server_free` returns (a call may still be under way after the
+// listener is replaced or removed).
 nhttps_result nhttps_server_on_client_error(nhttps_server *server,
                                             nhttps_client_error_callback callback,
                                             void *userdata);
@@ -1110,11 +1196,17 @@ nhttps_result nhttps_server_on_client_error(nhttps_server *server,
 // Registers the `tlsClientError` listener (NULL removes it): failed TLS
 // handshakes go to it instead of `clientError`, as in Node. Same callback
 // type as `clientError`.
+// `userdata` is passed to every call and must stay valid until
+// `nhttps_server_free` returns (a call may still be under way after the
+// listener is replaced or removed).
 nhttps_result nhttps_server_on_tls_client_error(nhttps_server *server,
                                                 nhttps_client_error_callback callback,
                                                 void *userdata);
 
 // Registers the `secureConnection` listener (NULL removes it).
+// `userdata` is passed to every call and must stay valid until
+// `nhttps_server_free` returns (a call may still be under way after the
+// listener is replaced or removed).
 nhttps_result nhttps_server_on_secure_connection(nhttps_server *server,
                                                  nhttps_secure_connection_callback callback,
                                                  void *userdata);
@@ -1124,13 +1216,17 @@ nhttps_result nhttps_server_on_secure_connection(nhttps_server *server,
 // handshake); registering the first listener or removing the last one
 // rebuilds the server's TLS contexts for new connections: same
 // certificates and ticket keys, but the session-id cache starts empty.
+// `userdata` is passed to every call and must stay valid until
+// `nhttps_server_free` returns (a call may still be under way after the
+// listener is replaced or removed).
 nhttps_result nhttps_server_on_keylog(nhttps_server *server,
                                       nhttps_keylog_callback callback,
                                       void *userdata);
 
 // Registers the `close` listener (NULL removes it): called once, after
 // `nhttps_server_close` has stopped the server and the last connection has
-// ended, on the thread that finished the close.
+// ended, on the thread that finished the close. `userdata` is passed to
+// that call and must stay valid until `nhttps_server_free` returns.
 nhttps_result nhttps_server_on_close(nhttps_server *server,
                                      nhttps_event_callback callback,
                                      void *userdata);
@@ -1149,7 +1245,8 @@ nhttps_result nhttps_server_on_thread_exit(nhttps_server *server,
 
 // Registers the `listening` listener (NULL removes it): called on the
 // thread that called `nhttps_server_listen*`, once the socket is bound,
-// before that call returns.
+// before that call returns. `userdata` is used by that call only: it must
+// stay valid until `nhttps_server_listen*` returns.
 nhttps_result nhttps_server_on_listening(nhttps_server *server,
                                          nhttps_event_callback callback,
                                          void *userdata);
@@ -1157,14 +1254,15 @@ nhttps_result nhttps_server_on_listening(nhttps_server *server,
 // Listens on `host:port` and starts accepting on a thread of its own.
 // `host` may be a name, an IPv4 or IPv6 address, or NULL for every
 // address (IPv6 and IPv4). `port` 0 lets the system pick one: see
-// `nhttps_server_port`. Returns once listening; a server listens once.
+// `nhttps_server_port`. `host` is read now, not kept. Returns once
+// listening; a server listens once.
 nhttps_result nhttps_server_listen(nhttps_server *server,
                                    const char *host,
                                    uint16_t port);
 
 // Listens on a unix-domain socket at `path` (TLS runs over it as over
-// TCP). The socket file is removed when the server closes; an existing
-// file makes it fail with `NHTTPS_ERR_ADDRESS_IN_USE`.
+// TCP). `path` is copied: the server removes the socket file when it
+// closes. An existing file makes it fail with `NHTTPS_ERR_ADDRESS_IN_USE`.
 nhttps_result nhttps_server_listen_unix(nhttps_server *server,
                                         const char *path);
 
@@ -1192,9 +1290,11 @@ nhttps_result nhttps_server_stats(const nhttps_server *server,
 // socket, or if `server` is NULL).
 uint16_t nhttps_server_port(const nhttps_server *server);
 
-// The certificate the server presents, PEM, NUL-terminated — handy to
-// make a client trust the development certificate. Borrowed from
-// `server`: valid until `nhttps_server_free`. NULL if `server` is NULL.
+// The certificate the server was built with (`nhttps_server_new`), PEM,
+// NUL-terminated — handy to make a client trust the development
+// certificate. `nhttps_server_set_secure_context` does not change it.
+// Borrowed from `server`: valid until `nhttps_server_free`. NULL if
+// `server` is NULL.
 const char *nhttps_server_certificate_pem(const nhttps_server *server);
 
 // Node's `server.close()`: stops accepting, closes idle connections, lets
@@ -1211,8 +1311,8 @@ const char *nhttps_server_certificate_pem(const nhttps_server *server);
 // Calling it twice is harmless.
 nhttps_result nhttps_server_close(nhttps_server *server);
 
-// Reads up to `capacity` bytes, blocking until some arrive; `*read_out` is
-// 0 when the peer has closed.
+// Reads up to `capacity` bytes into `buffer` (written, not kept), blocking
+// until some arrive; `*read_out` is 0 when the peer has closed.
 nhttps_result nhttps_socket_read(nhttps_socket *socket,
                                  uint8_t *buffer,
                                  size_t capacity,
@@ -1231,15 +1331,18 @@ nhttps_result nhttps_socket_close(nhttps_socket *socket);
 // Closes the connection if still open and frees the socket. NULL is a no-op.
 void nhttps_socket_free(nhttps_socket *socket);
 
-// The connection's addresses and TLS details, borrowed from `socket`.
+// The connection's addresses and TLS details, borrowed from `socket`:
+// valid until `nhttps_socket_free`, after `nhttps_socket_close` too.
 const nhttps_socket_info *nhttps_socket_get_info(const nhttps_socket *socket);
 
 // Node's `tls.createSecureContext(options)`: builds a context from the
 // key, certificate (or PKCS#12), passphrase, CAs and policy set on
 // `options` (the server-only options — requestCert and the like — are
 // ignored). Fails like `nhttps_server_new` on a bad key, certificate or
-// passphrase. On success `*context_out` is a new reference the caller
-// releases with `nhttps_secure_context_free`.
+// passphrase. What the context needs is copied: `options` stay the
+// caller's and may be freed right after. On success the caller owns
+// `*context_out`, a new reference it releases with
+// `nhttps_secure_context_free`.
 nhttps_result nhttps_secure_context_new(const nhttps_server_options *options,
                                         const nhttps_secure_context **context_out);
 
@@ -1263,7 +1366,9 @@ nhttps_result nhttps_server_add_context(nhttps_server *server,
                                         const nhttps_secure_context *context);
 
 // Node's `server.setSecureContext`: new connections present `context`
-// from now on; connections already open keep their certificate.
+// from now on; connections already open keep their certificate. The
+// server takes its own reference to `context` (and lets go of the one it
+// replaces), so the caller may free its own right after.
 nhttps_result nhttps_server_set_secure_context(nhttps_server *server,
                                                const nhttps_secure_context *context);
 
@@ -1274,7 +1379,7 @@ nhttps_result nhttps_server_get_ticket_keys(const nhttps_server *server,
                                             uint8_t *keys_out,
                                             size_t capacity);
 
-// Node's `server.setTicketKeys(keys)`: `len` must be
+// Node's `server.setTicketKeys(keys)`: `keys` are copied; `len` must be
 // `NHTTPS_TICKET_KEYS_LEN` (another length is refused with
 // `NHTTPS_ERR_INVALID_ARGUMENT`). Tickets issued from now on use these
 // keys, and tickets under other keys are no longer accepted (those
@@ -1284,32 +1389,50 @@ nhttps_result nhttps_server_set_ticket_keys(nhttps_server *server,
                                             size_t len);
 
 // The client certificate, when one was asked for (`requestCert`) and sent;
-// NULL otherwise.
+// NULL otherwise. Borrowed from `info`, valid as long as it is (during the
+// callback that gave it, as long as the message it came from, or until
+// `nhttps_socket_free` of its socket); so are the certificate's strings.
 const nhttps_certificate *nhttps_socket_info_peer_certificate(const nhttps_socket_info *info);
 
 // The subject, e.g. "CN=client, O=Example".
+// Borrowed from `certificate`, which is borrowed from its socket info:
+// valid as long as that is.
 const char *nhttps_certificate_subject(const nhttps_certificate *certificate);
 
 // The issuer, in the same form as the subject.
+// Borrowed from `certificate`, which is borrowed from its socket info:
+// valid as long as that is.
 const char *nhttps_certificate_issuer(const nhttps_certificate *certificate);
 
 // The serial number in upper-case hex (Node's `serialNumber`).
+// Borrowed from `certificate`, which is borrowed from its socket info:
+// valid as long as that is.
 const char *nhttps_certificate_serial_number(const nhttps_certificate *certificate);
 
 // Node's `valid_from`, e.g. "Nov 25 07:12:36 2026 GMT".
+// Borrowed from `certificate`, which is borrowed from its socket info:
+// valid as long as that is.
 const char *nhttps_certificate_valid_from(const nhttps_certificate *certificate);
 
 // Node's `valid_to`.
+// Borrowed from `certificate`, which is borrowed from its socket info:
+// valid as long as that is.
 const char *nhttps_certificate_valid_to(const nhttps_certificate *certificate);
 
 // Node's `fingerprint256`: SHA-256 of the DER as "AB:CD:...".
+// Borrowed from `certificate`, which is borrowed from its socket info:
+// valid as long as that is.
 const char *nhttps_certificate_fingerprint256(const nhttps_certificate *certificate);
 
 // Node's `subjectaltname`, e.g. "DNS:localhost, IP Address:127.0.0.1", or
 // NULL when the certificate has none.
+// Borrowed from `certificate`, which is borrowed from its socket info:
+// valid as long as that is.
 const char *nhttps_certificate_subject_alt_names(const nhttps_certificate *certificate);
 
 // The certificate, PEM.
+// Borrowed from `certificate`, which is borrowed from its socket info:
+// valid as long as that is.
 const char *nhttps_certificate_pem(const nhttps_certificate *certificate);
 
 #ifdef __cplusplus

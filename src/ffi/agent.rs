@@ -111,8 +111,8 @@ pub extern "C" fn nhttps_agent_options_set_free_socket_timeout_ms(
 }
 
 /// Node's `scheduling`: "lifo" (the default: reuse the most recent idle
-/// connection) or "fifo" (the least recent); anything else is refused with
-/// `NHTTPS_ERR_INVALID_ARGUMENT`.
+/// connection) or "fifo" (the least recent), read now and not kept;
+/// anything else is refused with `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_options_set_scheduling(
     options: *mut nhttps_agent_options,
@@ -125,8 +125,10 @@ pub extern "C" fn nhttps_agent_options_set_scheduling(
     }
 }
 
-/// Creates an agent. `options` may be NULL for the defaults. On success
-/// `*agent_out` is a reference the caller releases with `nhttps_agent_free`.
+/// Creates an agent. `options` may be NULL for the defaults; they are
+/// copied, so they may be freed right after. On success the caller owns
+/// `*agent_out`, a reference it releases with `nhttps_agent_free` (which
+/// also destroys the agent for every holder).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_new(
     options: *const nhttps_agent_options,
@@ -171,8 +173,9 @@ pub extern "C" fn nhttps_global_agent() -> *const nhttps_agent {
 
 /// Node's `agent.sockets`, `freeSockets` and `requests` for one host —
 /// `name` is "host:port" ("[::1]:port" for IPv6, the path for a unix
-/// socket) — or, with `name` NULL, over all hosts. Each out-pointer may be
-/// NULL. A host the agent does not know gives zeros.
+/// socket) — or, with `name` NULL, over all hosts; `name` is read now, not
+/// kept. Each out-pointer may be NULL. A host the agent does not know gives
+/// zeros.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_agent_stats(
     agent: *const nhttps_agent,

@@ -38,7 +38,8 @@ box_castable!(nhttps_client_request => ClientRequest);
 
 /// Options with Node's defaults: protocol "https:", host "localhost", port
 /// 443, GET "/", the global agent, certificate and host name verification
-/// on. Free them with `nhttps_request_options_free`.
+/// on. The caller owns them and frees them with
+/// `nhttps_request_options_free`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_new() -> *mut nhttps_request_options {
     ffi_boundary! { into_raw::<nhttps_request_options>(RequestOptions::default()) }
@@ -46,7 +47,8 @@ pub extern "C" fn nhttps_request_options_new() -> *mut nhttps_request_options {
 
 /// Options from a URL, `https://[user:password@]host[:port][/path][?query]`
 /// — or `http://...` for plain HTTP without TLS (protocol "http:", default
-/// port 80). On success `*options_out` is new options the caller frees.
+/// port 80). `url` is read now, not kept. On success `*options_out` is new
+/// options the caller owns and frees with `nhttps_request_options_free`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_from_url(
     url: *const c_char,
@@ -86,7 +88,7 @@ fn set_text(
     }
 }
 
-/// Node's `host` (default "localhost").
+/// Node's `host` (default "localhost"), copied.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_host(
     options: *mut nhttps_request_options,
@@ -98,7 +100,7 @@ pub extern "C" fn nhttps_request_options_set_host(
     })
 }
 
-/// Node's `hostname`, preferred over `host`.
+/// Node's `hostname`, preferred over `host` (copied).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_hostname(
     options: *mut nhttps_request_options,
@@ -130,7 +132,7 @@ pub extern "C" fn nhttps_request_options_set_port(
 /// socket info the TLS facts (`nhttps_socket_info_tls_version`, cipher,
 /// ALPN, servername) are NULL. Works with `_set_socket_path` too. Plain
 /// and TLS connections never share an agent's pool. Anything else is
-/// `NHTTPS_ERR_INVALID_ARGUMENT`.
+/// `NHTTPS_ERR_INVALID_ARGUMENT`. `protocol` is read now, not kept.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_protocol(
     options: *mut nhttps_request_options,
@@ -143,7 +145,7 @@ pub extern "C" fn nhttps_request_options_set_protocol(
 }
 
 /// Node's `socketPath`: connect to a unix socket instead (TLS still runs
-/// over it, unless the protocol is "http:").
+/// over it, unless the protocol is "http:"). The path is copied.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_socket_path(
     options: *mut nhttps_request_options,
@@ -155,7 +157,7 @@ pub extern "C" fn nhttps_request_options_set_socket_path(
     })
 }
 
-/// Node's `method` (default "GET").
+/// Node's `method` (default "GET"), copied.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_method(
     options: *mut nhttps_request_options,
@@ -167,7 +169,7 @@ pub extern "C" fn nhttps_request_options_set_method(
     })
 }
 
-/// Node's `path`: path and query (default "/").
+/// Node's `path`: path and query (default "/"), copied.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_path(
     options: *mut nhttps_request_options,
@@ -199,7 +201,7 @@ pub extern "C" fn nhttps_request_options_add_header(
     }
 }
 
-/// Node's `auth`: "user:password", sent as `Authorization: Basic`.
+/// Node's `auth`: "user:password" (copied), sent as `Authorization: Basic`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_auth(
     options: *mut nhttps_request_options,
@@ -211,8 +213,8 @@ pub extern "C" fn nhttps_request_options_set_auth(
     })
 }
 
-/// Node's `ca`: adds trusted CAs (PEM). Once any is given, they replace the
-/// system's roots for this request.
+/// Node's `ca`: adds trusted CAs (PEM, `len` bytes, copied). Once any is
+/// given, they replace the system's roots for this request.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_add_ca_pem(
     options: *mut nhttps_request_options,
@@ -225,7 +227,8 @@ pub extern "C" fn nhttps_request_options_add_ca_pem(
     }
 }
 
-/// Reads trusted CAs from a PEM file now and adds them.
+/// Reads trusted CAs from the PEM file at `path` now and adds them (the
+/// path is not kept).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_add_ca_file(
     options: *mut nhttps_request_options,
@@ -287,7 +290,7 @@ pub extern "C" fn nhttps_request_options_set_key_pem(
     }
 }
 
-/// Node's `passphrase` for an encrypted client key.
+/// Node's `passphrase` for an encrypted client key (copied).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_passphrase(
     options: *mut nhttps_request_options,
@@ -313,7 +316,7 @@ pub extern "C" fn nhttps_request_options_set_reject_unauthorized(
 }
 
 /// Node's `servername`: the SNI name, and the name the certificate must
-/// match (default the host; no SNI is sent for an IP address).
+/// match (default the host; no SNI is sent for an IP address). Copied.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_servername(
     options: *mut nhttps_request_options,
@@ -325,7 +328,8 @@ pub extern "C" fn nhttps_request_options_set_servername(
     })
 }
 
-/// Node's `minVersion` ("TLSv1.2" by default, or "TLSv1.3").
+/// Node's `minVersion` ("TLSv1.2" by default, or "TLSv1.3"; read now, not
+/// kept).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_min_version(
     options: *mut nhttps_request_options,
@@ -338,7 +342,11 @@ pub extern "C" fn nhttps_request_options_set_min_version(
 }
 
 /// Node's `agent`: send through `agent` (NULL: the global agent). The
-/// request holds its own reference to the agent.
+/// options take their own reference to the agent, and so does each request
+/// made from them, so its memory outlives the caller's `nhttps_agent_free`;
+/// but that call destroys the agent: a request through it that has no
+/// connection yet then fails with `NHTTPS_ERR_INVALID_STATE`. Free the
+/// agent when its requests are done.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_request_options_set_agent(
     options: *mut nhttps_request_options,
@@ -395,9 +403,10 @@ pub extern "C" fn nhttps_request_options_set_timeout_ms(
     }
 }
 
-/// Starts a request (nothing is sent until the first write or end). On
-/// success `*request_out` is the caller's: finish it with `_end` or
-/// `_end_async`, or abandon it with `nhttps_client_request_free`.
+/// Starts a request (nothing is sent until the first write or end).
+/// `options` are copied: they stay the caller's and may be freed or reused
+/// right after. On success `*request_out` is the caller's: finish it with
+/// `_end` or `_end_async`, or abandon it with `nhttps_client_request_free`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_client_request_new(
     options: *const nhttps_request_options,
@@ -504,8 +513,8 @@ pub extern "C" fn nhttps_client_request_end_async(
 
 /// Node's `https.get(url)`: a GET through the global agent, with the
 /// system's trusted roots (an `http://` URL is fetched over plain HTTP).
-/// On success `*response_out` is the caller's, as with
-/// `nhttps_client_request_end`.
+/// `url` is read now, not kept. On success `*response_out` is the caller's,
+/// as with `nhttps_client_request_end`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_get(
     url: *const c_char,

@@ -11,9 +11,11 @@ use super::socket::nhttps_socket;
 use crate::error::Error;
 use crate::server::{IncomingMessage, SocketInfo};
 
-/// A request (Node's `IncomingMessage`). It belongs to nhttps: it is
-/// valid until its response ends (`nhttps_server_response_end`), or
-/// during the `upgrade` callback. Every string it returns is borrowed
+/// A server's request or a client's response (Node's `IncomingMessage`).
+/// A request belongs to nhttps: it is valid until its response ends
+/// (`nhttps_server_response_end`), or during the `upgrade` callback. A
+/// client's response belongs to the caller, who frees it with
+/// `nhttps_incoming_message_free`. Every string it returns is borrowed
 /// from it and valid as long as it is.
 pub struct nhttps_incoming_message {
     _private: [u8; 0],
@@ -29,6 +31,9 @@ pub struct nhttps_socket_info {
 ref_castable!(nhttps_socket_info => SocketInfo);
 
 /// The request method, e.g. "GET" ("" for a response). NULL if `message` is NULL.
+/// Borrowed from `message`, valid as long as it is (a request: until its
+/// response ends, or during `upgrade`; a client's response: until
+/// `nhttps_incoming_message_free`).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_incoming_message_method(
     message: *const nhttps_incoming_message,
@@ -37,6 +42,9 @@ pub extern "C" fn nhttps_incoming_message_method(
 }
 
 /// The request target as sent, e.g. "/index.html?page=12" ("" for a response).
+/// Borrowed from `message`, valid as long as it is (a request: until its
+/// response ends, or during `upgrade`; a client's response: until
+/// `nhttps_incoming_message_free`).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_incoming_message_url(
     message: *const nhttps_incoming_message,
@@ -53,6 +61,9 @@ pub extern "C" fn nhttps_incoming_message_status_code(
 }
 
 /// A response's reason phrase (Node's `statusMessage`); "" for a request.
+/// Borrowed from `message`, valid as long as it is (a request: until its
+/// response ends, or during `upgrade`; a client's response: until
+/// `nhttps_incoming_message_free`).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_incoming_message_status_message(
     message: *const nhttps_incoming_message,
@@ -60,7 +71,7 @@ pub extern "C" fn nhttps_incoming_message_status_message(
     ffi_boundary! { try_ref!(message).status_message().as_ptr() }
 }
 
-/// Node's `httpVersion`: "1.1" or "1.0".
+/// Node's `httpVersion`: "1.1" or "1.0", a static string (never free it).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_incoming_message_http_version(
     message: *const nhttps_incoming_message,
@@ -75,7 +86,10 @@ pub extern "C" fn nhttps_incoming_message_http_version(
 
 /// The first value of header `name`, matched in any case, or NULL when the
 /// request has no such header. For every value of a repeated header, use
-/// `nhttps_incoming_message_header_at`.
+/// `nhttps_incoming_message_header_at`. `name` is read now, not kept; the
+/// value is borrowed from `message`, valid as long as it is (a request:
+/// until its response ends, or during `upgrade`; a client's response: until
+/// `nhttps_incoming_message_free`).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_incoming_message_header(
     message: *const nhttps_incoming_message,
@@ -147,9 +161,11 @@ pub extern "C" fn nhttps_incoming_message_header_block(
 
 /// Reads up to `capacity` bytes of the request body into `buffer`, blocking
 /// until some arrive; `*read_out` tells how many, and 0 means the body has
-/// ended. Chunked framing is undone. With `Expect: 100-continue`, the first
-/// read sends `100 Continue` if the handler has not. May be called from any
-/// thread until the response ends, but not from two at once.
+/// ended. Chunked framing is undone. `buffer` is written, not kept. With
+/// `Expect: 100-continue`, the first read sends `100 Continue` if the
+/// handler has not. May be called from any thread while `message` is valid
+/// (a request: until its response ends; a client's response: until
+/// `nhttps_incoming_message_free`), but not from two at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_incoming_message_read(
     message: *const nhttps_incoming_message,
@@ -170,7 +186,9 @@ pub extern "C" fn nhttps_incoming_message_read(
     }
 }
 
-/// The connection the request came on. Borrowed from `message`.
+/// The connection the message came on. Borrowed from `message`, valid as
+/// long as it is (a request: until its response ends, or during `upgrade`;
+/// a client's response: until `nhttps_incoming_message_free`).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_incoming_message_socket(
     message: *const nhttps_incoming_message,
@@ -219,6 +237,9 @@ fn opt_ptr(value: &Option<CString>) -> *const c_char {
 }
 
 /// The peer's IP address as text, or NULL on a unix socket.
+/// Borrowed from `info`, valid as long as it is (during the callback that
+/// gave it, as long as the message it came from, or until
+/// `nhttps_socket_free` of its socket).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_remote_address(
     info: *const nhttps_socket_info,
@@ -233,6 +254,9 @@ pub extern "C" fn nhttps_socket_info_remote_port(info: *const nhttps_socket_info
 }
 
 /// Our IP address as text, or the socket's path on a unix socket.
+/// Borrowed from `info`, valid as long as it is (during the callback that
+/// gave it, as long as the message it came from, or until
+/// `nhttps_socket_free` of its socket).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_local_address(
     info: *const nhttps_socket_info,
@@ -248,6 +272,9 @@ pub extern "C" fn nhttps_socket_info_local_port(info: *const nhttps_socket_info)
 
 /// The TLS version, e.g. "TLSv1.3"; NULL before the handshake, and on a
 /// plain "http:" client connection.
+/// Borrowed from `info`, valid as long as it is (during the callback that
+/// gave it, as long as the message it came from, or until
+/// `nhttps_socket_free` of its socket).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_tls_version(info: *const nhttps_socket_info) -> *const c_char {
     ffi_boundary! { opt_ptr(&try_ref!(info).tls_version) }
@@ -255,18 +282,27 @@ pub extern "C" fn nhttps_socket_info_tls_version(info: *const nhttps_socket_info
 
 /// The cipher suite's OpenSSL name; NULL before the handshake, and on a
 /// plain "http:" client connection.
+/// Borrowed from `info`, valid as long as it is (during the callback that
+/// gave it, as long as the message it came from, or until
+/// `nhttps_socket_free` of its socket).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_cipher(info: *const nhttps_socket_info) -> *const c_char {
     ffi_boundary! { opt_ptr(&try_ref!(info).cipher) }
 }
 
 /// The server name the client sent (SNI), or NULL.
+/// Borrowed from `info`, valid as long as it is (during the callback that
+/// gave it, as long as the message it came from, or until
+/// `nhttps_socket_free` of its socket).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_servername(info: *const nhttps_socket_info) -> *const c_char {
     ffi_boundary! { opt_ptr(&try_ref!(info).servername) }
 }
 
 /// The ALPN protocol agreed on, or NULL.
+/// Borrowed from `info`, valid as long as it is (during the callback that
+/// gave it, as long as the message it came from, or until
+/// `nhttps_socket_free` of its socket).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_alpn_protocol(
     info: *const nhttps_socket_info,
@@ -284,6 +320,9 @@ pub extern "C" fn nhttps_socket_info_authorized(info: *const nhttps_socket_info)
 /// Node's `socket.authorizationError` when a client certificate was asked
 /// for and did not verify, e.g. "DEPTH_ZERO_SELF_SIGNED_CERT", or
 /// "UNABLE_TO_GET_ISSUER_CERT" when the client sent none. NULL otherwise.
+/// Borrowed from `info`, valid as long as it is (during the callback that
+/// gave it, as long as the message it came from, or until
+/// `nhttps_socket_free` of its socket).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_authorization_error(
     info: *const nhttps_socket_info,
@@ -293,6 +332,9 @@ pub extern "C" fn nhttps_socket_info_authorization_error(
 
 /// The common name (CN) of the client certificate's subject, or NULL when
 /// there is none.
+/// Borrowed from `info`, valid as long as it is (during the callback that
+/// gave it, as long as the message it came from, or until
+/// `nhttps_socket_free` of its socket).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_peer_common_name(
     info: *const nhttps_socket_info,
@@ -301,6 +343,9 @@ pub extern "C" fn nhttps_socket_info_peer_common_name(
 }
 
 /// The NPN protocol agreed on, or NULL.
+/// Borrowed from `info`, valid as long as it is (during the callback that
+/// gave it, as long as the message it came from, or until
+/// `nhttps_socket_free` of its socket).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_npn_protocol(
     info: *const nhttps_socket_info,

@@ -82,7 +82,8 @@ pub extern "C" fn nhttps_server_options_set_key_pem(
     set_identity_bytes(options, pem, len, "pem", |c| &mut c.key_pem)
 }
 
-/// Reads the private key from a PEM file now. `NHTTPS_ERR_IO` if it cannot be read.
+/// Reads the private key from the PEM file at `path` now (the path is not
+/// kept). `NHTTPS_ERR_IO` if it cannot be read.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_key_file(
     options: *mut nhttps_server_options,
@@ -102,7 +103,8 @@ pub extern "C" fn nhttps_server_options_set_cert_pem(
     set_identity_bytes(options, pem, len, "pem", |c| &mut c.cert_pem)
 }
 
-/// Reads the certificate chain from a PEM file now.
+/// Reads the certificate chain from the PEM file at `path` now (the path
+/// is not kept).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_cert_file(
     options: *mut nhttps_server_options,
@@ -126,7 +128,8 @@ pub extern "C" fn nhttps_server_options_set_passphrase(
 }
 
 /// Node's `ca`: adds trusted CA certificates (PEM, one or more) for
-/// verifying client certificates. Without any, the system's roots are used.
+/// verifying client certificates, `len` bytes (copied). Without any, the
+/// system's roots are used.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_add_ca_pem(
     options: *mut nhttps_server_options,
@@ -139,7 +142,8 @@ pub extern "C" fn nhttps_server_options_add_ca_pem(
     }
 }
 
-/// Reads CA certificates from a PEM file now and adds them.
+/// Reads CA certificates from the PEM file at `path` now and adds them
+/// (the path is not kept).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_add_ca_file(
     options: *mut nhttps_server_options,
@@ -375,8 +379,8 @@ pub extern "C" fn nhttps_server_options_set_max_header_size(
 }
 
 /// Node's `minVersion`: "TLSv1.3", "TLSv1.2" (the default), "TLSv1.1" or
-/// "TLSv1". Versions below 1.2 are insecure and also need `ciphers` with
-/// "@SECLEVEL=0" on OpenSSL 3.
+/// "TLSv1" (read now, not kept). Versions below 1.2 are insecure and also
+/// need `ciphers` with "@SECLEVEL=0" on OpenSSL 3.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_min_version(
     options: *mut nhttps_server_options,
@@ -389,7 +393,7 @@ pub extern "C" fn nhttps_server_options_set_min_version(
     }
 }
 
-/// Node's `maxVersion` (default "TLSv1.3").
+/// Node's `maxVersion` (default "TLSv1.3"; read now, not kept).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_max_version(
     options: *mut nhttps_server_options,
@@ -519,6 +523,10 @@ pub type nhttps_sni_callback = Option<
 
 /// Sets the SNI callback (NULL removes it). Like every callback it must be
 /// thread-safe. When set, `nhttps_server_add_context` entries are not used.
+/// Every server built from these options keeps its own copy of `callback`
+/// and `userdata` (a later change to the options does not reach it):
+/// `userdata` is passed to every call and must stay valid until each such
+/// server's `nhttps_server_free` returns.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_sni_callback(
     options: *mut nhttps_server_options,
@@ -553,7 +561,8 @@ pub extern "C" fn nhttps_server_options_set_pfx(
     set_identity_bytes(options, der, len, "der", |c| &mut c.pfx)
 }
 
-/// Reads a PKCS#12 bundle from a file now.
+/// Reads a PKCS#12 bundle from the file at `path` now (the path is not
+/// kept).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_pfx_file(
     options: *mut nhttps_server_options,
@@ -611,8 +620,8 @@ pub extern "C" fn nhttps_server_options_set_ocsp_response_file(
 
 /// Node's `NPNProtocols`: `count` names advertised by NPN, the obsolete
 /// predecessor of ALPN, for old clients only — prefer ALPN. The agreed
-/// protocol is in `nhttps_socket_info_npn_protocol`. Each name is 1 to 255
-/// bytes; an empty or longer one is refused with
+/// protocol is in `nhttps_socket_info_npn_protocol`. The names are copied.
+/// Each name is 1 to 255 bytes; an empty or longer one is refused with
 /// `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_options_set_npn_protocols(

@@ -108,7 +108,7 @@ pub extern "C" fn nhttps_server_response_set_header(
 }
 
 /// Node's `appendHeader`: adds a value for `name`, keeping earlier ones
-/// (e.g. several `Set-Cookie`).
+/// (e.g. several `Set-Cookie`). Both strings are copied.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_response_append_header(
     response: *mut nhttps_server_response,
@@ -135,7 +135,8 @@ pub extern "C" fn nhttps_server_response_get_header(
     }
 }
 
-/// Node's `removeHeader`. Removing a header that is not set is not an error.
+/// Node's `removeHeader`: `name` is read now, not kept. Removing a header
+/// that is not set is not an error.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_response_remove_header(
     response: *mut nhttps_server_response,
@@ -153,8 +154,9 @@ pub extern "C" fn nhttps_server_response_headers_sent(
 }
 
 /// Node's `writeHead`: sets the status (and, if `message` is not NULL, the
-/// status message) and sends the head now. Headers set before are sent;
-/// the body then follows with `write`/`end`.
+/// status message, copied) and fixes the head: the headers set before are
+/// in it, and none may change afterwards. As in Node, the head goes out
+/// with the first `write`, or at `end`, in the same TLS record as the body.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_response_write_head(
     response: *mut nhttps_server_response,
@@ -190,13 +192,13 @@ pub extern "C" fn nhttps_server_response_write_continue(
 }
 
 /// Node's `end`: sends `len` bytes (may be 0; `data` may then be NULL) as
-/// the last of the body and finishes the response. When nothing was sent
-/// yet and no Content-Length was set, it is set to `len`. **Frees
-/// `response`**, whatever the result: a later call on it returns
-/// `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
+/// the last of the body and finishes the response; `data` is not kept.
+/// When nothing was sent yet and no Content-Length was set, it is set to
+/// `len`. **Frees `response`**, whatever the result: a later call on it
+/// returns `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
 /// nothing). Its request stays valid until the `request` callback has
-/// returned too (see `nhttps_request_callback`). An error means the client did not get the whole response (its
-/// connection is then closed).
+/// returned too (see `nhttps_request_callback`). An error means the client
+/// did not get the whole response (its connection is then closed).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_response_end(
     response: *mut nhttps_server_response,

@@ -137,6 +137,10 @@ fn register(server: *const nhttps_server, change: impl FnOnce(&mut Handlers)) ->
 /// different connections run at the same time on different threads: the
 /// callback and `userdata` must be thread-safe. Without a listener, a
 /// request gets `500` and its connection is closed.
+/// `userdata` is passed to every call and must stay valid until
+/// `nhttps_server_free` returns: replacing or removing the listener is not
+/// enough, as a request whose head was arriving then may still get this
+/// callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_request(
     server: *mut nhttps_server,
@@ -156,6 +160,10 @@ pub extern "C" fn nhttps_server_on_request(
 /// `Connection: close` and the connection ends after it (the client may
 /// never send the body), as in Node. Without it, `100 Continue` is sent
 /// at once and `request` follows, as in Node.
+/// `userdata` is passed to every call and must stay valid until
+/// `nhttps_server_free` returns: replacing or removing the listener is not
+/// enough, as a request whose head was arriving then may still get this
+/// callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_check_continue(
     server: *mut nhttps_server,
@@ -260,6 +268,9 @@ pub extern "C" fn nhttps_server_take_request(
 }
 
 /// Registers the `connection` listener (NULL removes it).
+/// `userdata` is passed to every call and must stay valid until
+/// `nhttps_server_free` returns (a call may still be under way after the
+/// listener is replaced or removed).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_connection(
     server: *mut nhttps_server,
@@ -280,6 +291,10 @@ pub extern "C" fn nhttps_server_on_connection(
 
 /// Registers the `upgrade` listener (NULL removes it). Without one, a
 /// request to upgrade closes its connection, as in Node.
+/// `userdata` is passed to every call and must stay valid until
+/// `nhttps_server_free` returns: replacing or removing the listener is not
+/// enough, as a request whose head was arriving then may still get this
+/// callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_upgrade(
     server: *mut nhttps_server,
@@ -307,6 +322,9 @@ pub extern "C" fn nhttps_server_on_upgrade(
 }
 
 /// Registers the `clientError` listener (NULL removes it).
+/// `userdata` is passed to every call and must stay valid until
+/// `nhttps_server_free` returns (a call may still be under way after the
+/// listener is replaced or removed).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_client_error(
     server: *mut nhttps_server,
@@ -340,6 +358,9 @@ fn client_error_handler(
 /// Registers the `tlsClientError` listener (NULL removes it): failed TLS
 /// handshakes go to it instead of `clientError`, as in Node. Same callback
 /// type as `clientError`.
+/// `userdata` is passed to every call and must stay valid until
+/// `nhttps_server_free` returns (a call may still be under way after the
+/// listener is replaced or removed).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_tls_client_error(
     server: *mut nhttps_server,
@@ -353,6 +374,9 @@ pub extern "C" fn nhttps_server_on_tls_client_error(
 }
 
 /// Registers the `secureConnection` listener (NULL removes it).
+/// `userdata` is passed to every call and must stay valid until
+/// `nhttps_server_free` returns (a call may still be under way after the
+/// listener is replaced or removed).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_secure_connection(
     server: *mut nhttps_server,
@@ -376,6 +400,9 @@ pub extern "C" fn nhttps_server_on_secure_connection(
 /// handshake); registering the first listener or removing the last one
 /// rebuilds the server's TLS contexts for new connections: same
 /// certificates and ticket keys, but the session-id cache starts empty.
+/// `userdata` is passed to every call and must stay valid until
+/// `nhttps_server_free` returns (a call may still be under way after the
+/// listener is replaced or removed).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_keylog(
     server: *mut nhttps_server,
@@ -409,7 +436,8 @@ fn event_handler(
 
 /// Registers the `close` listener (NULL removes it): called once, after
 /// `nhttps_server_close` has stopped the server and the last connection has
-/// ended, on the thread that finished the close.
+/// ended, on the thread that finished the close. `userdata` is passed to
+/// that call and must stay valid until `nhttps_server_free` returns.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_close(
     server: *mut nhttps_server,
@@ -444,7 +472,8 @@ pub extern "C" fn nhttps_server_on_thread_exit(
 
 /// Registers the `listening` listener (NULL removes it): called on the
 /// thread that called `nhttps_server_listen*`, once the socket is bound,
-/// before that call returns.
+/// before that call returns. `userdata` is used by that call only: it must
+/// stay valid until `nhttps_server_listen*` returns.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_listening(
     server: *mut nhttps_server,
@@ -460,7 +489,8 @@ pub extern "C" fn nhttps_server_on_listening(
 /// Listens on `host:port` and starts accepting on a thread of its own.
 /// `host` may be a name, an IPv4 or IPv6 address, or NULL for every
 /// address (IPv6 and IPv4). `port` 0 lets the system pick one: see
-/// `nhttps_server_port`. Returns once listening; a server listens once.
+/// `nhttps_server_port`. `host` is read now, not kept. Returns once
+/// listening; a server listens once.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_listen(
     server: *mut nhttps_server,
@@ -476,8 +506,8 @@ pub extern "C" fn nhttps_server_listen(
 }
 
 /// Listens on a unix-domain socket at `path` (TLS runs over it as over
-/// TCP). The socket file is removed when the server closes; an existing
-/// file makes it fail with `NHTTPS_ERR_ADDRESS_IN_USE`.
+/// TCP). `path` is copied: the server removes the socket file when it
+/// closes. An existing file makes it fail with `NHTTPS_ERR_ADDRESS_IN_USE`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_listen_unix(
     server: *mut nhttps_server,
@@ -593,9 +623,11 @@ pub extern "C" fn nhttps_server_port(server: *const nhttps_server) -> u16 {
     ffi_boundary! { try_ref!(server).port() }
 }
 
-/// The certificate the server presents, PEM, NUL-terminated — handy to
-/// make a client trust the development certificate. Borrowed from
-/// `server`: valid until `nhttps_server_free`. NULL if `server` is NULL.
+/// The certificate the server was built with (`nhttps_server_new`), PEM,
+/// NUL-terminated — handy to make a client trust the development
+/// certificate. `nhttps_server_set_secure_context` does not change it.
+/// Borrowed from `server`: valid until `nhttps_server_free`. NULL if
+/// `server` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_certificate_pem(server: *const nhttps_server) -> *const c_char {
     ffi_boundary! { try_ref!(server).certificate_pem().as_ptr() }

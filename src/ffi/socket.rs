@@ -16,8 +16,8 @@ pub struct nhttps_socket {
 }
 box_castable!(nhttps_socket => UpgradedSocket);
 
-/// Reads up to `capacity` bytes, blocking until some arrive; `*read_out` is
-/// 0 when the peer has closed.
+/// Reads up to `capacity` bytes into `buffer` (written, not kept), blocking
+/// until some arrive; `*read_out` is 0 when the peer has closed.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_read(
     socket: *mut nhttps_socket,
@@ -72,7 +72,8 @@ pub extern "C" fn nhttps_socket_free(socket: *mut nhttps_socket) {
     }
 }
 
-/// The connection's addresses and TLS details, borrowed from `socket`.
+/// The connection's addresses and TLS details, borrowed from `socket`:
+/// valid until `nhttps_socket_free`, after `nhttps_socket_close` too.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_get_info(
     socket: *const nhttps_socket,

@@ -29,8 +29,10 @@ arc_castable!(nhttps_secure_context => SecureContext);
 /// key, certificate (or PKCS#12), passphrase, CAs and policy set on
 /// `options` (the server-only options — requestCert and the like — are
 /// ignored). Fails like `nhttps_server_new` on a bad key, certificate or
-/// passphrase. On success `*context_out` is a new reference the caller
-/// releases with `nhttps_secure_context_free`.
+/// passphrase. What the context needs is copied: `options` stay the
+/// caller's and may be freed right after. On success the caller owns
+/// `*context_out`, a new reference it releases with
+/// `nhttps_secure_context_free`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_secure_context_new(
     options: *const nhttps_server_options,
@@ -83,7 +85,9 @@ pub extern "C" fn nhttps_server_add_context(
 }
 
 /// Node's `server.setSecureContext`: new connections present `context`
-/// from now on; connections already open keep their certificate.
+/// from now on; connections already open keep their certificate. The
+/// server takes its own reference to `context` (and lets go of the one it
+/// replaces), so the caller may free its own right after.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_set_secure_context(
     server: *mut nhttps_server,
@@ -118,7 +122,7 @@ pub extern "C" fn nhttps_server_get_ticket_keys(
     }
 }
 
-/// Node's `server.setTicketKeys(keys)`: `len` must be
+/// Node's `server.setTicketKeys(keys)`: `keys` are copied; `len` must be
 /// `NHTTPS_TICKET_KEYS_LEN` (another length is refused with
 /// `NHTTPS_ERR_INVALID_ARGUMENT`). Tickets issued from now on use these
 /// keys, and tickets under other keys are no longer accepted (those
@@ -149,7 +153,9 @@ pub struct nhttps_certificate {
 ref_castable!(nhttps_certificate => CertificateInfo);
 
 /// The client certificate, when one was asked for (`requestCert`) and sent;
-/// NULL otherwise.
+/// NULL otherwise. Borrowed from `info`, valid as long as it is (during the
+/// callback that gave it, as long as the message it came from, or until
+/// `nhttps_socket_free` of its socket); so are the certificate's strings.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_socket_info_peer_certificate(
     info: *const nhttps_socket_info,
@@ -160,6 +166,8 @@ pub extern "C" fn nhttps_socket_info_peer_certificate(
 }
 
 /// The subject, e.g. "CN=client, O=Example".
+/// Borrowed from `certificate`, which is borrowed from its socket info:
+/// valid as long as that is.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_certificate_subject(
     certificate: *const nhttps_certificate,
@@ -168,6 +176,8 @@ pub extern "C" fn nhttps_certificate_subject(
 }
 
 /// The issuer, in the same form as the subject.
+/// Borrowed from `certificate`, which is borrowed from its socket info:
+/// valid as long as that is.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_certificate_issuer(
     certificate: *const nhttps_certificate,
@@ -176,6 +186,8 @@ pub extern "C" fn nhttps_certificate_issuer(
 }
 
 /// The serial number in upper-case hex (Node's `serialNumber`).
+/// Borrowed from `certificate`, which is borrowed from its socket info:
+/// valid as long as that is.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_certificate_serial_number(
     certificate: *const nhttps_certificate,
@@ -184,6 +196,8 @@ pub extern "C" fn nhttps_certificate_serial_number(
 }
 
 /// Node's `valid_from`, e.g. "Nov 25 07:12:36 2026 GMT".
+/// Borrowed from `certificate`, which is borrowed from its socket info:
+/// valid as long as that is.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_certificate_valid_from(
     certificate: *const nhttps_certificate,
@@ -192,6 +206,8 @@ pub extern "C" fn nhttps_certificate_valid_from(
 }
 
 /// Node's `valid_to`.
+/// Borrowed from `certificate`, which is borrowed from its socket info:
+/// valid as long as that is.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_certificate_valid_to(
     certificate: *const nhttps_certificate,
@@ -200,6 +216,8 @@ pub extern "C" fn nhttps_certificate_valid_to(
 }
 
 /// Node's `fingerprint256`: SHA-256 of the DER as "AB:CD:...".
+/// Borrowed from `certificate`, which is borrowed from its socket info:
+/// valid as long as that is.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_certificate_fingerprint256(
     certificate: *const nhttps_certificate,
@@ -209,6 +227,8 @@ pub extern "C" fn nhttps_certificate_fingerprint256(
 
 /// Node's `subjectaltname`, e.g. "DNS:localhost, IP Address:127.0.0.1", or
 /// NULL when the certificate has none.
+/// Borrowed from `certificate`, which is borrowed from its socket info:
+/// valid as long as that is.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_certificate_subject_alt_names(
     certificate: *const nhttps_certificate,
@@ -219,6 +239,8 @@ pub extern "C" fn nhttps_certificate_subject_alt_names(
 }
 
 /// The certificate, PEM.
+/// Borrowed from `certificate`, which is borrowed from its socket info:
+/// valid as long as that is.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_certificate_pem(certificate: *const nhttps_certificate) -> *const c_char {
     ffi_boundary! { try_ref!(certificate).pem.as_ptr() }
