@@ -78,7 +78,10 @@ module Nhttps
     # The header fields in a Hash with lower-case names. Repeated fields are
     # joined with ", " ("; " for cookie), set-cookie is an Array, and
     # duplicates of single-valued fields are dropped — Node's rules.
-    attr_reader :headers
+    def headers
+      # Folded when first asked for: a Rack server reads raw_headers only.
+      @headers ||= self.class.headers_hash(@raw_headers).freeze
+    end
     # Every header field in order, names as sent: [[name, value], ...].
     attr_reader :raw_headers
 
@@ -92,7 +95,6 @@ module Nhttps
         @status_message = Native.text(Native.nhttps_incoming_message_status_message(ptr))
         @raw_headers = read_raw_headers(ptr).freeze
       end
-      @headers = self.class.headers_hash(@raw_headers).freeze
     end
 
     # The first value of header `name` (any case), or nil.
@@ -131,7 +133,14 @@ module Nhttps
 
     # The connection's facts (addresses, TLS version, client certificate).
     def socket
-      @socket ||= @handle.use { |ptr| SocketInfo.from_pointer(Native.nhttps_incoming_message_socket(ptr)) }
+      @socket ||= SocketInfo.from_pointer(socket_pointer)
+    end
+
+    # The native socket facts, valid while the request is (until its
+    # response ends); nil for a message without a connection. :nodoc:
+    def socket_pointer
+      info = @handle.use { |ptr| Native.nhttps_incoming_message_socket(ptr) }
+      info.nil? || info.null? ? nil : info
     end
 
     def inspect

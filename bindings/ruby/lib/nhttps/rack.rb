@@ -116,13 +116,13 @@ module Nhttps
 
       def env_for(req)
         path, _, query = req.url.partition("?")
-        info = req.socket
+        info = req.socket_pointer
         name, port = Rack.split_host(req["host"] || host, self.port.to_s)
         env = {
           "REQUEST_METHOD" => req.method, "SCRIPT_NAME" => "", "PATH_INFO" => path,
           "QUERY_STRING" => query, "SERVER_NAME" => name, "SERVER_PORT" => port,
           "SERVER_PROTOCOL" => "HTTP/#{req.http_version}",
-          "REMOTE_ADDR" => info&.remote_address.to_s,
+          "REMOTE_ADDR" => info ? Native.text(Native.nhttps_socket_info_remote_address(info)).to_s : "",
           "rack.version" => ::Rack::VERSION, "rack.url_scheme" => "https",
           "rack.input" => ::Rack::RewindableInput.new(BodyStream.new(req)),
           "rack.errors" => @errors, "rack.multithread" => true,
@@ -155,18 +155,28 @@ module Nhttps
         nil # the server has closed
       end
 
+      # mod_ssl's variables, read from the native socket facts (only those
+      # the env names: a request costs a handful of calls, not SocketInfo's
+      # fifteen).
       def tls_env(info, env)
         return unless info
 
-        env["SSL_PROTOCOL"] = info.tls_version if info.tls_version
-        env["SSL_CIPHER"] = info.cipher if info.cipher
-        env["SSL_TLS_SNI"] = info.servername if info.servername
-        cert = info.peer_certificate
+        n = Native
+        { "SSL_PROTOCOL" => :nhttps_socket_info_tls_version, "SSL_CIPHER" => :nhttps_socket_info_cipher,
+          "SSL_TLS_SNI" => :nhttps_socket_info_servername }.each do |key, getter|
+          value = n.text(n.public_send(getter, info))
+          env[key] = value if value
+        end
+        cert = SocketInfo.certificate(n.nhttps_socket_info_peer_certificate(info))
         unless cert
           env["SSL_CLIENT_VERIFY"] = "NONE"
           return
         end
-        env["SSL_CLIENT_VERIFY"] = info.authorized ? "SUCCESS" : "FAILED:#{info.authorization_error}"
+        env["SSL_CLIENT_VERIFY"] = if n.nhttps_socket_info_authorized(info)
+                                     "SUCCESS"
+                                   else
+                                     "FAILED:#{n.text(n.nhttps_socket_info_authorization_error(info))}"
+                                   end
         env["SSL_CLIENT_S_DN"] = cert.subject.to_s
         env["SSL_CLIENT_I_DN"] = cert.issuer.to_s
         env["SSL_CLIENT_M_SERIAL"] = cert.serial_number.to_s
