@@ -1101,9 +1101,42 @@ static void node_https_client_gets_the_answer(void) {
     free(out);
 }
 
+/* Answers "second". */
+static void answer_second(void *userdata, nhttps_incoming_message *req,
+                          nhttps_server_response *res) {
+    (void)userdata;
+    (void)req;
+    nhttps_server_response_end(res, (const uint8_t *)"second", 6);
+}
+
+static void a_listener_replaced_while_a_head_arrives_gets_that_request(void) {
+    REQUIRE_TOOL("python3");
+    nhttps_server *server = h_start_server(h_hello, NULL);
+    const char *go = h_path("go-half");
+    unlink(go);
+    char command[512];
+    snprintf(command, sizeof command, "timeout 30 python3 c-tests/peers/half_head.py %u %s 2>&1",
+             (unsigned)h_port, go);
+    FILE *peer = popen(command, "r");
+    char line[256] = "";
+    CHECK(fgets(line, sizeof line, peer) != NULL);
+    CHECK_STR(line, "half\n");
+    /* The head is half here: the listener changes, then the rest comes. */
+    h_sleep_ms(50);
+    CHECK_OK(nhttps_server_on_request(server, answer_second, NULL));
+    h_write_file(go, "go", 2);
+    char body[256] = "";
+    size_t n = fread(body, 1, sizeof body - 1, peer);
+    body[n] = '\0';
+    pclose(peer);
+    CHECK_STR(body, "second\n");
+    nhttps_server_free(server);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     RUN(request_gives_method_url_version_and_headers_in_order);
+    RUN(a_listener_replaced_while_a_head_arrives_gets_that_request);
     RUN(connection_fires_before_the_handshake_with_the_remote_address);
     RUN(connection_callback_returning_false_refuses_the_connection);
     RUN(listening_fires_before_listen_returns_and_close_after_close);

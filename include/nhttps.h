@@ -1117,8 +1117,8 @@ void nhttps_server_free(nhttps_server *server);
 // request gets `500` and its connection is closed.
 // `userdata` is passed to every call and must stay valid until
 // `nhttps_server_free` returns: replacing or removing the listener is not
-// enough, as a request whose head was arriving then may still get this
-// callback.
+// enough, as a call that began before may still be running (a request
+// whose head is complete after the change goes to the new listener).
 nhttps_result nhttps_server_on_request(nhttps_server *server,
                                        nhttps_request_callback callback,
                                        void *userdata);
@@ -1132,8 +1132,8 @@ nhttps_result nhttps_server_on_request(nhttps_server *server,
 // at once and `request` follows, as in Node.
 // `userdata` is passed to every call and must stay valid until
 // `nhttps_server_free` returns: replacing or removing the listener is not
-// enough, as a request whose head was arriving then may still get this
-// callback.
+// enough, as a call that began before may still be running (a request
+// whose head is complete after the change goes to the new listener).
 nhttps_result nhttps_server_on_check_continue(nhttps_server *server,
                                               nhttps_request_callback callback,
                                               void *userdata);
@@ -1179,8 +1179,8 @@ nhttps_result nhttps_server_on_connection(nhttps_server *server,
 // request to upgrade closes its connection, as in Node.
 // `userdata` is passed to every call and must stay valid until
 // `nhttps_server_free` returns: replacing or removing the listener is not
-// enough, as a request whose head was arriving then may still get this
-// callback.
+// enough, as a call that began before may still be running (a request
+// whose head is complete after the change goes to the new listener).
 nhttps_result nhttps_server_on_upgrade(nhttps_server *server,
                                        nhttps_upgrade_callback callback,
                                        void *userdata);

@@ -139,8 +139,8 @@ fn register(server: *const nhttps_server, change: impl FnOnce(&mut Handlers)) ->
 /// request gets `500` and its connection is closed.
 /// `userdata` is passed to every call and must stay valid until
 /// `nhttps_server_free` returns: replacing or removing the listener is not
-/// enough, as a request whose head was arriving then may still get this
-/// callback.
+/// enough, as a call that began before may still be running (a request
+/// whose head is complete after the change goes to the new listener).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_request(
     server: *mut nhttps_server,
@@ -162,8 +162,8 @@ pub extern "C" fn nhttps_server_on_request(
 /// at once and `request` follows, as in Node.
 /// `userdata` is passed to every call and must stay valid until
 /// `nhttps_server_free` returns: replacing or removing the listener is not
-/// enough, as a request whose head was arriving then may still get this
-/// callback.
+/// enough, as a call that began before may still be running (a request
+/// whose head is complete after the change goes to the new listener).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_check_continue(
     server: *mut nhttps_server,
@@ -293,8 +293,8 @@ pub extern "C" fn nhttps_server_on_connection(
 /// request to upgrade closes its connection, as in Node.
 /// `userdata` is passed to every call and must stay valid until
 /// `nhttps_server_free` returns: replacing or removing the listener is not
-/// enough, as a request whose head was arriving then may still get this
-/// callback.
+/// enough, as a call that began before may still be running (a request
+/// whose head is complete after the change goes to the new listener).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_on_upgrade(
     server: *mut nhttps_server,

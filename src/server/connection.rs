@@ -187,11 +187,10 @@ fn serve_requests(
         registration.set_served();
         let last = options.max_requests_per_socket > 0
             && connection.served >= options.max_requests_per_socket;
-        let handlers = connection.handlers.get(shared);
         let stream = read_and_serve(
             shared,
             &connection.registration,
-            handlers,
+            &mut connection.handlers,
             connection.stream,
             &connection.info,
             last,
@@ -313,7 +312,7 @@ fn set_read_timeout(stream: &Stream, timeout: Duration) {
 fn read_and_serve(
     shared: &Shared,
     registration: &Registration,
-    handlers: &Handlers,
+    handlers: &mut CachedHandlers,
     mut stream: Stream,
     info: &Arc<SocketInfo>,
     last: bool,
@@ -345,6 +344,9 @@ fn read_and_serve(
     registration.set_busy(true);
     registration.set_deadline(None);
     set_read_timeout(&stream, options.request_timeout);
+    // The listeners as they are now that the head is here (as in Node, a
+    // listener replaced while the head was arriving no longer gets it).
+    let handlers = handlers.get(shared);
     serve_request(shared, registration, handlers, stream, head, info, last)
 }
 
