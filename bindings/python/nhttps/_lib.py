@@ -95,6 +95,13 @@ _KEEPS_GIL_PREFIXES = ("nhttps_socket_info_", "nhttps_certificate_")
 # Opaque handles are plain void pointers.
 P = c_void_p
 
+class Stats(ctypes.Structure):
+    """`nhttps_stats`: its size first (set it to sizeof), then the counters."""
+    _fields_ = [("size", c_size_t)] + [(name, ctypes.c_uint64) for name in (
+        "accepted", "open", "idle", "handshake_failures", "requests",
+        "bytes_in", "bytes_out", "client_errors")]
+
+
 # Callback types (nhttps.h). ctypes acquires the GIL (PyGILState_Ensure) when
 # a native thread calls one of these.
 REQUEST_CALLBACK = CFUNCTYPE(None, P, P, P)
@@ -271,6 +278,12 @@ _PROTOTYPES = {
     "nhttps_server_port": (c_uint16, [P]),
     "nhttps_server_certificate_pem": (c_char_p, [P]),
     "nhttps_server_close": (R, [P]),
+    "nhttps_server_listen_fd": (R, [P, c_int]),
+    "nhttps_server_stats": (R, [P, c_void_p]),
+    "nhttps_server_options_set_reuse_port": (R, [P, c_bool]),
+    "nhttps_server_options_set_proxy_protocol": (R, [P, c_bool]),
+    "nhttps_server_queue_requests": (R, [P]),
+    "nhttps_server_take_request": (R, [P, c_int, POINTER(P), POINTER(P)]),
     # upgraded sockets
     "nhttps_socket_read": (R, [P, c_void_p, c_size_t, POINTER(c_size_t)]),
     "nhttps_socket_write": (R, [P, U8, c_size_t]),

@@ -784,18 +784,22 @@ class Server:
             raise state_error("the server is closed")
         return ptr
 
-    def listen(self, port=0, host=None, path=None):
+    def listen(self, port=0, host=None, path=None, fd=None):
         """Listens on `host`:`port` (port 0: the system picks, see
         ``port``; host None, the default as in Node: every address, IPv6
-        and IPv4), or on the unix-domain socket `path`. Returns the server
-        once listening (the "listening" event has run). A server listens
-        once."""
+        and IPv4), on the unix-domain socket `path`, or on `fd`, a
+        listening socket the program already has (systemd's socket
+        activation: 3) — the server owns it from then on. Returns the
+        server once listening (the "listening" event has run). A server
+        listens once."""
         with self._state_lock:
             ptr = self._live_ptr()
             with _live_lock:
                 _live_servers.add(self)
             try:
-                if path is not None:
+                if fd is not None:
+                    check(fn.server_listen_fd(ptr, int(fd)))
+                elif path is not None:
                     check(fn.server_listen_unix(ptr, cstr(path, "path")))
                 else:
                     check(fn.server_listen(ptr, cstr(host, "host"), int(port)))
@@ -806,6 +810,15 @@ class Server:
                 raise
             self._listening = True
         return self
+
+    def stats(self):
+        """The server's counters (`nhttps_server_stats`) as a dict:
+        accepted, open, idle, handshake_failures, requests, bytes_in,
+        bytes_out, client_errors."""
+        stats = _lib.Stats(size=ctypes.sizeof(_lib.Stats))
+        with self._state_lock:
+            check(fn.server_stats(self._live_ptr(), ctypes.byref(stats)))
+        return {name: getattr(stats, name) for name, _ in _lib.Stats._fields_[1:]}
 
     @property
     def listening(self):
@@ -924,7 +937,8 @@ def _apply_server_options(opts, key=None, cert=None, ca=None, passphrase=None,
                           keep_alive_timeout=None, max_header_size=None,
                           thread_stack_size=None, headers_timeout=None,
                           request_timeout=None, handshake_timeout=None,
-                          max_requests_per_socket=None, max_connections_per_ip=None):
+                          max_requests_per_socket=None, max_connections_per_ip=None,
+                          reuse_port=None, proxy_protocol=None):
     if dev_certificate:
         check(fn.server_options_use_dev_certificate(opts))
     if key is not None:
@@ -1000,6 +1014,10 @@ def _apply_server_options(opts, key=None, cert=None, ca=None, passphrase=None,
         check(fn.server_options_set_max_requests_per_socket(opts, int(max_requests_per_socket)))
     if max_connections_per_ip is not None:
         check(fn.server_options_set_max_connections_per_ip(opts, int(max_connections_per_ip)))
+    if reuse_port is not None:
+        check(fn.server_options_set_reuse_port(opts, bool(reuse_port)))
+    if proxy_protocol is not None:
+        check(fn.server_options_set_proxy_protocol(opts, bool(proxy_protocol)))
     if max_header_size is not None:
         check(fn.server_options_set_max_header_size(opts, int(max_header_size)))
     if thread_stack_size is not None:
@@ -1028,7 +1046,11 @@ def create_server(request_listener=None, *, key=None, cert=None, ca=None,
     keep_alive_timeout (default 5.0), headers_timeout (60.0), request_timeout
     (300.0), handshake_timeout (120.0), max_requests_per_socket (0: no
     limit), max_connections_per_ip (not in Node; 0: no limit),
-    max_header_size, thread_stack_size.
+    max_header_size, thread_stack_size; for a fleet (not in Node):
+    reuse_port (SO_REUSEPORT: several processes on one port), proxy_protocol
+    (every connection starts with a PROXY protocol header, e.g. from
+    HAProxy's send-proxy-v2; the client's address is then the one it
+    carries) — see docs/deploy.md.
 
     A bad key, certificate, passphrase or OCSP response raises now
     (PrivateKeyError, CertificateError, PassphraseError).
