@@ -7,25 +7,18 @@ body. TLS, certificate not checked.
 """
 import os
 import socket
-import ssl
 import sys
 import time
 
+from proxy_client import read_to_end, unverified_tls
+
 port, go = int(sys.argv[1]), sys.argv[2]
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-context.check_hostname = False
-context.verify_mode = ssl.CERT_NONE
-tls = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20))
+tls = unverified_tls(socket.create_connection(("127.0.0.1", port), timeout=20))
 tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
 print("half", flush=True)
 deadline = time.monotonic() + 10
 while not os.path.exists(go) and time.monotonic() < deadline:
     time.sleep(0.01)
 tls.sendall(b"Connection: close\r\n\r\n")
-answer = b""
-while True:
-    chunk = tls.recv(65536)
-    if not chunk:
-        break
-    answer += chunk
+answer = read_to_end(tls)
 print(answer.partition(b"\r\n\r\n")[2].decode(errors="replace"), flush=True)

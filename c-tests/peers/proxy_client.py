@@ -53,6 +53,24 @@ def header(spec):
     raise SystemExit("unknown header " + spec)
 
 
+def unverified_tls(sock):
+    """`sock` wrapped in TLS, the server's certificate not checked."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context.wrap_socket(sock, server_hostname="localhost")
+
+
+def read_to_end(tls):
+    """Every byte until the server closes."""
+    answer = b""
+    while True:
+        chunk = tls.recv(65536)
+        if not chunk:
+            return answer
+        answer += chunk
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -73,17 +91,9 @@ def main():
             except ConnectionResetError:
                 print("CLOSED")
             return
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        tls = context.wrap_socket(sock, server_hostname="localhost")
+        tls = unverified_tls(sock)
         tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        answer = b""
-        while True:
-            chunk = tls.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+        answer = read_to_end(tls)
         head, _, body = answer.partition(b"\r\n\r\n")
         print("RESPONSE " + head.split(b"\r\n")[0].decode())
         print(body.decode(errors="replace"))

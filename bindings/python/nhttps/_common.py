@@ -128,6 +128,15 @@ def fold_headers(raw):
     return headers
 
 
+def read_body(message, n):
+    """Up to `n` bytes of an incoming message's body, blocking until some
+    arrive (the GIL is released meanwhile); b"" at its end."""
+    buf = ctypes.create_string_buffer(n)
+    got = ctypes.c_size_t(0)
+    check(fn.incoming_message_read(message, buf, n, ctypes.byref(got)))
+    return buf.raw[:got.value]
+
+
 def read_raw_headers(message):
     """[(name, value), ...] of an incoming message, in order, duplicates
     kept, names as sent; values decoded as Latin-1 (as Node and http.client

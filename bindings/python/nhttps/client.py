@@ -11,7 +11,8 @@ import weakref
 
 from . import _lib
 from ._common import (SocketInfo, as_list, body_bytes, cstr, fold_headers,
-                      header_bytes, read_raw_headers, set_pem_or_file, text)
+                      header_bytes, read_body, read_raw_headers, set_pem_or_file,
+                      text)
 from .errors import check, state_error
 from .server import _ms
 
@@ -188,18 +189,15 @@ class Response:
                 chunks.append(chunk)
         if n == 0 or self._eof:
             return b""
-        buf = ctypes.create_string_buffer(n)
-        got = ctypes.c_size_t(0)
         with self._lock:
             if self._ptr is None:
                 raise state_error("the response is closed")
-            check(fn.incoming_message_read(self._ptr, buf, n, ctypes.byref(got)))
-            if got.value == 0:
+            chunk = read_body(self._ptr, n)
+            if not chunk:
                 self._eof = True
                 ptr, self._ptr = self._ptr, None
                 fn.incoming_message_free(ptr)  # back to the pool
-                return b""
-        return buf.raw[:got.value]
+        return chunk
 
     def text(self, encoding="utf-8"):
         """The rest of the body, decoded."""

@@ -16,7 +16,7 @@ import weakref
 
 from . import _lib
 from ._common import (SocketInfo, as_list, body_bytes, cstr, fold_headers,
-                      header_bytes, read_raw_headers,
+                      header_bytes, read_body, read_raw_headers,
                       set_pem_or_file, text)
 from .errors import Error, check, error_for, state_error
 
@@ -218,18 +218,15 @@ class IncomingMessage:
                 chunks.append(chunk)
         if n == 0 or self._eof:
             return b""
-        buf = ctypes.create_string_buffer(n)
-        got = ctypes.c_size_t(0)
         x = self._exchange
         with x.lock:
             if not x.alive():
                 raise state_error("the request body can no longer be read: "
                                   "its response has ended")
-            check(fn.incoming_message_read(self._ptr, buf, n, ctypes.byref(got)))
-        if got.value == 0:
+            chunk = read_body(self._ptr, n)
+        if not chunk:
             self._eof = True
-            return b""
-        return buf.raw[:got.value]
+        return chunk
 
     def __iter__(self):
         """Iterates over the body in chunks."""

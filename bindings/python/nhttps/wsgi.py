@@ -44,7 +44,6 @@ take a partial body for a whole one.
 """
 
 import argparse
-import ctypes
 import importlib
 import os
 import signal
@@ -55,7 +54,7 @@ import traceback
 from urllib.parse import unquote_to_bytes
 
 from . import _lib
-from ._common import PeerCertificate, header_bytes, read_raw_headers, text
+from ._common import PeerCertificate, header_bytes, read_body, read_raw_headers, text
 from .errors import check, state_error
 from .server import create_server
 
@@ -198,10 +197,7 @@ class _Body:
         if self.ptr is None:
             raise state_error("the request body can no longer be read: its "
                               "response has ended")
-        buf = ctypes.create_string_buffer(n)
-        got = ctypes.c_size_t(0)
-        check(fn.incoming_message_read(self.ptr, buf, n, ctypes.byref(got)))
-        return buf.raw[:got.value]
+        return read_body(self.ptr, n)
 
 
 class _Exchange:
