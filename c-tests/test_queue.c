@@ -130,11 +130,108 @@ static void close_waits_for_a_taken_request(void) {
     nhttps_server_free(server);
 }
 
+/* Responses the program holds after taking their requests hold no thread
+ * of the server meanwhile: the connection's turn goes on on the thread
+ * that ends them, and the connection carries the next request. */
+#define HELD 60
+
+static int take_and_hold(nhttps_server *server, nhttps_incoming_message **reqs,
+                         nhttps_server_response **ress) {
+    int taken = 0;
+    while (taken < HELD &&
+           nhttps_server_take_request(server, 20000, &reqs[taken], &ress[taken]) == NHTTPS_OK)
+        taken++;
+    return taken;
+}
+
+static void end_with_urls(int n, nhttps_incoming_message **reqs, nhttps_server_response **ress) {
+    for (int i = 0; i < n; i++) {
+        const char *url = nhttps_incoming_message_url(reqs[i]);
+        CHECK_RC(nhttps_server_response_end(ress[i], (const uint8_t *)url, strlen(url)), NHTTPS_OK);
+    }
+}
+
+static void held_responses_hold_no_server_thread(void) {
+    REQUIRE_TOOL("curl");
+    nhttps_server *server = queued_server();
+    CHECK(server != NULL);
+    int before = h_threads_now();
+    /* 2 x HELD requests, HELD at a time: the second HELD go on the
+     * connections the first ones leave. */
+    char command[32768];
+    int n = snprintf(command, sizeof command,
+                     CURL " --parallel --parallel-immediate --parallel-max %d "
+                          "-w '%%{http_code} %%{num_connects}\\n'",
+                     HELD);
+    for (int i = 0; i < 2 * HELD; i++)
+        n += snprintf(command + n, sizeof command - n, " -o /dev/null https://127.0.0.1:%u/%d",
+                      (unsigned)h_port, i);
+    FILE *client = popen(command, "r");
+    nhttps_incoming_message *reqs[HELD];
+    nhttps_server_response *ress[HELD];
+    int taken = take_and_hold(server, reqs, ress);
+    CHECK_INT(taken, HELD);
+    int during = h_threads_now();
+    printf("# threads: %d before, %d with %d responses held\n", before, during, HELD);
+    /* Held, each would keep a thread (HELD more); the burst of handshakes
+     * may have started some, idle now (they leave after 10 s). */
+    CHECK_MSG(during - before < HELD / 2, "%d threads with %d responses held (%d before)", during, HELD,
+              before);
+    end_with_urls(taken, reqs, ress);
+    taken = take_and_hold(server, reqs, ress);
+    CHECK_INT(taken, HELD);
+    end_with_urls(taken, reqs, ress);
+    char line[64];
+    int ok = 0, reused = 0;
+    while (fgets(line, sizeof line, client) != NULL) {
+        ok += strncmp(line, "200 ", 4) == 0;
+        reused += strcmp(line, "200 0\n") == 0;
+    }
+    pclose(client);
+    CHECK_INT(ok, 2 * HELD);
+    printf("# %d of %d requests on a kept-alive connection\n", reused, HELD);
+    CHECK(reused > 0);
+    nhttps_server_free(server);
+}
+
+/* A taker may end a response before the server's thread that queued its
+ * request has let go of it: every response still goes out whole, on a
+ * connection kept alive (300 requests, one curl, one connection). */
+static void responses_ended_at_once_by_the_taker_all_arrive(void) {
+    REQUIRE_TOOL("curl");
+    nhttps_server *server = queued_server();
+    CHECK(server != NULL);
+    struct taker t = {.server = server};
+    pthread_t thread;
+    pthread_create(&thread, NULL, take_until_closed, &t);
+    char command[256];
+    snprintf(command, sizeof command,
+             CURL " -w '%%{http_code} %%{num_connects}\\n' -o /dev/null "
+                  "'https://127.0.0.1:%u/[1-300]'",
+             (unsigned)h_port);
+    FILE *client = popen(command, "r");
+    char line[64];
+    int ok = 0, connects = 0;
+    while (fgets(line, sizeof line, client) != NULL) {
+        ok += strncmp(line, "200 ", 4) == 0;
+        connects += atoi(line + 4);
+    }
+    pclose(client);
+    CHECK_INT(ok, 300);
+    CHECK_INT(connects, 1);
+    nhttps_server_close(server);
+    pthread_join(thread, NULL);
+    CHECK_INT(atomic_load(&t.answered), 300);
+    nhttps_server_free(server);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     RUN(queued_requests_are_answered_by_the_threads_that_take_them);
     RUN(take_request_times_out_when_nothing_comes);
     RUN(take_request_refuses_a_server_that_does_not_queue);
     RUN(close_waits_for_a_taken_request);
+    RUN(held_responses_hold_no_server_thread);
+    RUN(responses_ended_at_once_by_the_taker_all_arrive);
     return h_finish();
 }

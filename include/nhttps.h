@@ -1082,7 +1082,9 @@ nhttps_result nhttps_server_response_write_continue(nhttps_server_response *resp
 // returns `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
 // nothing). Its request stays valid until the `request` callback has
 // returned too (see `nhttps_request_callback`). An error means the client
-// did not get the whole response (its connection is then closed).
+// did not get the whole response (its connection is then closed). For a
+// request taken from the queue, up to 16 KiB are sent by nhttps's threads
+// after `end` returns (see `nhttps_server_queue_requests`).
 nhttps_result nhttps_server_response_end(nhttps_server_response *response,
                                          const uint8_t *data,
                                          size_t len);
@@ -1149,6 +1151,13 @@ nhttps_result nhttps_server_on_check_continue(nhttps_server *server,
 // `nhttps_server_close` waits for its response, so keep taking (from
 // threads other than the one that closes) until `take_request` says the
 // server has closed.
+//
+// A taken request holds none of nhttps's threads while the program
+// answers it. Its `nhttps_server_response_end` with at most 16 KiB
+// returns once the bytes are framed, and nhttps's threads send them: the
+// taking thread goes on to its next request meanwhile (a failure to send
+// then closes the connection; `end` cannot report it). `write` and a
+// larger `end` send before they return, as for any response.
 nhttps_result nhttps_server_queue_requests(nhttps_server *server);
 
 // Takes the next queued request (see `nhttps_server_queue_requests`),

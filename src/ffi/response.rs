@@ -198,7 +198,9 @@ pub extern "C" fn nhttps_server_response_write_continue(
 /// returns `NHTTPS_ERR_INVALID_STATE` (so does a second `end`, which sends
 /// nothing). Its request stays valid until the `request` callback has
 /// returned too (see `nhttps_request_callback`). An error means the client
-/// did not get the whole response (its connection is then closed).
+/// did not get the whole response (its connection is then closed). For a
+/// request taken from the queue, up to 16 KiB are sent by nhttps's threads
+/// after `end` returns (see `nhttps_server_queue_requests`).
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_response_end(
     response: *mut nhttps_server_response,

@@ -210,6 +210,13 @@ fn request_handler(
 /// `nhttps_server_close` waits for its response, so keep taking (from
 /// threads other than the one that closes) until `take_request` says the
 /// server has closed.
+///
+/// A taken request holds none of nhttps's threads while the program
+/// answers it. Its `nhttps_server_response_end` with at most 16 KiB
+/// returns once the bytes are framed, and nhttps's threads send them: the
+/// taking thread goes on to its next request meanwhile (a failure to send
+/// then closes the connection; `end` cannot report it). `write` and a
+/// larger `end` send before they return, as for any response.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_queue_requests(server: *mut nhttps_server) -> nhttps_result {
     ffi_boundary! {

@@ -5,14 +5,15 @@
 //! are not reported again), to one of the threads waiting (the kernel
 //! wakes the one that waited last). It stays watched until `forget` or its
 //! last descriptor closes: watching costs no system call per wait. `stop`
-//! makes every wait, now and later, return at once.
+//! makes every wait, now and later, return at once; `wake` ends one wait
+//! (for work that came from elsewhere than a socket).
 //!
 //! With `sys.rs`, the only `unsafe` of `net` (the crate denies it
 //! everywhere else): the epoll calls, each behind a safe method.
 #![allow(unsafe_code)]
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -21,8 +22,9 @@ use super::Transport;
 /// Each arrival of bytes (or the peer's close, or a shutdown).
 const ARRIVALS: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
 
-/// A token the poller keeps for itself (the `stop` signal).
+/// Tokens the poller keeps for itself: the `stop` and `wake` signals.
 const STOP: u64 = u64::MAX;
+const WAKE: u64 = u64::MAX - 1;
 
 /// What `wait_one` saw.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,14 +35,17 @@ pub enum Readiness {
     TimedOut,
     /// `stop` was called.
     Stopped,
+    /// `wake` was called.
+    Woken,
 }
 
-/// An epoll instance and the eventfd that stops it (both closed when
-/// dropped).
+/// An epoll instance and the eventfds that stop and wake it (all closed
+/// when dropped).
 #[derive(Debug)]
 pub struct Poller {
     epoll: OwnedFd,
     stop: File,
+    wake: File,
 }
 
 fn check(result: libc::c_int) -> io::Result<libc::c_int> {
@@ -64,13 +69,19 @@ impl Poller {
         let epoll = owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         // SAFETY: no memory is passed.
         let stop = owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        // SAFETY: no memory is passed.
+        let wake = owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
         let poller = Poller {
             epoll,
             stop: File::from(stop),
+            wake: File::from(wake),
         };
         // Level-triggered and never read: once stopped, every wait sees it.
         let stop = poller.stop.as_raw_fd();
         poller.control(libc::EPOLL_CTL_ADD, stop, libc::EPOLLIN as u32, STOP)?;
+        // Edge-triggered and read by the wait that reports it: one wake, one wait.
+        let wake = poller.wake.as_raw_fd();
+        poller.control(libc::EPOLL_CTL_ADD, wake, ARRIVALS, WAKE)?;
         Ok(poller)
     }
 
@@ -118,21 +129,35 @@ impl Poller {
         let _ = (&self.stop).write(&1u64.to_ne_bytes());
     }
 
+    /// Ends one wait, the current one or the next (several wakes before a
+    /// wait may end just one).
+    pub fn wake(&self) {
+        let _ = (&self.wake).write(&1u64.to_ne_bytes());
+    }
+
     /// The tokens of up to `tokens.len()` sockets ready now, without
-    /// waiting: how many were written (a `stop` is left out).
-    pub fn ready_now(&self, tokens: &mut [u64]) -> io::Result<usize> {
+    /// waiting: how many were written (a `stop` is left out), and whether a
+    /// `wake` was seen (and taken: no wait will see it).
+    pub fn ready_now(&self, tokens: &mut [u64]) -> io::Result<(usize, bool)> {
         const MAX: usize = 16;
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX];
         let max = tokens.len().min(MAX);
         let n = self.wait(&mut events[..max], 0)?;
-        let mut written = 0;
+        let (mut written, mut woken) = (0, false);
         for event in &events[..n] {
-            if event.u64 != STOP {
-                tokens[written] = event.u64;
-                written += 1;
+            match event.u64 {
+                STOP => {}
+                WAKE => {
+                    let _ = (&self.wake).read(&mut [0u8; 8]);
+                    woken = true;
+                }
+                token => {
+                    tokens[written] = token;
+                    written += 1;
+                }
             }
         }
-        Ok(written)
+        Ok((written, woken))
     }
 
     /// Waits up to `timeout` (`None`: for ever) for one ready socket.
@@ -144,6 +169,11 @@ impl Poller {
         Ok(match (n, events[0].u64) {
             (0, _) => Readiness::TimedOut,
             (_, STOP) => Readiness::Stopped,
+            (_, WAKE) => {
+                // Back to zero, so that the next wake is an edge again.
+                let _ = (&self.wake).read(&mut [0u8; 8]);
+                Readiness::Woken
+            }
             (_, token) => Readiness::Ready(token),
         })
     }
@@ -209,14 +239,33 @@ mod tests {
             poller.watch(server, token as u64).unwrap();
         }
         let mut tokens = [0u64; 8];
-        assert_eq!(poller.ready_now(&mut tokens).unwrap(), 0);
+        assert_eq!(poller.ready_now(&mut tokens).unwrap(), (0, false));
         for (_, client) in &pairs {
             (&*client).write_all(b"x").unwrap();
         }
         std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(poller.ready_now(&mut tokens[..2]).unwrap(), 2);
-        assert_eq!(poller.ready_now(&mut tokens).unwrap(), 1);
-        assert_eq!(poller.ready_now(&mut tokens).unwrap(), 0);
+        assert_eq!(poller.ready_now(&mut tokens[..2]).unwrap(), (2, false));
+        assert_eq!(poller.ready_now(&mut tokens).unwrap(), (1, false));
+        assert_eq!(poller.ready_now(&mut tokens).unwrap(), (0, false));
+    }
+
+    #[test]
+    fn a_wake_ends_one_wait() {
+        let poller = Poller::new().unwrap();
+        poller.wake();
+        assert_eq!(
+            poller.wait_one(Some(Duration::from_secs(5))).unwrap(),
+            Readiness::Woken
+        );
+        assert_eq!(
+            poller.wait_one(Some(Duration::from_millis(10))).unwrap(),
+            Readiness::TimedOut
+        );
+        poller.wake();
+        assert_eq!(
+            poller.wait_one(Some(Duration::from_secs(5))).unwrap(),
+            Readiness::Woken
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! requests one after another until either side closes. A thread of the
 //! pool serves the connection while it has work; when the connection waits
 //! for its next request it parks (see `pool`) and the thread takes other
-//! work.
+//! work. A response that is still being written when its request handler
+//! returns (by a thread of the application's) holds no thread of the pool
+//! either: the connection's turn goes on on the thread that ends it.
 
 use std::io::Read;
 use std::net::Shutdown;
@@ -11,7 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::exchange::{DRAIN_LIMIT, Exchange, ServerResponse, Stream, send_error_response};
+use super::exchange::{
+    DRAIN_LIMIT, Exchange, Outcome, ServerResponse, Stream, send_error_response,
+};
+use super::pool::Parked;
 use super::registration::Registration;
 use super::{CachedHandlers, Handlers, ServerOptions, Shared};
 use crate::error::Error;
@@ -41,6 +46,51 @@ pub(super) struct Connection {
     /// record buffers; `None` once they are given back (see
     /// `Pool::release_buffers_parked_before`).
     pub(super) holding_buffers_since: Option<Instant>,
+}
+
+/// A connection whose stream is lent to an exchange whose response is
+/// written on another thread than the pool's.
+pub(super) struct Responding {
+    /// The request, kept until its response has ended (the C API lends
+    /// its handle until then).
+    _request: Arc<IncomingMessage>,
+    registration: Arc<Registration>,
+    info: Arc<SocketInfo>,
+    handlers: CachedHandlers,
+    served: u32,
+}
+
+impl Responding {
+    /// The connection again, its exchange concluded (the request goes).
+    fn with_stream(self, stream: Stream) -> Connection {
+        Connection {
+            stream,
+            registration: self.registration,
+            info: self.info,
+            handlers: self.handlers,
+            served: self.served,
+            holding_buffers_since: None,
+        }
+    }
+}
+
+/// A connection whose response has ended on another thread than the
+/// pool's, with work left for the pool: bytes the response left to send
+/// (`ServerResponse::end_on_server_threads`), or work that may block (a
+/// body to drain, a lingering close). See `conclude_later`.
+pub(super) struct Concluding {
+    exchange: Arc<Exchange>,
+    connection: Responding,
+}
+
+/// Where a connection's turn on a thread ended.
+enum Turn {
+    /// It waits for its next request.
+    Park(Connection),
+    /// It was closed (or handed over).
+    Ended,
+    /// Its response is being written by another thread.
+    Responding(Arc<Exchange>, Responding),
 }
 
 impl Connection {
@@ -95,8 +145,8 @@ pub(super) fn resume(shared: &Arc<Shared>, connection: Connection) {
     serve(shared, connection, true);
 }
 
-/// Serves requests until the connection ends (it is then unregistered) or
-/// parks. Never panics.
+/// Serves requests until the connection ends (it is then unregistered),
+/// parks, or its response goes on on another thread. Never panics.
 fn serve(shared: &Arc<Shared>, connection: Connection, resumed: bool) {
     let id = connection.id();
     let info = connection.info.clone();
@@ -106,12 +156,21 @@ fn serve(shared: &Arc<Shared>, connection: Connection, resumed: bool) {
             serve_requests(shared, connection, resumed)
         }));
         match served {
-            Ok(Some(idle)) => match shared.pool.park(idle) {
+            Ok(Turn::Park(idle)) => match shared.pool.park(idle) {
                 Ok(()) => return,
                 // Bytes arrived while it was busy: look at them first.
                 Err(readable) => (connection, resumed) = (readable, true),
             },
-            Ok(None) => return shared.unregister(id),
+            Ok(Turn::Ended) => return shared.unregister(id),
+            Ok(Turn::Responding(exchange, responding)) => {
+                let (shared, finished) = (shared.clone(), exchange.clone());
+                // The closure and the exchange hold each other until the
+                // response ends (`finish` takes the closure out).
+                exchange.when_finished(Box::new(move || {
+                    after_response(&shared, finished, responding)
+                }));
+                return;
+            }
             Err(payload) => {
                 shared.report_client_error(&Error::from_panic(&*payload), &info);
                 return shared.unregister(id);
@@ -120,18 +179,122 @@ fn serve(shared: &Arc<Shared>, connection: Connection, resumed: bool) {
     }
 }
 
-/// The request loop. Returns the connection when it should park, `None`
-/// when it ended (closed or handed over).
-fn serve_requests(
-    shared: &Shared,
-    mut connection: Connection,
-    resumed: bool,
-) -> Option<Connection> {
+/// The rest of a connection's turn after a response that ended on another
+/// thread than the pool's, on that thread: the connection parks to wait
+/// for its next request, or closes. Bytes left to send, and what may block
+/// — a request body to drain, a lingering close, a pipelined request to
+/// serve — go to a thread of the pool. Never panics.
+fn after_response(shared: &Arc<Shared>, exchange: Arc<Exchange>, connection: Responding) {
+    let id = connection.registration.id;
+    let info = connection.info.clone();
+    let done = catch_unwind(AssertUnwindSafe(|| {
+        if exchange.leaves_work_for_the_pool() {
+            let concluding = Concluding {
+                exchange,
+                connection,
+            };
+            return shared
+                .pool
+                .run_later(Parked::Concluding(Box::new(concluding)));
+        }
+        let outcome = exchange.conclude();
+        let Some(stream) = conclude(shared, &connection.registration, &info, outcome) else {
+            return shared.unregister(id);
+        };
+        let mut connection = connection.with_stream(stream);
+        match await_next_request(shared, &mut connection) {
+            Awaiting::Park => {
+                if let Err(readable) = shared.pool.park(connection) {
+                    shared.pool.run_later(Parked::Idle(readable));
+                }
+            }
+            Awaiting::Here => shared.pool.run_later(Parked::Idle(connection)),
+            Awaiting::End => {
+                close(connection.stream);
+                shared.unregister(id);
+            }
+        }
+    }));
+    if let Err(payload) = done {
+        shared.report_client_error(&Error::from_panic(&*payload), &info);
+        shared.unregister(id);
+    }
+}
+
+/// Finishes, on a thread of the pool, a response that ended elsewhere
+/// (see `after_response`), and serves the connection on.
+pub(super) fn conclude_later(shared: &Arc<Shared>, concluding: Concluding) {
+    let Concluding {
+        exchange,
+        connection,
+    } = concluding;
+    let id = connection.registration.id;
+    let info = connection.info.clone();
+    let stream = catch_unwind(AssertUnwindSafe(|| {
+        exchange.send_pending();
+        conclude(shared, &connection.registration, &info, exchange.conclude())
+    }));
+    match stream {
+        Ok(Some(stream)) => serve(shared, connection.with_stream(stream), false),
+        Ok(None) => shared.unregister(id),
+        Err(payload) => {
+            shared.report_client_error(&Error::from_panic(&*payload), &info);
+            shared.unregister(id);
+        }
+    }
+}
+
+/// What the connection does after a request.
+enum Awaiting {
+    /// Park until its next request comes.
+    Park,
+    /// Serve the next request: it is here already (pipelined).
+    Here,
+    /// End: the server is closing.
+    End,
+}
+
+/// Sets the deadline of the connection's next request head: the whole
+/// head must be in `headersTimeout` after its first byte (the server's
+/// watchdog enforces it); on a kept-alive connection that first byte may
+/// take up to `keepAliveTimeout` to come.
+fn await_next_request(shared: &Shared, connection: &mut Connection) -> Awaiting {
+    let options = &shared.options;
+    let registration = &connection.registration;
+    let first = connection.served == 0;
+    let now = Instant::now();
+    let wait = if first {
+        options.headers_timeout
+    } else {
+        options.keep_alive_timeout
+    };
+    // A closing server still serves a connection's first request (see
+    // `CLOSE_GRACE`), by the deadline `close` gave it.
+    if !shared.set_idle(registration, Some(now + wait)) && !first {
+        return Awaiting::End;
+    }
+    if first && shared.is_closing() {
+        registration.shorten_deadline(now + super::CLOSE_GRACE);
+    }
+    if !has_buffered_bytes(&connection.stream) {
+        // Its buffers are kept for now: most connections that park are
+        // back within microseconds (see `Pool::release_buffers_parked_before`).
+        connection.holding_buffers_since = Some(now);
+        return Awaiting::Park;
+    }
+    if !first {
+        registration.set_deadline(Some(now + options.headers_timeout));
+    }
+    Awaiting::Here
+}
+
+/// The request loop: serves requests until the connection should park,
+/// has ended, or its response goes on on another thread.
+fn serve_requests(shared: &Shared, mut connection: Connection, resumed: bool) -> Turn {
     let options = &shared.options;
     let mut resumed = resumed;
     loop {
         let first = connection.served == 0;
-        let registration = &connection.registration;
         if resumed {
             resumed = false;
             // The poller reported an arrival, but its bytes may have been
@@ -141,7 +304,7 @@ fn serve_requests(
                 Looked::Nothing => {
                     // The look may have allocated the buffers again.
                     connection.holding_buffers_since = Some(Instant::now());
-                    return Some(connection);
+                    return Turn::Park(connection);
                 }
                 Looked::End => break,
             }
@@ -149,56 +312,53 @@ fn serve_requests(
             // with (a head past it gets 408). A kept-alive connection's
             // next head must be whole `headersTimeout` after its first
             // byte — unless its keep-alive time ran out meanwhile.
-            if !first && !registration.renew_deadline(Instant::now() + options.headers_timeout) {
+            let deadline = Instant::now() + options.headers_timeout;
+            if !first && !connection.registration.renew_deadline(deadline) {
                 break;
             }
         } else {
-            // The whole head must be in `headersTimeout` after its first
-            // byte (the server's watchdog enforces it); on a kept-alive
-            // connection that first byte may take up to `keepAliveTimeout`
-            // to come.
-            let now = Instant::now();
-            let wait = if first {
-                options.headers_timeout
-            } else {
-                options.keep_alive_timeout
-            };
-            // A closing server still serves a connection's first request
-            // (see `CLOSE_GRACE`), by the deadline `close` gave it.
-            if !shared.set_idle(registration, Some(now + wait)) && !first {
-                break;
-            }
-            if first && shared.is_closing() {
-                registration.shorten_deadline(now + super::CLOSE_GRACE);
-            }
-            if !has_buffered_bytes(&connection.stream) {
-                // Its buffers are kept for now: most connections that park
-                // are back within microseconds (see `Pool::release_buffers_parked_before`).
-                connection.holding_buffers_since = Some(now);
-                return Some(connection);
-            }
-            // Pipelined: the next request is here already.
-            if !first {
-                registration.set_deadline(Some(now + options.headers_timeout));
+            match await_next_request(shared, &mut connection) {
+                Awaiting::Park => return Turn::Park(connection),
+                Awaiting::Here => {}
+                Awaiting::End => break,
             }
         }
         set_read_timeout(&connection.stream, head_read_timeout(options));
         connection.served += 1;
-        registration.set_served();
+        connection.registration.set_served();
         let last = options.max_requests_per_socket > 0
             && connection.served >= options.max_requests_per_socket;
-        let stream = read_and_serve(
+        match read_and_serve(
             shared,
             &connection.registration,
             &mut connection.handlers,
             connection.stream,
             &connection.info,
             last,
-        )?;
-        connection.stream = stream;
+        ) {
+            Served::Again(stream) => connection.stream = stream,
+            Served::Ended => return Turn::Ended,
+            Served::Responding(exchange, request) => {
+                let Connection {
+                    registration,
+                    info,
+                    handlers,
+                    served,
+                    ..
+                } = connection;
+                let responding = Responding {
+                    _request: request,
+                    registration,
+                    info,
+                    handlers,
+                    served,
+                };
+                return Turn::Responding(exchange, responding);
+            }
+        }
     }
     close(connection.stream);
-    None
+    Turn::Ended
 }
 
 /// The `connection` event, the TLS handshake and the `secureConnection`
@@ -305,9 +465,18 @@ fn set_read_timeout(stream: &Stream, timeout: Duration) {
     let _ = stream.get_ref().get_ref().set_read_timeout(Some(timeout));
 }
 
-/// Reads a request's head and serves the request. Returns the stream when
-/// the connection may carry another request, `None` when it was closed or
-/// handed over.
+/// What serving a request left the connection with.
+enum Served {
+    /// The stream: the connection may carry another request.
+    Again(Stream),
+    /// It was closed or handed over.
+    Ended,
+    /// The handler returned before the response ended: it goes on on
+    /// another thread.
+    Responding(Arc<Exchange>, Arc<IncomingMessage>),
+}
+
+/// Reads a request's head and serves the request.
 #[inline(never)]
 fn read_and_serve(
     shared: &Shared,
@@ -316,7 +485,7 @@ fn read_and_serve(
     mut stream: Stream,
     info: &Arc<SocketInfo>,
     last: bool,
-) -> Option<Stream> {
+) -> Served {
     let options = &shared.options;
     let head = match read_request_head(&mut stream, &options.limits) {
         Ok(Some(head)) => head,
@@ -326,11 +495,11 @@ fn read_and_serve(
             let error = Error::Timeout("the request head did not arrive in time".into());
             shared.report_client_error(&error, info);
             close(stream);
-            return None;
+            return Served::Ended;
         }
         Ok(None) => {
             close(stream);
-            return None;
+            return Served::Ended;
         }
         Err(e) => {
             if let Some(status) = e.http_status() {
@@ -338,7 +507,7 @@ fn read_and_serve(
                 shared.report_client_error(&e, info);
             }
             close(stream);
-            return None;
+            return Served::Ended;
         }
     };
     registration.set_busy(true);
@@ -390,8 +559,7 @@ fn has_buffered_bytes(stream: &Stream) -> bool {
     !stream.buffered().is_empty() || tls::has_pending(stream.get_ref().ssl())
 }
 
-/// Serves one request. Returns the stream when the connection may carry
-/// another request, `None` when it was closed or handed over.
+/// Serves one request.
 fn serve_request(
     shared: &Shared,
     registration: &Registration,
@@ -400,7 +568,7 @@ fn serve_request(
     head: RequestHead,
     info: &Arc<SocketInfo>,
     last: bool,
-) -> Option<Stream> {
+) -> Served {
     shared.counters.requests.fetch_add(1, Ordering::Relaxed);
     if head.is_upgrade() {
         match &handlers.upgrade {
@@ -424,7 +592,7 @@ fn serve_request(
             }
             None => close(stream),
         }
-        return None;
+        return Served::Ended;
     }
 
     let expects_continue = head.expects_continue();
@@ -463,10 +631,27 @@ fn serve_request(
         }
         None => drop(response),
     }
-    exchange.wait_finished();
+    if !exchange.is_finished() {
+        return Served::Responding(exchange, message);
+    }
     drop(message);
+    // Ended on another thread already, maybe leaving its bytes to send.
+    exchange.send_pending();
+    match conclude(shared, registration, info, exchange.conclude()) {
+        Some(stream) => Served::Again(stream),
+        None => Served::Ended,
+    }
+}
 
-    let mut outcome = exchange.conclude();
+/// What is left to do after a response: the body's framing error reported,
+/// its unread rest drained or the connection closed. Returns the stream
+/// when the connection may carry another request.
+fn conclude(
+    shared: &Shared,
+    registration: &Registration,
+    info: &SocketInfo,
+    mut outcome: Outcome,
+) -> Option<Stream> {
     let mut stream = outcome.stream.take()?;
     if let Some(error) = outcome.body_error.take() {
         shared.report_client_error(&error, info);

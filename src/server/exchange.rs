@@ -1,11 +1,12 @@
 //! One request/response exchange: Node's `IncomingMessage` and
 //! `ServerResponse`. Both share the connection's stream for the length of the
 //! exchange, so the body can be read and the response written from any
-//! thread; the connection thread waits until the response has ended.
+//! thread. When the response ends after the request handler has returned
+//! (on another thread), the connection's turn goes on on that thread.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use openssl::ssl::SslStream;
@@ -76,6 +77,9 @@ struct Io {
     server_closing: Arc<AtomicBool>,
     /// A write failed or the response was cut short: close after it.
     broken: bool,
+    /// `end` leaves its bytes in `pending` for the server's threads to
+    /// send (see `ServerResponse::end_on_server_threads`).
+    end_on_server_threads: bool,
 }
 
 impl Io {
@@ -217,8 +221,16 @@ impl Io {
         }
     }
 
-    /// Sends the head (if not yet sent) and `data`, framed.
-    fn write_body(&mut self, data: &[u8], whole_body: Option<usize>, last: bool) -> Result<()> {
+    /// Sends the head (if not yet sent) and `data`, framed; with `later`,
+    /// only frames them into `pending` (`data` is then at most
+    /// `COALESCE_LIMIT` bytes), for `send_pending`.
+    fn write_body(
+        &mut self,
+        data: &[u8],
+        whole_body: Option<usize>,
+        last: bool,
+        later: bool,
+    ) -> Result<()> {
         // The head, a chunk's size line and a small body leave in one write,
         // from one buffer: `pending`, allocated once, with room for them all.
         let kept = self.pending.len();
@@ -264,23 +276,30 @@ impl Io {
             }
             Framing::UntilClose => {}
         }
+        if later {
+            self.pending.extend_from_slice(data);
+            self.pending.extend_from_slice(suffix);
+            return Ok(());
+        }
         self.send(&[data, suffix])
     }
 }
 
-/// Whether the response has ended, and whether the connection's thread
-/// waits for that.
+/// What the connection does once its response has ended, when that is
+/// after its request handler returned (see `Exchange::when_finished`).
+pub(crate) type AfterResponse = Box<dyn FnOnce() + Send>;
+
+/// Whether the response has ended, or what to do when it does.
 #[derive(Default)]
 struct Finished {
     finished: bool,
-    waiting: bool,
+    then: Option<AfterResponse>,
 }
 
 /// The shared part of one exchange.
 pub(crate) struct Exchange {
     io: Mutex<Io>,
     finished: Mutex<Finished>,
-    finished_changed: Condvar,
 }
 
 impl Exchange {
@@ -306,11 +325,11 @@ impl Exchange {
             keep_alive_timeout,
             server_closing,
             broken: false,
+            end_on_server_threads: false,
         };
         Exchange {
             io: Mutex::new(io),
             finished: Mutex::new(Finished::default()),
-            finished_changed: Condvar::new(),
         }
     }
 
@@ -318,6 +337,10 @@ impl Exchange {
         // A panic while holding the lock leaves consistent data behind (every
         // field is valid at every step), so a poisoned lock is still usable.
         self.io.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_finished(&self) -> MutexGuard<'_, Finished> {
+        self.finished.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Makes this the connection's last exchange: the response says
@@ -338,25 +361,57 @@ impl Exchange {
         Ok(())
     }
 
+    /// The response has ended: what waited for that runs now, on this
+    /// thread, with no lock held.
     fn finish(&self) {
-        let mut state = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-        state.finished = true;
-        // Most responses end on the connection's own thread before it
-        // waits: no one to wake, and no system call for it.
-        if state.waiting {
-            self.finished_changed.notify_all();
+        let then = {
+            let mut state = self.lock_finished();
+            state.finished = true;
+            state.then.take()
+        };
+        if let Some(then) = then {
+            then();
         }
     }
 
-    /// Blocks until the response has ended (or was dropped).
-    pub(crate) fn wait_finished(&self) {
-        let mut state = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-        while !state.finished {
-            state.waiting = true;
-            state = self
-                .finished_changed
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
+    pub(crate) fn is_finished(&self) -> bool {
+        self.lock_finished().finished
+    }
+
+    /// Runs `then` when the response has ended: at once, on this thread,
+    /// if it has; else on the thread that ends it (or drops it). No thread
+    /// waits for a response ended elsewhere: the connection's turn goes on
+    /// where the response ends.
+    pub(crate) fn when_finished(&self, then: AfterResponse) {
+        {
+            let mut state = self.lock_finished();
+            if !state.finished {
+                state.then = Some(then);
+                return;
+            }
+        }
+        then();
+    }
+
+    /// Whether what is left after the response ended is for the server's
+    /// threads: bytes `end` left to send, or what may block — the rest of
+    /// the request body to drain, or a lingering close.
+    pub(crate) fn leaves_work_for_the_pool(&self) -> bool {
+        let io = self.io();
+        !io.pending.is_empty()
+            || (io.stream.is_some() && (io.body_error.is_some() || !io.body.is_done()))
+    }
+
+    /// Sends what an `end` left (see `ServerResponse::end_on_server_threads`);
+    /// a failure closes the connection after the exchange.
+    pub(crate) fn send_pending(&self) {
+        let mut io = self.io();
+        if io.pending.is_empty() {
+            return;
+        }
+        let sent = io.send(&[]).and_then(|()| Ok(io.stream()?.flush()?));
+        if sent.is_err() {
+            io.broken = true;
         }
     }
 
@@ -525,7 +580,16 @@ impl ServerResponse {
     /// Sends a piece of the body (the head first, if not sent yet): chunked
     /// on HTTP/1.1 unless a Content-Length was set, until-close on HTTP/1.0.
     pub fn write(&self, data: &[u8]) -> Result<()> {
-        self.exchange.io().write_body(data, None, false)
+        self.exchange.io().write_body(data, None, false, false)
+    }
+
+    /// Not in Node: `end` returns once the head and the body's last bytes
+    /// (up to 16 KiB of them) are framed, and the server's threads send
+    /// them — a thread that runs an application, and not the network, goes
+    /// on to its next request meanwhile. A failure to send then closes the
+    /// connection; `end` cannot report it. For queued requests.
+    pub(crate) fn end_on_server_threads(&self) {
+        self.exchange.io().end_on_server_threads = true;
     }
 
     /// Node's `writeContinue`: sends `100 Continue`.
@@ -541,7 +605,8 @@ impl ServerResponse {
         let result = {
             let mut io = self.exchange.io();
             let whole = (!io.head_sent).then_some(data.len());
-            let mut result = io.write_body(data, whole, true);
+            let later = io.end_on_server_threads && data.len() <= COALESCE_LIMIT;
+            let mut result = io.write_body(data, whole, true, later);
             if let Framing::Length(left) = io.framing
                 && left > 0
                 && result.is_ok()
@@ -551,7 +616,7 @@ impl ServerResponse {
                     "the response ended {left} bytes short of its Content-Length; the connection will be closed"
                 )));
             }
-            if result.is_ok() {
+            if result.is_ok() && !later {
                 result = io.stream().and_then(|s| Ok(s.flush()?));
             }
             result
@@ -593,7 +658,7 @@ impl Drop for ServerResponse {
                 io.head = ResponseHead::default();
                 io.head.status = 500;
                 io.head.set("Connection", "close");
-                let _ = io.write_body(b"", Some(0), true);
+                let _ = io.write_body(b"", Some(0), true, false);
             }
             io.broken = true;
         }

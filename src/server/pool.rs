@@ -41,7 +41,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::connection::{self, Connection};
+use super::connection::{self, Concluding, Connection};
 use super::registration::Registration;
 use super::{Shared, stack};
 use crate::error::{Error, Result};
@@ -50,12 +50,16 @@ use crate::net::{Poller, Readiness, Transport};
 /// How long a thread without work waits for some before it leaves.
 const IDLE_WAIT: Duration = Duration::from_secs(10);
 
-/// A connection parked until its socket is readable.
-enum Parked {
+/// A connection without a thread: parked until its socket is readable, or
+/// in the `ready` queue for the next thread.
+pub(super) enum Parked {
     /// Accepted, not yet through its handshake.
     New(Arc<Registration>, Transport),
     /// Between two requests.
     Idle(Connection),
+    /// Its response ended on another thread, with work left that may
+    /// block (never parked: only queued in `ready`).
+    Concluding(Box<Concluding>),
 }
 
 /// How often the ticker checks that the serving threads get work done.
@@ -107,6 +111,8 @@ struct ParkedTable {
     /// sleeps (it looks here first, and no batch is taken while it sleeps).
     ready: VecDeque<Parked>,
     waiter_asleep: bool,
+    /// `run_later` woke the sleeping waiter (once is enough).
+    waiter_woken: bool,
     /// Connections that parked holding their buffers, and when, in the
     /// order they parked (one may be here several times: only the entry
     /// of its last park counts).
@@ -231,6 +237,18 @@ impl Pool {
         Ok(())
     }
 
+    /// Gives a thread of the pool work that came from another thread (a
+    /// response ended there): the next thread done with its connection
+    /// takes it, or the waiter, woken for it.
+    pub(super) fn run_later(&self, work: Parked) {
+        let mut parked = self.parked();
+        parked.ready.push_back(work);
+        if parked.waiter_asleep && !parked.waiter_woken {
+            parked.waiter_woken = true;
+            self.poller.wake();
+        }
+    }
+
     /// How many kept-alive connections wait for their next request (walks
     /// the table: for statistics, not for the request path).
     pub(super) fn idle_count(&self) -> usize {
@@ -333,7 +351,15 @@ impl Pool {
             // with a batch left behind.
             let room = if parked.waiter_asleep { 1 } else { READY_BATCH };
             let mut tokens = [0u64; READY_BATCH];
-            let count = self.poller.ready_now(&mut tokens[..room]).unwrap_or(0);
+            let (count, woken) = self
+                .poller
+                .ready_now(&mut tokens[..room])
+                .unwrap_or((0, false));
+            if woken {
+                // A wake for work `ready` no longer holds (it was empty
+                // above): the waiter may be woken again.
+                parked.waiter_woken = false;
+            }
             let mut first = None;
             for &id in &tokens[..count] {
                 if let Some(ready) = parked.take_ready(id) {
@@ -365,6 +391,7 @@ impl Pool {
         let readiness = self.poller.wait_one(Some(IDLE_WAIT));
         let mut parked = self.parked();
         parked.waiter_asleep = false;
+        parked.waiter_woken = false;
         Ok(match readiness? {
             Readiness::Ready(id) => match parked.take_ready(id) {
                 Some(ready) => Waited::Ready(ready),
@@ -372,6 +399,8 @@ impl Pool {
             },
             Readiness::TimedOut => Waited::TimedOut,
             Readiness::Stopped => Waited::Stopped,
+            // `run_later` queued work: the waiter looks at `ready` again.
+            Readiness::Woken => Waited::Nothing,
         })
     }
 
@@ -502,6 +531,7 @@ fn work(shared: &Arc<Shared>) {
                     connection::run(shared, registration, transport)
                 }
                 Parked::Idle(connection) => connection::resume(shared, connection),
+                Parked::Concluding(concluding) => connection::conclude_later(shared, *concluding),
             }
             match pool.next_ready() {
                 Some(next) => parked = next,

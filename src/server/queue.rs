@@ -53,6 +53,8 @@ impl RequestQueue {
     pub(super) fn listener(self: &Arc<RequestQueue>) -> RequestHandler {
         let queue = self.clone();
         Arc::new(move |request, response| {
+            // The taker runs the application; the server's threads send.
+            response.end_on_server_threads();
             // The receiver lives in `queue`: sending cannot fail.
             let _ = queue.requests.send((request, response));
         })
