@@ -310,4 +310,11 @@ for _name, (_restype, _argtypes) in _PROTOTYPES.items():
     setattr(fn, _name[len("nhttps_"):], _f)
 del _name, _restype, _argtypes, _f, _keeps_gil
 
+# nhttps_server_take_request with a timeout of 0 never waits: polled through
+# the GIL-keeping handle, a taker that finds the next request there goes on
+# without handing the GIL to another thread.
+fn.server_poll_request = pylib.nhttps_server_take_request
+fn.server_poll_request.restype = R
+fn.server_poll_request.argtypes = fn.server_take_request.argtypes
+
 version = fn.version().decode("ascii")

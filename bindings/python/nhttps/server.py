@@ -630,6 +630,45 @@ class Server:
                 if not self._listeners[name]:
                     self._native_register(name, True)
 
+    def _take_natively(self, handler, threads):
+        """For nhttps.wsgi, with `_handle_natively` (which still answers
+        "checkContinue"): from now on requests wait in nhttps's queue
+        (nhttps_server_queue_requests), and `threads` Python threads take
+        them and call `handler(req_ptr, res_ptr)` as `_handle_natively`
+        does. nhttps's threads then never wait for the GIL: they do TLS
+        and HTTP, a taker runs the application request after request
+        (taking the next without giving the GIL up when one is there), and
+        a response ended with its last bytes is sent by nhttps's threads.
+        Call before `listen`; `close` ends the takers."""
+        with self._state_lock:
+            check(fn.server_queue_requests(self._ptr))
+            self._takers = [
+                threading.Thread(target=self._take_requests, args=(handler,),
+                                 name="nhttps-taker", daemon=True)
+                for _ in range(threads)]
+
+    def _start_takers(self):
+        for taker in getattr(self, "_takers", ()):
+            if not taker.is_alive():
+                taker.start()
+
+    def _take_requests(self, handler):
+        ptr = self._ptr
+        req, res = ctypes.c_void_p(), ctypes.c_void_p()
+        req_out, res_out = ctypes.byref(req), ctypes.byref(res)
+        poll, take = fn.server_poll_request, fn.server_take_request
+        while True:
+            rc = poll(ptr, 0, req_out, res_out)
+            if rc != 0:
+                rc = take(ptr, -1, req_out, res_out)  # waits, GIL released
+            if rc != 0:
+                return  # the server has closed and no request is left
+            try:
+                with _Enter(self):
+                    handler(req.value, res.value)
+            except BaseException:  # pragma: no cover - handler must not raise
+                _print_exc()
+
     def _native_register(self, name, on):
         if self._ptr is None:
             return
@@ -805,6 +844,8 @@ class Server:
                     with _live_lock:
                         _live_servers.discard(self)
                 raise
+            if not self._listening:
+                self._start_takers()
             self._listening = True
         return self
 
@@ -865,6 +906,11 @@ class Server:
                 return
             self._closed = True
             fn.server_close(ptr)      # blocks, GIL released
+            # Takers hear that the server has closed; none may call it
+            # once it is freed.
+            for taker in getattr(self, "_takers", ()):
+                if taker.is_alive() and taker is not threading.current_thread():
+                    taker.join()
             with self._state_lock:
                 self._ptr = None
             fn.server_free(ptr)       # no callback runs after this

@@ -20,8 +20,17 @@ From Python::
     ...
     server.close()
 
-Each request runs the application on the nhttps thread serving its
-connection (``wsgi.multithread`` is True). The environ has every key PEP
+nhttps's threads do TLS and HTTP; the application runs on ``threads``
+Python threads (8 by default; ``wsgi.multithread`` is True) that take the
+requests from nhttps's queue, one after another while there are some,
+without the GIL changing hands between nhttps's threads and Python's. A
+response's last bytes (up to 16 KiB) are sent by nhttps's threads, so the
+thread that runs the application goes on to its next request meanwhile.
+The command line also runs every thread of the process under Linux's
+``SCHED_BATCH`` policy: a thread woken does not preempt the one running,
+so requests are taken and answered in batches (throughput first; a
+request can wait up to a scheduler tick longer). ``serve`` leaves the
+calling program's scheduling alone. The environ has every key PEP
 3333 requires, ``REMOTE_ADDR``/``REMOTE_PORT``, ``REQUEST_URI``, and the TLS
 facts under Apache mod_ssl's names: ``HTTPS`` ("on"), ``SSL_PROTOCOL``,
 ``SSL_CIPHER``, ``SSL_TLS_SNI``, ``SSL_CLIENT_VERIFY`` ("SUCCESS",
@@ -62,6 +71,7 @@ fn = _lib.fn
 
 __all__ = ["serve", "WSGIServer", "FileWrapper", "main"]
 
+_T = [0.0, 0]
 _READ_SIZE = 64 * 1024
 _SERVER_SOFTWARE = "nhttps"
 
@@ -264,6 +274,13 @@ class _Exchange:
                 self.has_length = True
         self.head_sent = True
 
+    def _declared_length(self):
+        """The application's Content-Length, or None."""
+        for name, value in self.headers or ():
+            if name.lower() == "content-length":
+                return int(value) if value.strip().isdigit() else None
+        return None
+
     def write(self, data):
         """The legacy ``write()`` callable (and each block of the iterable)."""
         if not isinstance(data, (bytes, bytearray)):
@@ -291,14 +308,26 @@ class _Exchange:
                 self.end(bytes(body))
                 self.sent += len(body)
                 return
+            declared = self._declared_length()
             for data in result:
-                if data:
-                    self.write(data)
-                elif not isinstance(data, (bytes, bytearray)):
+                if not isinstance(data, (bytes, bytearray)):
                     raise TypeError("the body must be bytes, not %s" % type(data).__name__)
-            if not self.head_sent:
-                self._send_head()
-            self.end()
+                if not data:
+                    continue
+                if self.ptr is None:
+                    raise ValueError("the application sent more body than its Content-Length")
+                if not self.head_sent and len(data) == declared:
+                    # The whole body in one block: it ends the response (one
+                    # call; nhttps's threads send it).
+                    self._send_head()
+                    self.end(bytes(data))
+                    self.sent += len(data)
+                else:
+                    self.write(data)
+            if self.ptr is not None:
+                if not self.head_sent:
+                    self._send_head()
+                self.end()
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -337,7 +366,8 @@ class WSGIServer:
 
     def __init__(self, app, host="127.0.0.1", port=8443, *, cert=None, key=None,
                  passphrase=None, ca=None, request_cert=False, reject_unauthorized=None,
-                 dev_certificate=False, access_log=False, errors=None, **options):
+                 dev_certificate=False, access_log=False, errors=None, threads=8,
+                 **options):
         self.app = app
         self.host = host
         self.errors = errors if errors is not None else sys.stderr
@@ -347,9 +377,12 @@ class WSGIServer:
             None, key=key, cert=cert, ca=ca, passphrase=passphrase,
             request_cert=request_cert, reject_unauthorized=reject_unauthorized,
             dev_certificate=dev_certificate, **options)
-        # Requests (and those that expect 100 Continue: it is sent when the
-        # application first reads the body) go straight to _handle.
+        # Requests wait in nhttps's queue for `threads` Python threads to
+        # take them; those that expect 100 Continue (it is sent when the
+        # application first reads the body) come to _handle on nhttps's
+        # threads.
         self.server._handle_natively(self._handle)
+        self.server._take_natively(self._handle, threads)
         self.server.listen(port, host)
         self.port = self.server.port
 
@@ -443,7 +476,8 @@ class WSGIServer:
 def serve(app, host="127.0.0.1", port=8443, **options):
     """Serves the WSGI callable `app` on `host`:`port` (0: a port the
     system picks, see ``server.port``) and returns the WSGIServer at once;
-    ``close()`` it to stop. Options: cert, key (PEM data or paths),
+    ``close()`` it to stop. Options: threads (the Python threads that run
+    the application, 8 by default), cert, key (PEM data or paths),
     passphrase, ca, request_cert, reject_unauthorized, dev_certificate (a
     self-signed certificate made in memory, for development), access_log
     (a line per request on stderr), errors (the ``wsgi.errors`` stream,
@@ -465,6 +499,16 @@ def load_app(spec):
     return target
 
 
+def _batch_scheduling():
+    """SCHED_BATCH for this thread and every thread started after it (they
+    inherit it): see the module's documentation. Where the system has no
+    such policy, nothing changes."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m nhttps.wsgi",
                                  description="Serve a WSGI application over HTTPS.")
@@ -483,6 +527,7 @@ def main(argv=None):
     if not args.dev_certificate and not (args.cert and args.key):
         ap.error("give --cert FILE and --key FILE, or --dev-certificate")
     app = load_app(args.app)
+    _batch_scheduling()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -11,8 +11,10 @@ module Nhttps
   #                               cert: Pathname("cert.pem"), key: Pathname("key.pem"))
   #   server.close
   #
-  # or `rackup -s nhttps` (Rack::Handler::Nhttps). Each request runs the
-  # application on the nhttps thread serving its connection. The env has
+  # or `rackup -s nhttps` (Rack::Handler::Nhttps). nhttps's threads do TLS
+  # and HTTP; `threads` Ruby threads (8) take the requests from nhttps's
+  # queue and run the application, and a response's last bytes are sent by
+  # nhttps's threads while the Ruby thread takes its next request. The env has
   # the Rack SPEC's keys, rack.input (Rack 2 wants it rewindable: the body
   # is read from the connection when the application first reads it, into
   # a temporary file, as Rack::RewindableInput does — memory stays flat),
@@ -225,6 +227,30 @@ module Nhttps
         else
           res.fail_safely
         end
+      end
+    end
+
+    # Linux's SCHED_BATCH for the calling thread and the threads it starts
+    # afterwards (they inherit it): a thread woken does not preempt the one
+    # running, so nhttps's threads and the Ruby threads that run the
+    # application take turns in batches rather than a switch per request
+    # (throughput first; a request can wait up to a scheduler tick
+    # longer). For a program that serves (`rackup -s nhttps` does it);
+    # elsewhere nothing changes.
+    module Scheduling
+      extend FFI::Library
+      ffi_lib FFI::Library::LIBC
+      SCHED_BATCH = 3
+      begin
+        attach_function :sched_setscheduler, %i[int int pointer], :int
+      rescue FFI::NotFoundError
+        nil
+      end
+
+      def self.batch
+        return unless RUBY_PLATFORM.include?("linux") && respond_to?(:sched_setscheduler)
+
+        sched_setscheduler(0, SCHED_BATCH, FFI::MemoryPointer.new(:int)) # priority 0
       end
     end
 

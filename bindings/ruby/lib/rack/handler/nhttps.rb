@@ -9,7 +9,8 @@ module Rack
     # application over HTTPS with nhttps. Options: Host, Port,
     # SSLCertificate and SSLPrivateKey (files; without them a development
     # certificate made in memory), SSLCACertificateFile, SSLVerifyClient
-    # ("require" or "optional").
+    # ("require" or "optional"). Its threads run under Linux's SCHED_BATCH
+    # (see Nhttps::Rack::Scheduling).
     module Nhttps
       def self.run(app, **options)
         # Paths (a String given to nhttps is PEM data).
@@ -23,6 +24,7 @@ module Rack
           tls[:request_cert] = true
           tls[:reject_unauthorized] = options[:SSLVerifyClient].to_s == "require"
         end
+        ::Nhttps::Rack::Scheduling.batch # before any thread starts: they inherit it
         server = ::Nhttps::Rack.serve(app, host: options[:Host] || "127.0.0.1",
                                            port: Integer(options[:Port] || 9292), **tls)
         $stdout.puts "listening on #{server.url}"
