@@ -134,6 +134,15 @@ module Nhttps
     attach_function :nhttps_server_close, [:pointer], :int, B
     attach_function :nhttps_server_queue_requests, [:pointer], :int
     attach_function :nhttps_server_take_request, %i[pointer int pointer pointer], :int, B
+    # The same two calls keeping the GVL, where they do not wait: a poll of
+    # the queue (timeout 0), and the end of a taken response with at most
+    # FRAMED_END_MAX bytes (nhttps's threads send them; the String is read
+    # during the call, as the GVL is held).
+    attach_function :nhttps_server_poll_request, :nhttps_server_take_request,
+                    %i[pointer int pointer pointer], :int
+    attach_function :nhttps_server_response_end_framed, :nhttps_server_response_end,
+                    %i[pointer buffer_in size_t], :int
+    FRAMED_END_MAX = 16 * 1024
 
     # Incoming messages (server requests and client responses).
     attach_function :nhttps_incoming_message_method, [:pointer], :string

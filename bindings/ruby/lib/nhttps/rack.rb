@@ -99,6 +99,12 @@ module Nhttps
         # 100 Continue only when the application first reads the body.
         @server.on(:check_continue) { |req, res| handle(req, res) }
         @server.listen(port, host)
+        # What every request's env starts from.
+        @base_env = {
+          "SCRIPT_NAME" => "", "rack.version" => ::Rack::VERSION, "rack.url_scheme" => "https",
+          "rack.errors" => @errors, "rack.multithread" => true, "rack.multiprocess" => false,
+          "rack.run_once" => false, "HTTPS" => "on"
+        }.freeze
         @takers = Array.new(Integer(threads)) { Thread.new { take_requests } }
       end
 
@@ -119,28 +125,21 @@ module Nhttps
       def env_for(req)
         path, _, query = req.url.partition("?")
         info = req.socket_pointer
-        name, port = Rack.split_host(req["host"] || host, self.port.to_s)
-        env = {
-          "REQUEST_METHOD" => req.method, "SCRIPT_NAME" => "", "PATH_INFO" => path,
-          "QUERY_STRING" => query, "SERVER_NAME" => name, "SERVER_PORT" => port,
-          "SERVER_PROTOCOL" => "HTTP/#{req.http_version}",
-          "REMOTE_ADDR" => info ? Native.text(Native.nhttps_socket_info_remote_address(info)).to_s : "",
-          "rack.version" => ::Rack::VERSION, "rack.url_scheme" => "https",
-          "rack.input" => ::Rack::RewindableInput.new(BodyStream.new(req)),
-          "rack.errors" => @errors, "rack.multithread" => true,
-          "rack.multiprocess" => false, "rack.run_once" => false, "HTTPS" => "on"
-        }
+        name, port = Rack.split_host(req["host"] || host, @port_text ||= self.port.to_s)
+        env = @base_env.dup
+        env["REQUEST_METHOD"] = req.method
+        env["PATH_INFO"] = path
+        env["QUERY_STRING"] = query
+        env["SERVER_NAME"] = name
+        env["SERVER_PORT"] = port
+        env["SERVER_PROTOCOL"] = req.http_version == "1.1" ? "HTTP/1.1" : "HTTP/#{req.http_version}"
+        env["REMOTE_ADDR"] = info ? Native.text(Native.nhttps_socket_info_remote_address(info)).to_s : ""
+        env["rack.input"] = ::Rack::RewindableInput.new(BodyStream.new(req))
         req.raw_headers.each do |field, value|
-          key = field.downcase
-          next if key.include?("_")
+          key = Rack.env_key(field)
+          next unless key
 
-          case key
-          when "content-type" then env["CONTENT_TYPE"] = value
-          when "content-length" then env["CONTENT_LENGTH"] = value
-          else
-            name = "HTTP_#{key.upcase.tr('-', '_')}"
-            env[name] = env.key?(name) ? "#{env[name]}, #{value}" : value
-          end
+          env[key] = env.key?(key) ? "#{env[key]}, #{value}" : value
         end
         tls_env(info, env)
         env
@@ -252,6 +251,27 @@ module Nhttps
 
         sched_setscheduler(0, SCHED_BATCH, FFI::MemoryPointer.new(:int)) # priority 0
       end
+    end
+
+    ENV_KEYS = {} # header names as sent => env keys (false: not passed)
+    ENV_KEYS_LOCK = Mutex.new
+
+    # The env key of a request header: CONTENT_TYPE, CONTENT_LENGTH, or
+    # HTTP_ and the name upper-cased with "-" as "_"; nil for a name with an
+    # underscore (it would pose as another: X_Forwarded_For as
+    # X-Forwarded-For). Remembered for up to 512 names (a client can send any).
+    def self.env_key(field)
+      key = ENV_KEYS[field]
+      return key || nil unless key.nil?
+
+      lower = field.downcase
+      key = if lower.include?("_") then false
+            elsif lower == "content-type" then "CONTENT_TYPE"
+            elsif lower == "content-length" then "CONTENT_LENGTH"
+            else "HTTP_#{lower.upcase.tr('-', '_')}".freeze
+            end
+      ENV_KEYS_LOCK.synchronize { ENV_KEYS[field.dup.freeze] = key if ENV_KEYS.size < 512 }
+      key || nil
     end
 
     # [name, port] of a Host header value ("[::1]:8443", "example.com").

@@ -260,8 +260,8 @@ module Nhttps
     # runs: it waits for the queued requests to be answered.
     def take_request(timeout = nil)
       ms = timeout.nil? ? -1 : [Native.milliseconds(timeout, "timeout"), 0x7FFF_FFFF].min
-      req_out = FFI::MemoryPointer.new(:pointer)
-      res_out = FFI::MemoryPointer.new(:pointer)
+      req_out, res_out = Thread.current[:nhttps_take_out] ||=
+                           [FFI::MemoryPointer.new(:pointer), FFI::MemoryPointer.new(:pointer)]
       ptr = @lock.synchronize do
         raise Error.for(Result::ERR_INVALID_STATE, "the server has closed") if @state.freed || @freeing
 
@@ -269,7 +269,10 @@ module Nhttps
         @state.ptr
       end
       begin
-        rc = Native.nhttps_server_take_request(ptr, ms, req_out, res_out)
+        # On a busy server the next request is there: taken without
+        # giving the GVL up.
+        rc = Native.nhttps_server_poll_request(ptr, 0, req_out, res_out)
+        rc = Native.nhttps_server_take_request(ptr, ms, req_out, res_out) if rc == Result::ERR_TIMEOUT && ms != 0
       ensure
         @lock.synchronize do
           @takers -= 1
@@ -281,7 +284,7 @@ module Nhttps
       Native.check!(rc)
       state = Handle.new_state
       [IncomingMessage.new(Handle.new(req_out.read_pointer, state, "request")),
-       ServerResponse.new(Handle.new(res_out.read_pointer, state, "response"))]
+       ServerResponse.new(Handle.new(res_out.read_pointer, state, "response"), taken: true)]
     end
 
     # The TCP port listened on (0 before #listen and after #close).

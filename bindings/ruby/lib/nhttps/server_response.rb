@@ -6,8 +6,9 @@ module Nhttps
   # after the handler returned (the connection waits for it). Calls on one
   # response (and its request's #read) are serialized.
   class ServerResponse
-    def initialize(handle) # :nodoc:
+    def initialize(handle, taken: false) # :nodoc:
       @handle = handle
+      @taken = taken # from Server#take_request: a small #end does not wait
     end
 
     # Node's statusCode= (default 200).
@@ -109,6 +110,12 @@ module Nhttps
     # Node's end: sends the last bytes and finishes the response. The
     # response and its request are unusable afterwards.
     def end(data = nil)
+      if @taken && (data.nil? || data.bytesize <= Native::FRAMED_END_MAX)
+        data = data.to_s
+        code = @handle.consume { |p| Native.nhttps_server_response_end_framed(p, data, data.bytesize) }
+        Native.check!(code)
+        return nil
+      end
       Native.with_bytes(data) do |buf, len|
         code = @handle.consume { |p| Native.nhttps_server_response_end(p, buf, len) }
         Native.check!(code)
