@@ -310,11 +310,17 @@ for _name, (_restype, _argtypes) in _PROTOTYPES.items():
     setattr(fn, _name[len("nhttps_"):], _f)
 del _name, _restype, _argtypes, _f, _keeps_gil
 
-# nhttps_server_take_request with a timeout of 0 never waits: polled through
-# the GIL-keeping handle, a taker that finds the next request there goes on
-# without handing the GIL to another thread.
+# Two calls that do not wait in these uses, through the GIL-keeping handle:
+# nhttps_server_take_request with a timeout of 0 (a taker that finds the
+# next request there goes on without handing the GIL to another thread),
+# and nhttps_server_response_end of a taken request with at most
+# FRAMED_END_MAX bytes (nhttps's threads send them).
 fn.server_poll_request = pylib.nhttps_server_take_request
 fn.server_poll_request.restype = R
 fn.server_poll_request.argtypes = fn.server_take_request.argtypes
+fn.server_response_end_framed = pylib.nhttps_server_response_end
+fn.server_response_end_framed.restype = R
+fn.server_response_end_framed.argtypes = fn.server_response_end.argtypes
+FRAMED_END_MAX = 16 * 1024
 
 version = fn.version().decode("ascii")

@@ -668,6 +668,9 @@ class Server:
                     handler(req.value, res.value)
             except BaseException:  # pragma: no cover - handler must not raise
                 _print_exc()
+                # Not left open (close would wait for it); a response
+                # already ended is refused harmlessly.
+                fn.server_response_destroy(res.value)
 
     def _native_register(self, name, on):
         if self._ptr is None:

@@ -156,6 +156,35 @@ class _Input:
             yield line
 
 
+_PROTOCOLS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
+
+# Request header names as sent -> their environ keys (None: not passed).
+_ENVIRON_KEYS = {}
+
+
+def _environ_key(field):
+    """The environ key of a request header: CONTENT_TYPE, CONTENT_LENGTH,
+    or HTTP_ and the name upper-cased with '-' as '_'; None for a name with
+    an underscore (it would pose as another: X_Forwarded_For as
+    X-Forwarded-For). Remembered for the names seen most (a client can send
+    any name: the table stops growing at 512)."""
+    key = _ENVIRON_KEYS.get(field, False)
+    if key is not False:
+        return key
+    lower = field.lower()
+    if "_" in lower:
+        key = None
+    elif lower == "content-type":
+        key = "CONTENT_TYPE"
+    elif lower == "content-length":
+        key = "CONTENT_LENGTH"
+    else:
+        key = "HTTP_" + lower.upper().replace("-", "_")
+    if len(_ENVIRON_KEYS) < 512:
+        _ENVIRON_KEYS[field] = key
+    return key
+
+
 def _split_host(host, default_port):
     """(name, port) from a Host header value ("[::1]:8443", "example.com")."""
     if host.startswith("["):
@@ -168,8 +197,8 @@ def _split_host(host, default_port):
 
 
 def _tls_environ(info, environ):
-    """mod_ssl's variables from a native socket-info handle (may be NULL)."""
-    environ["HTTPS"] = "on"
+    """mod_ssl's variables (but HTTPS) from a native socket-info handle
+    (may be NULL)."""
     if not info:
         return
     for key, read in (("SSL_PROTOCOL", fn.socket_info_tls_version),
@@ -216,7 +245,8 @@ class _Exchange:
     (``ptr``, None once ended or destroyed: the request's handle dies with
     it)."""
 
-    def __init__(self, res_ptr, body, errors):
+    def __init__(self, res_ptr, body, errors, taken):
+        self.taken = taken  # from the queue: a small end does not wait
         self.ptr = res_ptr
         self.body = body
         self.errors = errors
@@ -292,7 +322,9 @@ class _Exchange:
             self.sent += len(data)
 
     def end(self, data=b""):
-        check(fn.server_response_end(self._finish(), data, len(data)))
+        end = (fn.server_response_end_framed
+               if self.taken and len(data) <= _lib.FRAMED_END_MAX else fn.server_response_end)
+        check(end(self._finish(), data, len(data)))
 
     def run(self, app, environ):
         result = app(environ, self.start_response)
@@ -382,9 +414,24 @@ class WSGIServer:
         # application first reads the body) come to _handle on nhttps's
         # threads.
         self.server._handle_natively(self._handle)
-        self.server._take_natively(self._handle, threads)
+        self.server._take_natively(self._handle_taken, threads)
         self.server.listen(port, host)
         self.port = self.server.port
+        self._port_text = str(self.port)
+        # What every request's environ starts from.
+        self._base_environ = {
+            "SCRIPT_NAME": "",
+            "SERVER_SOFTWARE": _SERVER_SOFTWARE,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "https",
+            "wsgi.input_terminated": True,
+            "wsgi.errors": self.errors,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+            "HTTPS": "on",
+        }
 
     @property
     def url(self):
@@ -399,50 +446,42 @@ class WSGIServer:
             target = "/" + target.split("://", 1)[1].partition("/")[2]
         path, _, query = target.partition("?")
         info = fn.incoming_message_socket(req_ptr)
-        environ = {
-            "REQUEST_METHOD": fn.incoming_message_method(req_ptr).decode("latin-1"),
-            "SCRIPT_NAME": "",
-            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
-            "QUERY_STRING": query,
-            "REQUEST_URI": url,
-            "SERVER_PROTOCOL": "HTTP/" + fn.incoming_message_http_version(req_ptr).decode(),
-            "SERVER_SOFTWARE": _SERVER_SOFTWARE,
-            "REMOTE_ADDR": (text(fn.socket_info_remote_address(info)) or "") if info else "",
-            "REMOTE_PORT": str(fn.socket_info_remote_port(info)) if info else "",
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "https",
-            "wsgi.input": _Input(body),
-            "wsgi.input_terminated": True,
-            "wsgi.errors": self.errors,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-            "wsgi.file_wrapper": FileWrapper,
-        }
+        environ = self._base_environ.copy()
+        environ["REQUEST_METHOD"] = fn.incoming_message_method(req_ptr).decode("latin-1")
+        environ["PATH_INFO"] = (unquote_to_bytes(path).decode("latin-1")
+                                if "%" in path else path)
+        environ["QUERY_STRING"] = query
+        environ["REQUEST_URI"] = url
+        environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(
+            fn.incoming_message_http_version(req_ptr)) or "HTTP/1.1"
+        environ["REMOTE_ADDR"] = (text(fn.socket_info_remote_address(info)) or "") if info else ""
+        environ["REMOTE_PORT"] = str(fn.socket_info_remote_port(info)) if info else ""
+        environ["wsgi.input"] = _Input(body)
         host = None
         for field, value in read_raw_headers(req_ptr):
-            field = field.lower()
-            if "_" in field:
+            key = _environ_key(field)
+            if key is None:
                 continue
-            if field == "content-type":
-                environ["CONTENT_TYPE"] = value
-            elif field == "content-length":
-                environ["CONTENT_LENGTH"] = value
+            if key in environ:
+                environ[key] = environ[key] + ", " + value
             else:
-                if field == "host" and host is None:
+                environ[key] = value
+                if key == "HTTP_HOST":
                     host = value
-                key = "HTTP_" + field.upper().replace("-", "_")
-                environ[key] = environ[key] + ", " + value if key in environ else value
         environ["SERVER_NAME"], environ["SERVER_PORT"] = (
-            _split_host(host, str(self.port)) if host else (self.host, str(self.port)))
+            _split_host(host, self._port_text) if host else (self.host, self._port_text))
         _tls_environ(info, environ)
         return environ
 
-    def _handle(self, req_ptr, res_ptr):
-        """Runs the application for one request, on the nhttps thread
-        serving its connection; the response has ended when it returns."""
+    def _handle_taken(self, req_ptr, res_ptr):
+        self._handle(req_ptr, res_ptr, True)
+
+    def _handle(self, req_ptr, res_ptr, taken=False):
+        """Runs the application for one request (`taken` from the queue by
+        a Python thread, or called on nhttps's thread for a request that
+        expects 100 Continue); the response has ended when it returns."""
         body = _Body(req_ptr)
-        exchange = _Exchange(res_ptr, body, self.errors)
+        exchange = _Exchange(res_ptr, body, self.errors, taken)
         environ = None
         try:
             environ = self.environ(req_ptr, body)
