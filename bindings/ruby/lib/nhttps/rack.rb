@@ -100,6 +100,7 @@ module Nhttps
         @server.on(:check_continue) { |req, res| handle(req, res) }
         @server.listen(port, host)
         # What every request's env starts from.
+        @port_text = self.port.to_s
         @base_env = {
           "SCRIPT_NAME" => "", "rack.version" => ::Rack::VERSION, "rack.url_scheme" => "https",
           "rack.errors" => @errors, "rack.multithread" => true, "rack.multiprocess" => false,
@@ -125,13 +126,10 @@ module Nhttps
       def env_for(req)
         path, _, query = req.url.partition("?")
         info = req.socket_pointer
-        name, port = Rack.split_host(req["host"] || host, @port_text ||= self.port.to_s)
         env = @base_env.dup
         env["REQUEST_METHOD"] = req.method
         env["PATH_INFO"] = path
         env["QUERY_STRING"] = query
-        env["SERVER_NAME"] = name
-        env["SERVER_PORT"] = port
         env["SERVER_PROTOCOL"] = req.http_version == "1.1" ? "HTTP/1.1" : "HTTP/#{req.http_version}"
         env["REMOTE_ADDR"] = info ? Native.text(Native.nhttps_socket_info_remote_address(info)).to_s : ""
         env["rack.input"] = ::Rack::RewindableInput.new(BodyStream.new(req))
@@ -141,6 +139,9 @@ module Nhttps
 
           env[key] = env.key?(key) ? "#{env[key]}, #{value}" : value
         end
+        host_header = req["host"] # the first, when there are several
+        env["SERVER_NAME"], env["SERVER_PORT"] =
+          host_header ? Rack.split_host(host_header, @port_text) : [host, @port_text]
         tls_env(info, env)
         env
       end
@@ -191,17 +192,14 @@ module Nhttps
         head_sent = false
         begin
           status, headers, body = @app.call(env)
-          res.status = Integer(status)
-          headers.each do |name, value|
-            value.to_s.split("\n").each { |one| res.append_header(name, one) }
-          end
+          res.rack_head(status, headers)
           if body.respond_to?(:to_path)
             head_sent = true
             File.open(body.to_path, "rb") { |f| res.write(f.read(64 * 1024)) until f.eof? }
             res.end
           elsif body.is_a?(Array)
             head_sent = true
-            res.end(body.join) # one string: it goes out with its length
+            res.end(body.size == 1 ? body.first.to_s : body.join) # with its length
           else
             body.each do |chunk|
               head_sent = true
@@ -280,6 +278,8 @@ module Nhttps
         name, _, rest = value[1..].partition("]")
         return [name, rest.start_with?(":") ? rest[1..] : default_port]
       end
+      return [value, default_port] unless value.include?(":")
+
       name, colon, port = value.rpartition(":")
       colon.empty? || !port.match?(/\A\d+\z/) ? [value, default_port] : [name, port]
     end

@@ -40,6 +40,22 @@ module Nhttps
     end
     alias []= set_header
 
+    # The status and the headers of a Rack response in one go (a value with
+    # "\n" is several; for Nhttps::Rack).
+    def rack_head(status, headers) # :nodoc:
+      status = Integer(status)
+      @handle.use do |p|
+        Native.check!(Native.nhttps_server_response_set_status(p, status))
+        headers.each do |name, value|
+          name = Native.cstr(name, "header name")
+          value = value.to_s
+          (value.include?("\n") ? value.split("\n") : [value]).each do |one|
+            Native.check!(Native.nhttps_server_response_append_header(p, name, Native.cstr(one, "header value")))
+          end
+        end
+      end
+    end
+
     # Node's appendHeader: adds values, keeping earlier ones.
     def append_header(name, value)
       name = Native.cstr(name, "header name")
