@@ -104,6 +104,52 @@ static void the_header_block_holds_every_field_in_order(void) {
     free(out);
 }
 
+/* Answers the CGI block as NAME=VALUE lines. */
+static void echo_cgi_variables(void *userdata, nhttps_incoming_message *req,
+                               nhttps_server_response *res) {
+    (void)userdata;
+    const uint8_t *block = NULL;
+    size_t len = 0;
+    if (nhttps_incoming_message_cgi_variables(req, &block, &len) != NHTTPS_OK) {
+        nhttps_server_response_end(res, (const uint8_t *)"failed", 6);
+        return;
+    }
+    char *out = malloc(len + 1);
+    bool name = true;
+    for (size_t i = 0; i < len; i++) {
+        out[i] = block[i] != 0 ? (char)block[i] : name ? '=' : '\n';
+        if (block[i] == 0) name = !name;
+    }
+    /* The same block again: made once, kept by the request. */
+    const uint8_t *again = NULL;
+    size_t again_len = 0;
+    nhttps_incoming_message_cgi_variables(req, &again, &again_len);
+    nhttps_server_response_end(res, (const uint8_t *)out, again == block ? len : 0);
+    free(out);
+}
+
+static void the_cgi_variables_name_the_request_and_its_tls_facts(void) {
+    reset();
+    nhttps_server *server = h_start_server(echo_cgi_variables, NULL);
+    CHECK(server != NULL);
+    const char *request = "POST /a%20b/c?x=1&y=2 HTTP/1.1\r\nHost: example.test:8443\r\n"
+                          "X-Dup: 1\r\nx-dup: 2\r\nX_Under: evil\r\nContent-Type: text/plain\r\n"
+                          "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    char *out = h_tls_exchange(h_port, request, strlen(request));
+    nhttps_server_free(server);
+    const char *expected[] = {
+        "\r\n\r\nREQUEST_METHOD=POST\nREQUEST_URI=/a%20b/c?x=1&y=2\nQUERY_STRING=x=1&y=2\n"
+        "SERVER_PROTOCOL=HTTP/1.1\nREMOTE_ADDR=127.0.0.1\nREMOTE_PORT=",
+        "\nSERVER_NAME=example.test\nSERVER_PORT=8443\nHTTP_HOST=example.test:8443\n"
+        "HTTP_X_DUP=1, 2\nCONTENT_TYPE=text/plain\nCONTENT_LENGTH=0\nHTTP_CONNECTION=close\n"
+        "HTTPS=on\nSSL_PROTOCOL=TLSv1.3\nSSL_CIPHER=",
+        "\nSSL_CLIENT_VERIFY=NONE\n",
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof *expected; i++) CHECK_CONTAINS(out, expected[i]);
+    CHECK(strstr(out, "UNDER") == NULL);
+    free(out);
+}
+
 static bool on_connection(void *userdata, const nhttps_socket_info *info) {
     atomic_fetch_add(&connections, 1);
     note("connection from %s tls=%s;", nhttps_socket_info_remote_address(info),
@@ -1165,6 +1211,7 @@ int main(void) {
     RUN(http_1_0_without_keep_alive_closes_after_the_response);
     RUN(pipelined_requests_are_answered_in_order);
     RUN(the_header_block_holds_every_field_in_order);
+    RUN(the_cgi_variables_name_the_request_and_its_tls_facts);
     RUN(an_unread_body_is_drained_before_the_next_request);
     RUN(chunked_request_body_with_trailers_is_decoded);
     RUN(chunked_upload_from_curl);

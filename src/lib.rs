@@ -11,6 +11,7 @@
 //! pages back). A new `unsafe` anywhere else does not compile.
 #![deny(unsafe_code)]
 
+mod cgi;
 pub mod client;
 pub mod error;
 pub mod http;

@@ -3,7 +3,7 @@
 //! and a body pulled with a blocking `read`.
 
 use std::ffi::CStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::Result;
 use crate::http::{HeaderFields, RequestHead, StatusHead, Version};
@@ -32,6 +32,8 @@ pub struct IncomingMessage {
     head: Head,
     socket: Arc<SocketInfo>,
     body: Arc<dyn BodySource>,
+    /// `cgi_variables`, made at the first call.
+    cgi_variables: OnceLock<Vec<u8>>,
 }
 
 impl IncomingMessage {
@@ -44,6 +46,7 @@ impl IncomingMessage {
             head: Head::Request(head),
             socket,
             body,
+            cgi_variables: OnceLock::new(),
         }
     }
 
@@ -56,6 +59,7 @@ impl IncomingMessage {
             head: Head::Response(head),
             socket,
             body,
+            cgi_variables: OnceLock::new(),
         }
     }
 
@@ -129,6 +133,13 @@ impl IncomingMessage {
     /// The first value of header `name`, any case.
     pub fn header(&self, name: &str) -> Option<&CStr> {
         self.headers().first(name)
+    }
+
+    /// Not in Node: the request as CGI/1.1 and mod_ssl variables, each
+    /// `NAME\0VALUE\0` (see `crate::cgi::variables`), made once.
+    pub fn cgi_variables(&self) -> &[u8] {
+        self.cgi_variables
+            .get_or_init(|| crate::cgi::variables(self))
     }
 
     pub fn socket(&self) -> &SocketInfo {

@@ -159,6 +159,41 @@ pub extern "C" fn nhttps_incoming_message_header_block(
     }
 }
 
+/// Not in Node: the request as CGI/1.1 meta-variables (RFC 3875) and
+/// Apache mod_ssl's TLS variables, for a gateway (WSGI, Rack, a CGI host)
+/// to read in one call: `*block_out` points at `*len_out` bytes of pairs,
+/// each name and each value followed by a NUL — `REQUEST_METHOD`,
+/// `REQUEST_URI` (the target as sent), `QUERY_STRING`, `SERVER_PROTOCOL`,
+/// `REMOTE_ADDR`, `REMOTE_PORT`, `SERVER_NAME` and `SERVER_PORT` (from the
+/// first Host header, else the connection's local address and port), one
+/// variable per header name (`CONTENT_TYPE`, `CONTENT_LENGTH`, `HTTP_*`;
+/// repeated fields joined with ", "; names with `_` left out), `HTTPS`
+/// ("on"), `SSL_PROTOCOL`, `SSL_CIPHER`, `SSL_TLS_SNI` (when sent),
+/// `SSL_CLIENT_VERIFY` ("NONE", "SUCCESS", "FAILED:reason") and, with a
+/// client certificate, `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN`,
+/// `SSL_CLIENT_M_SERIAL`, `SSL_CLIENT_CERT` (PEM). Header values are the
+/// bytes received; PATH_INFO is the gateway's to derive from REQUEST_URI
+/// (decoded for WSGI, as sent for Rack). The block is made at the first
+/// call and is borrowed from `message`: nothing is copied, and the bytes
+/// stay valid and unchanged as long as `message` is (a request: until its
+/// response ends; a client response: until `nhttps_incoming_message_free`). For a client's response the
+/// request's variables are empty.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_incoming_message_cgi_variables(
+    message: *const nhttps_incoming_message,
+    block_out: *mut *const u8,
+    len_out: *mut usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let message = try_ref!(message);
+        let (block_out, len_out) = (try_out!(block_out), try_out!(len_out));
+        let block = message.cgi_variables();
+        *block_out = block.as_ptr();
+        *len_out = block.len();
+        nhttps_result::NHTTPS_OK
+    }
+}
+
 /// Reads up to `capacity` bytes of the request body into `buffer`, blocking
 /// until some arrive; `*read_out` tells how many, and 0 means the body has
 /// ended. Chunked framing is undone. `buffer` is written, not kept. With

@@ -81,6 +81,7 @@ _KEEPS_GIL = (
     "nhttps_incoming_message_http_version", "nhttps_incoming_message_header",
     "nhttps_incoming_message_header_count", "nhttps_incoming_message_header_at",
     "nhttps_incoming_message_header_block", "nhttps_incoming_message_socket",
+    "nhttps_incoming_message_cgi_variables",
     # A response's head is only changed in memory (write_head encodes it;
     # it goes out with the first write). They take the response's own lock,
     # which another thread holds only while writing this same response.
@@ -182,6 +183,7 @@ _PROTOTYPES = {
     "nhttps_incoming_message_header_at": (R, [P, c_size_t, POINTER(c_char_p),
                                               POINTER(c_char_p)]),
     "nhttps_incoming_message_header_block": (R, [P, POINTER(c_void_p), POINTER(c_size_t)]),
+    "nhttps_incoming_message_cgi_variables": (R, [P, POINTER(c_void_p), POINTER(c_size_t)]),
     "nhttps_incoming_message_read": (R, [P, c_void_p, c_size_t, POINTER(c_size_t)]),
     "nhttps_incoming_message_socket": (P, [P]),
     # socket info

@@ -53,6 +53,7 @@ take a partial body for a whole one.
 """
 
 import argparse
+import ctypes
 import importlib
 import os
 import signal
@@ -63,7 +64,7 @@ import traceback
 from urllib.parse import unquote_to_bytes
 
 from . import _lib
-from ._common import PeerCertificate, header_bytes, read_body, read_raw_headers, text
+from ._common import header_bytes, read_body
 from .errors import check, state_error
 from .server import create_server
 
@@ -73,6 +74,8 @@ __all__ = ["serve", "WSGIServer", "FileWrapper", "main"]
 
 _T = [0.0, 0]
 _READ_SIZE = 64 * 1024
+# Variables of nhttps's block that are text rather than header bytes.
+_UTF8_KEYS = ("REQUEST_URI", "QUERY_STRING", "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN")
 _SERVER_SOFTWARE = "nhttps"
 
 
@@ -154,71 +157,6 @@ class _Input:
             if not line:
                 return
             yield line
-
-
-_PROTOCOLS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
-
-# Request header names as sent -> their environ keys (None: not passed).
-_ENVIRON_KEYS = {}
-
-
-def _environ_key(field):
-    """The environ key of a request header: CONTENT_TYPE, CONTENT_LENGTH,
-    or HTTP_ and the name upper-cased with '-' as '_'; None for a name with
-    an underscore (it would pose as another: X_Forwarded_For as
-    X-Forwarded-For). Remembered for the names seen most (a client can send
-    any name: the table stops growing at 512)."""
-    key = _ENVIRON_KEYS.get(field, False)
-    if key is not False:
-        return key
-    lower = field.lower()
-    if "_" in lower:
-        key = None
-    elif lower == "content-type":
-        key = "CONTENT_TYPE"
-    elif lower == "content-length":
-        key = "CONTENT_LENGTH"
-    else:
-        key = "HTTP_" + lower.upper().replace("-", "_")
-    if len(_ENVIRON_KEYS) < 512:
-        _ENVIRON_KEYS[field] = key
-    return key
-
-
-def _split_host(host, default_port):
-    """(name, port) from a Host header value ("[::1]:8443", "example.com")."""
-    if host.startswith("["):
-        name, _, rest = host[1:].partition("]")
-        return name, rest[1:] if rest.startswith(":") else default_port
-    name, sep, port = host.rpartition(":")
-    if sep and port.isdigit():
-        return name, port
-    return host, default_port
-
-
-def _tls_environ(info, environ):
-    """mod_ssl's variables (but HTTPS) from a native socket-info handle
-    (may be NULL)."""
-    if not info:
-        return
-    for key, read in (("SSL_PROTOCOL", fn.socket_info_tls_version),
-                      ("SSL_CIPHER", fn.socket_info_cipher),
-                      ("SSL_TLS_SNI", fn.socket_info_servername)):
-        value = read(info)
-        if value:
-            environ[key] = value.decode("utf-8", "replace")
-    cert = fn.socket_info_peer_certificate(info)
-    if not cert:
-        environ["SSL_CLIENT_VERIFY"] = "NONE"
-        return
-    cert = PeerCertificate(cert)
-    environ["SSL_CLIENT_VERIFY"] = (
-        "SUCCESS" if fn.socket_info_authorized(info) else
-        "FAILED:%s" % (text(fn.socket_info_authorization_error(info)) or "unknown"))
-    environ["SSL_CLIENT_S_DN"] = cert.subject or ""
-    environ["SSL_CLIENT_I_DN"] = cert.issuer or ""
-    environ["SSL_CLIENT_M_SERIAL"] = cert.serial_number or ""
-    environ["SSL_CLIENT_CERT"] = cert.pem or ""
 
 
 class _Body:
@@ -417,7 +355,6 @@ class WSGIServer:
         self.server._take_natively(self._handle_taken, threads)
         self.server.listen(port, host)
         self.port = self.server.port
-        self._port_text = str(self.port)
         # What every request's environ starts from.
         self._base_environ = {
             "SCRIPT_NAME": "",
@@ -430,7 +367,6 @@ class WSGIServer:
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
-            "HTTPS": "on",
         }
 
     @property
@@ -439,38 +375,25 @@ class WSGIServer:
         return "https://%s:%d/" % (host, self.port)
 
     def environ(self, req_ptr, body):
-        """The PEP 3333 environ of the request behind `req_ptr`."""
-        url = fn.incoming_message_url(req_ptr).decode("utf-8", "replace")
-        target = url
+        """The PEP 3333 environ of the request behind `req_ptr`: nhttps's
+        CGI and mod_ssl variables (one call), PATH_INFO and the WSGI keys."""
+        block, size = ctypes.c_void_p(), ctypes.c_size_t()
+        check(fn.incoming_message_cgi_variables(req_ptr, ctypes.byref(block),
+                                                ctypes.byref(size)))
+        parts = ctypes.string_at(block.value, size.value).decode("latin-1").split("\0")
+        environ = self._base_environ.copy()
+        environ.update(zip(parts[0:-1:2], parts[1:-1:2]))
+        # Not header values: UTF-8 text, where it is not ASCII.
+        for key in _UTF8_KEYS:
+            value = environ.get(key)
+            if value is not None and not value.isascii():
+                environ[key] = value.encode("latin-1").decode("utf-8", "replace")
+        target = environ["REQUEST_URI"]
         if "://" in target:  # absolute-form
             target = "/" + target.split("://", 1)[1].partition("/")[2]
-        path, _, query = target.partition("?")
-        info = fn.incoming_message_socket(req_ptr)
-        environ = self._base_environ.copy()
-        environ["REQUEST_METHOD"] = fn.incoming_message_method(req_ptr).decode("latin-1")
-        environ["PATH_INFO"] = (unquote_to_bytes(path).decode("latin-1")
-                                if "%" in path else path)
-        environ["QUERY_STRING"] = query
-        environ["REQUEST_URI"] = url
-        environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(
-            fn.incoming_message_http_version(req_ptr)) or "HTTP/1.1"
-        environ["REMOTE_ADDR"] = (text(fn.socket_info_remote_address(info)) or "") if info else ""
-        environ["REMOTE_PORT"] = str(fn.socket_info_remote_port(info)) if info else ""
+        path = target.partition("?")[0]
+        environ["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
         environ["wsgi.input"] = _Input(body)
-        host = None
-        for field, value in read_raw_headers(req_ptr):
-            key = _environ_key(field)
-            if key is None:
-                continue
-            if key in environ:
-                environ[key] = environ[key] + ", " + value
-            else:
-                environ[key] = value
-                if key == "HTTP_HOST":
-                    host = value
-        environ["SERVER_NAME"], environ["SERVER_PORT"] = (
-            _split_host(host, self._port_text) if host else (self.host, self._port_text))
-        _tls_environ(info, environ)
         return environ
 
     def _handle_taken(self, req_ptr, res_ptr):

@@ -165,6 +165,24 @@ module Nhttps
       h
     end
 
+    # The request's CGI/1.1 and mod_ssl variables (REQUEST_METHOD,
+    # REQUEST_URI, QUERY_STRING, SERVER_NAME, HTTP_*, HTTPS, SSL_*, ...: see
+    # nhttps_incoming_message_cgi_variables) in a Hash, read in one call;
+    # for Nhttps::Rack. Values are UTF-8 where valid, else binary.
+    def cgi_variables # :nodoc:
+      block, size = Thread.current[:nhttps_block_out] ||=
+                      [FFI::MemoryPointer.new(:pointer), FFI::MemoryPointer.new(:size_t)]
+      bytes = @handle.use do |ptr|
+        Native.check!(Native.nhttps_incoming_message_cgi_variables(ptr, block, size))
+        block.read_pointer.read_bytes(size.read(:size_t))
+      end
+      bytes.force_encoding(Encoding::UTF_8)
+      parts = bytes.split("\0", -1)
+      parts.pop # what follows the last NUL
+      parts.map! { |part| Native.text(part) } unless bytes.valid_encoding?
+      Hash[*parts]
+    end
+
     private
 
     # Every field in one call (nhttps_incoming_message_header_block):

@@ -153,6 +153,7 @@ module Nhttps
     attach_function :nhttps_incoming_message_header_count, [:pointer], :size_t
     attach_function :nhttps_incoming_message_header_at, %i[pointer size_t pointer pointer], :int
     attach_function :nhttps_incoming_message_header_block, %i[pointer pointer pointer], :int
+    attach_function :nhttps_incoming_message_cgi_variables, %i[pointer pointer pointer], :int
     attach_function :nhttps_incoming_message_read, %i[pointer pointer size_t pointer], :int, B
     attach_function :nhttps_incoming_message_socket, [:pointer], :pointer
     attach_function :nhttps_incoming_message_free, [:pointer], :void, B

@@ -100,11 +100,10 @@ module Nhttps
         @server.on(:check_continue) { |req, res| handle(req, res) }
         @server.listen(port, host)
         # What every request's env starts from.
-        @port_text = self.port.to_s
         @base_env = {
           "SCRIPT_NAME" => "", "rack.version" => ::Rack::VERSION, "rack.url_scheme" => "https",
           "rack.errors" => @errors, "rack.multithread" => true, "rack.multiprocess" => false,
-          "rack.run_once" => false, "HTTPS" => "on"
+          "rack.run_once" => false
         }.freeze
         @takers = Array.new(Integer(threads)) { Thread.new { take_requests } }
       end
@@ -124,25 +123,9 @@ module Nhttps
       end
 
       def env_for(req)
-        path, _, query = req.url.partition("?")
-        info = req.socket_pointer
-        env = @base_env.dup
-        env["REQUEST_METHOD"] = req.method
-        env["PATH_INFO"] = path
-        env["QUERY_STRING"] = query
-        env["SERVER_PROTOCOL"] = req.http_version == "1.1" ? "HTTP/1.1" : "HTTP/#{req.http_version}"
-        env["REMOTE_ADDR"] = info ? Native.text(Native.nhttps_socket_info_remote_address(info)).to_s : ""
+        env = @base_env.merge(req.cgi_variables)
+        env["PATH_INFO"] = env["REQUEST_URI"].partition("?").first
         env["rack.input"] = ::Rack::RewindableInput.new(BodyStream.new(req))
-        req.raw_headers.each do |field, value|
-          key = Rack.env_key(field)
-          next unless key
-
-          env[key] = env.key?(key) ? "#{env[key]}, #{value}" : value
-        end
-        host_header = req["host"] # the first, when there are several
-        env["SERVER_NAME"], env["SERVER_PORT"] =
-          host_header ? Rack.split_host(host_header, @port_text) : [host, @port_text]
-        tls_env(info, env)
         env
       end
 
@@ -155,34 +138,6 @@ module Nhttps
         end
       rescue InvalidStateError
         nil # the server has closed
-      end
-
-      # mod_ssl's variables, read from the native socket facts (only those
-      # the env names: a request costs a handful of calls, not SocketInfo's
-      # fifteen).
-      def tls_env(info, env)
-        return unless info
-
-        n = Native
-        { "SSL_PROTOCOL" => :nhttps_socket_info_tls_version, "SSL_CIPHER" => :nhttps_socket_info_cipher,
-          "SSL_TLS_SNI" => :nhttps_socket_info_servername }.each do |key, getter|
-          value = n.text(n.public_send(getter, info))
-          env[key] = value if value
-        end
-        cert = SocketInfo.certificate(n.nhttps_socket_info_peer_certificate(info))
-        unless cert
-          env["SSL_CLIENT_VERIFY"] = "NONE"
-          return
-        end
-        env["SSL_CLIENT_VERIFY"] = if n.nhttps_socket_info_authorized(info)
-                                     "SUCCESS"
-                                   else
-                                     "FAILED:#{n.text(n.nhttps_socket_info_authorization_error(info))}"
-                                   end
-        env["SSL_CLIENT_S_DN"] = cert.subject.to_s
-        env["SSL_CLIENT_I_DN"] = cert.issuer.to_s
-        env["SSL_CLIENT_M_SERIAL"] = cert.serial_number.to_s
-        env["SSL_CLIENT_CERT"] = cert.pem.to_s
       end
 
       def handle(req, res)
@@ -249,39 +204,6 @@ module Nhttps
 
         sched_setscheduler(0, SCHED_BATCH, FFI::MemoryPointer.new(:int)) # priority 0
       end
-    end
-
-    ENV_KEYS = {} # header names as sent => env keys (false: not passed)
-    ENV_KEYS_LOCK = Mutex.new
-
-    # The env key of a request header: CONTENT_TYPE, CONTENT_LENGTH, or
-    # HTTP_ and the name upper-cased with "-" as "_"; nil for a name with an
-    # underscore (it would pose as another: X_Forwarded_For as
-    # X-Forwarded-For). Remembered for up to 512 names (a client can send any).
-    def self.env_key(field)
-      key = ENV_KEYS[field]
-      return key || nil unless key.nil?
-
-      lower = field.downcase
-      key = if lower.include?("_") then false
-            elsif lower == "content-type" then "CONTENT_TYPE"
-            elsif lower == "content-length" then "CONTENT_LENGTH"
-            else "HTTP_#{lower.upcase.tr('-', '_')}".freeze
-            end
-      ENV_KEYS_LOCK.synchronize { ENV_KEYS[field.dup.freeze] = key if ENV_KEYS.size < 512 }
-      key || nil
-    end
-
-    # [name, port] of a Host header value ("[::1]:8443", "example.com").
-    def self.split_host(value, default_port)
-      if value.start_with?("[")
-        name, _, rest = value[1..].partition("]")
-        return [name, rest.start_with?(":") ? rest[1..] : default_port]
-      end
-      return [value, default_port] unless value.include?(":")
-
-      name, colon, port = value.rpartition(":")
-      colon.empty? || !port.match?(/\A\d+\z/) ? [value, default_port] : [name, port]
     end
 
     # Serves `app`; returns the server (see Server) at once.
