@@ -348,6 +348,41 @@ class FailureTest(WSGITestCase):
 
 
 @unittest.skipUnless(openssl_available(), "the openssl command is needed")
+class ThreadsTest(WSGITestCase):
+    def test_an_application_waiting_does_not_hold_up_the_next_request(self):
+        # /wait returns once /release has been served: with one thread
+        # running the application they would wait for each other.
+        released = threading.Event()
+
+        def app(environ, start_response):
+            if environ["PATH_INFO"] == "/wait":
+                released.wait(30)
+            else:
+                released.set()
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"released" if released.is_set() else b"timed out"]
+
+        server = self.serve(app, threads=2)
+        waiting = {}
+        thread = threading.Thread(
+            target=lambda: waiting.update(result=self.request(server, "GET", "/wait")))
+        thread.start()
+        r, data = self.request(server, "GET", "/release")
+        thread.join()
+        self.assertEqual((r.status, data), (200, b"released"))
+        self.assertEqual(waiting["result"][1], b"released")
+
+    def test_close_ends_the_threads_that_take_requests(self):
+        server = self.serve(routes)
+        self.request(server, "GET", "/")
+        takers = [t for t in threading.enumerate() if t.name == "nhttps-taker"]
+        self.assertEqual(len(takers), 8)
+        server.close()
+        for taker in takers:
+            taker.join(5)
+            self.assertFalse(taker.is_alive())
+
+
 class ClientCertificateTest(WSGITestCase):
     @classmethod
     def setUpClass(cls):
