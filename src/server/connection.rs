@@ -231,7 +231,6 @@ pub(super) fn conclude_later(shared: &Arc<Shared>, concluding: Concluding) {
     let id = connection.registration.id;
     let info = connection.info.clone();
     let stream = catch_unwind(AssertUnwindSafe(|| {
-        exchange.send_pending();
         conclude(shared, &connection.registration, &info, exchange.conclude())
     }));
     match stream {
@@ -635,8 +634,6 @@ fn serve_request(
         return Served::Responding(exchange, message);
     }
     drop(message);
-    // Ended on another thread already, maybe leaving its bytes to send.
-    exchange.send_pending();
     match conclude(shared, registration, info, exchange.conclude()) {
         Some(stream) => Served::Again(stream),
         None => Served::Ended,

@@ -223,7 +223,7 @@ impl Io {
 
     /// Sends the head (if not yet sent) and `data`, framed; with `later`,
     /// only frames them into `pending` (`data` is then at most
-    /// `COALESCE_LIMIT` bytes), for `send_pending`.
+    /// `COALESCE_LIMIT` bytes), for `conclude` to send.
     fn write_body(
         &mut self,
         data: &[u8],
@@ -402,23 +402,18 @@ impl Exchange {
             || (io.stream.is_some() && (io.body_error.is_some() || !io.body.is_done()))
     }
 
-    /// Sends what an `end` left (see `ServerResponse::end_on_server_threads`);
-    /// a failure closes the connection after the exchange.
-    pub(crate) fn send_pending(&self) {
-        let mut io = self.io();
-        if io.pending.is_empty() {
-            return;
-        }
-        let sent = io.send(&[]).and_then(|()| Ok(io.stream()?.flush()?));
-        if sent.is_err() {
-            io.broken = true;
-        }
-    }
-
     /// Takes the stream back once the exchange has finished, with what the
     /// connection needs to decide whether to serve another request.
+    /// What an `end` left to send (see `ServerResponse::end_on_server_threads`)
+    /// goes out first; a failure closes the connection after the exchange.
     pub(crate) fn conclude(&self) -> Outcome {
         let mut io = self.io();
+        if !io.pending.is_empty() {
+            let sent = io.send(&[]).and_then(|()| Ok(io.stream()?.flush()?));
+            if sent.is_err() {
+                io.broken = true;
+            }
+        }
         Outcome {
             stream: io.stream.take(),
             body: std::mem::replace(&mut io.body, BodyReader::new(BodyKind::Empty)),

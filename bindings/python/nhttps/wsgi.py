@@ -264,6 +264,13 @@ class _Exchange:
                if self.taken and len(data) <= _lib.FRAMED_END_MAX else fn.server_response_end)
         check(end(self._finish(), data, len(data)))
 
+    def _end_whole(self, body):
+        """The head and the whole body in one call that ends the response
+        (nhttps's threads send a small one)."""
+        self._send_head()
+        self.end(bytes(body))
+        self.sent += len(body)
+
     def run(self, app, environ):
         result = app(environ, self.start_response)
         try:
@@ -274,9 +281,7 @@ class _Exchange:
                 body = result[0]
                 if not isinstance(body, (bytes, bytearray)):
                     raise TypeError("the body must be bytes, not %s" % type(body).__name__)
-                self._send_head()
-                self.end(bytes(body))
-                self.sent += len(body)
+                self._end_whole(body)
                 return
             declared = self._declared_length()
             for data in result:
@@ -287,11 +292,7 @@ class _Exchange:
                 if self.ptr is None:
                     raise ValueError("the application sent more body than its Content-Length")
                 if not self.head_sent and len(data) == declared:
-                    # The whole body in one block: it ends the response (one
-                    # call; nhttps's threads send it).
-                    self._send_head()
-                    self.end(bytes(data))
-                    self.sent += len(data)
+                    self._end_whole(data)
                 else:
                     self.write(data)
             if self.ptr is not None:
