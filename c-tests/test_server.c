@@ -1009,6 +1009,67 @@ static void response_headers_set_get_remove_and_status_message(void) {
     free(out);
 }
 
+static const char ONE_HEAD[] = "Content-Type\0text/plain\0Set-Cookie\0a=1\0Set-Cookie\0b=2\0";
+
+static void set_the_head_in_one_call(void *userdata, nhttps_incoming_message *req,
+                                     nhttps_server_response *res) {
+    (void)userdata;
+    (void)req;
+    nhttps_server_response_set_header(res, "Set-Cookie", "replaced=1");
+    nhttps_server_response_set_header(res, "X-Kept", "1");
+    nhttps_result ok = nhttps_server_response_set_head(res, 201, "Made", ONE_HEAD, sizeof ONE_HEAD - 1);
+    nhttps_server_response_end(res, (const uint8_t *)(ok == NHTTPS_OK ? "hello" : "no"), ok == NHTTPS_OK ? 5 : 2);
+}
+
+static void set_head_sets_status_and_headers_and_end_still_sets_the_length(void) {
+    nhttps_server *server = h_start_server(set_the_head_in_one_call, NULL);
+    CHECK(server != NULL);
+    char *out = h_tls_exchange(h_port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 47);
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "HTTP/1.1 201 Made\r\n");
+    CHECK_CONTAINS(out, "X-Kept: 1\r\nContent-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n");
+    CHECK(strstr(out, "replaced") == NULL);
+    CHECK_CONTAINS(out, "Content-Length: 5\r\n");
+    CHECK(strstr(out, "Transfer-Encoding") == NULL);
+    CHECK_CONTAINS(out, "\r\n\r\nhello");
+    free(out);
+}
+
+static void refuse_bad_heads(void *userdata, nhttps_incoming_message *req, nhttps_server_response *res) {
+    (void)userdata;
+    (void)req;
+    static const char no_value[] = "X-A\0a\0X-B\0";
+    static const char unterminated[] = "X-A\0a";
+    static const char bad_name[] = "X A\0a\0";
+    static const char bad_value[] = "X-A\0a\r\nX-Evil: 1\0";
+    int refused = 0;
+    refused += nhttps_server_response_set_head(res, 500, NULL, no_value, sizeof no_value - 1) ==
+               NHTTPS_ERR_INVALID_ARGUMENT;
+    refused += nhttps_server_response_set_head(res, 500, NULL, unterminated, sizeof unterminated - 1) ==
+               NHTTPS_ERR_INVALID_ARGUMENT;
+    refused += nhttps_server_response_set_head(res, 500, NULL, bad_name, sizeof bad_name - 1) ==
+               NHTTPS_ERR_INVALID_ARGUMENT;
+    refused += nhttps_server_response_set_head(res, 500, NULL, bad_value, sizeof bad_value - 1) ==
+               NHTTPS_ERR_INVALID_ARGUMENT;
+    refused += nhttps_server_response_set_head(res, 42, NULL, NULL, 0) == NHTTPS_ERR_INVALID_ARGUMENT;
+    refused += nhttps_server_response_set_head(res, 500, NULL, NULL, 3) == NHTTPS_ERR_NULL_ARGUMENT;
+    char answer[16];
+    snprintf(answer, sizeof answer, "refused %d", refused);
+    nhttps_server_response_end(res, (const uint8_t *)answer, strlen(answer));
+}
+
+static void set_head_refuses_a_bad_block_and_changes_nothing(void) {
+    nhttps_server *server = h_start_server(refuse_bad_heads, NULL);
+    CHECK(server != NULL);
+    char *out = h_tls_exchange(h_port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 47);
+    nhttps_server_free(server);
+    CHECK_CONTAINS(out, "HTTP/1.1 200 OK\r\n");
+    CHECK(strstr(out, "X-A") == NULL);
+    CHECK(strstr(out, "X-Evil") == NULL);
+    CHECK_CONTAINS(out, "refused 6");
+    free(out);
+}
+
 /* ---- threads ------------------------------------------------------------ */
 
 static void *finish_later(void *arg) {
@@ -1220,6 +1281,8 @@ int main(void) {
     RUN(head_gets_headers_without_a_body);
     RUN(no_content_and_not_modified_send_no_body);
     RUN(response_headers_set_get_remove_and_status_message);
+    RUN(set_head_sets_status_and_headers_and_end_still_sets_the_length);
+    RUN(set_head_refuses_a_bad_block_and_changes_nothing);
     RUN(a_response_may_be_ended_from_another_thread);
     RUN(close_lets_a_request_in_flight_finish);
     RUN(a_client_vanishing_mid_request_does_not_disturb_the_next);

@@ -1075,6 +1075,24 @@ const char *nhttps_server_response_get_header(nhttps_server_response *response,
 nhttps_result nhttps_server_response_remove_header(nhttps_server_response *response,
                                                    const char *name);
 
+// `statusCode`, `statusMessage` and the headers of a response in one call
+// (not in Node as one; a binding's whole head at once). `message` NULL is
+// the standard phrase. `raw_headers` holds `len` bytes: names and values
+// in turn, each ending with a NUL — `"Content-Type\0text/plain\0"` — as
+// Node's raw header arrays (`len` 0: none; `raw_headers` may then be NULL).
+// Each name replaces the values set before under it (Node's `setHeader`);
+// a name given twice in `raw_headers` keeps both values. Unlike
+// `_write_head`, the head is not fixed: `_end` still sets Content-Length.
+// Both are read during the call, not kept. All or nothing: a name that is
+// not a token, a value with control characters, a block that is not
+// whole pairs or not UTF-8 is `NHTTPS_ERR_INVALID_ARGUMENT` and changes
+// nothing; `NHTTPS_ERR_INVALID_STATE` once the head was sent.
+nhttps_result nhttps_server_response_set_head(nhttps_server_response *response,
+                                              uint16_t status,
+                                              const char *message,
+                                              const char *raw_headers,
+                                              size_t len);
+
 // Node's `headersSent`.
 bool nhttps_server_response_headers_sent(const nhttps_server_response *response);
 

@@ -145,6 +145,59 @@ pub extern "C" fn nhttps_server_response_remove_header(
     ffi_boundary! { with(response, |h| ok(h.response.remove_header(try_str!(name)).map(drop))) }
 }
 
+/// `statusCode`, `statusMessage` and the headers of a response in one call
+/// (not in Node as one; a binding's whole head at once). `message` NULL is
+/// the standard phrase. `raw_headers` holds `len` bytes: names and values
+/// in turn, each ending with a NUL — `"Content-Type\0text/plain\0"` — as
+/// Node's raw header arrays (`len` 0: none; `raw_headers` may then be NULL).
+/// Each name replaces the values set before under it (Node's `setHeader`);
+/// a name given twice in `raw_headers` keeps both values. Unlike
+/// `_write_head`, the head is not fixed: `_end` still sets Content-Length.
+/// Both are read during the call, not kept. All or nothing: a name that is
+/// not a token, a value with control characters, a block that is not
+/// whole pairs or not UTF-8 is `NHTTPS_ERR_INVALID_ARGUMENT` and changes
+/// nothing; `NHTTPS_ERR_INVALID_STATE` once the head was sent.
+#[unsafe(no_mangle)]
+pub extern "C" fn nhttps_server_response_set_head(
+    response: *mut nhttps_server_response,
+    status: u16,
+    message: *const c_char,
+    raw_headers: *const c_char,
+    len: usize,
+) -> nhttps_result {
+    ffi_boundary! {
+        let message = if message.is_null() { None } else { Some(try_str!(message)) };
+        let block = try_slice!(raw_headers, len);
+        // SAFETY: c_char and u8 have the same size and alignment.
+        let block: &[u8] = unsafe { std::slice::from_raw_parts(block.as_ptr().cast(), block.len()) };
+        let headers = try_core!(raw_header_pairs(block));
+        with(response, |h| ok(h.response.set_head(status, message, &headers)))
+    }
+}
+
+/// `"name\0value\0..."` as (name, value) pairs.
+fn raw_header_pairs(block: &[u8]) -> crate::Result<Vec<(&str, &str)>> {
+    let Some(fields) = block.strip_suffix(b"\0") else {
+        return if block.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(Error::invalid("raw_headers does not end with a NUL"))
+        };
+    };
+    let mut fields = fields.split(|&b| b == 0).map(std::str::from_utf8);
+    let mut pairs = Vec::new();
+    while let Some(name) = fields.next() {
+        let value = fields
+            .next()
+            .ok_or_else(|| Error::invalid("raw_headers has a name without a value"))?;
+        match (name, value) {
+            (Ok(name), Ok(value)) => pairs.push((name, value)),
+            _ => return Err(Error::invalid("raw_headers is not valid UTF-8")),
+        }
+    }
+    Ok(pairs)
+}
+
 /// Node's `headersSent`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_response_headers_sent(

@@ -508,11 +508,7 @@ impl ServerResponse {
     }
 
     pub fn set_status(&self, status: u16) -> Result<()> {
-        if !(100..=999).contains(&status) {
-            return Err(Error::invalid(format!(
-                "status code {status} is not in 100..=999"
-            )));
-        }
+        check_status(status)?;
         self.before_head()?.head.status = status;
         Ok(())
     }
@@ -522,10 +518,39 @@ impl ServerResponse {
     }
 
     pub fn set_status_message(&self, reason: &str) -> Result<()> {
-        if !is_valid_header_value(reason.as_bytes()) {
-            return Err(Error::invalid("the status message has control characters"));
-        }
+        check_status_message(reason)?;
         self.before_head()?.head.reason = Some(reason.to_string());
+        Ok(())
+    }
+
+    /// Not in Node as one call: `statusCode`, `statusMessage` (None: the
+    /// standard phrase) and the headers given, which replace the values
+    /// set before under their names; a name given twice keeps both values
+    /// (as Node's `writeHead` with raw headers). Unlike `write_head`, the
+    /// head is not fixed: `end` still sets Content-Length. All or nothing:
+    /// an invalid part changes nothing.
+    pub fn set_head(
+        &self,
+        status: u16,
+        reason: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<()> {
+        check_status(status)?;
+        if let Some(reason) = reason {
+            check_status_message(reason)?;
+        }
+        for (name, value) in headers {
+            check_header(name, value)?;
+        }
+        let mut io = self.before_head()?;
+        io.head.status = status;
+        io.head.reason = reason.map(str::to_string);
+        for (name, _) in headers {
+            io.head.remove(name);
+        }
+        for (name, value) in headers {
+            io.head.append(name, value);
+        }
         Ok(())
     }
 
@@ -659,6 +684,22 @@ impl Drop for ServerResponse {
         }
         self.exchange.finish();
     }
+}
+
+fn check_status(status: u16) -> Result<()> {
+    if !(100..=999).contains(&status) {
+        return Err(Error::invalid(format!(
+            "status code {status} is not in 100..=999"
+        )));
+    }
+    Ok(())
+}
+
+fn check_status_message(reason: &str) -> Result<()> {
+    if !is_valid_header_value(reason.as_bytes()) {
+        return Err(Error::invalid("the status message has control characters"));
+    }
+    Ok(())
 }
 
 fn check_header(name: &str, value: &str) -> Result<()> {
