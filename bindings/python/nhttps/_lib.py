@@ -89,7 +89,7 @@ _KEEPS_GIL = (
     "nhttps_server_response_set_status_message", "nhttps_server_response_set_header",
     "nhttps_server_response_append_header", "nhttps_server_response_get_header",
     "nhttps_server_response_remove_header", "nhttps_server_response_headers_sent",
-    "nhttps_server_response_write_head",
+    "nhttps_server_response_write_head", "nhttps_server_response_set_head",
 )
 _KEEPS_GIL_PREFIXES = ("nhttps_socket_info_", "nhttps_certificate_")
 
@@ -257,6 +257,7 @@ _PROTOTYPES = {
     "nhttps_server_response_remove_header": (R, [P, B]),
     "nhttps_server_response_headers_sent": (c_bool, [P]),
     "nhttps_server_response_write_head": (R, [P, c_uint16, B]),
+    "nhttps_server_response_set_head": (R, [P, c_uint16, B, B, c_size_t]),
     "nhttps_server_response_write": (R, [P, U8, c_size_t]),
     "nhttps_server_response_write_continue": (R, [P]),
     "nhttps_server_response_end": (R, [P, U8, c_size_t]),

@@ -657,20 +657,20 @@ class Server:
         req, res = ctypes.c_void_p(), ctypes.c_void_p()
         req_out, res_out = ctypes.byref(req), ctypes.byref(res)
         poll, take = fn.server_poll_request, fn.server_take_request
-        while True:
-            rc = poll(ptr, 0, req_out, res_out)
-            if rc != 0:
-                rc = take(ptr, -1, req_out, res_out)  # waits, GIL released
-            if rc != 0:
-                return  # the server has closed and no request is left
-            try:
-                with _Enter(self):
+        with _Enter(self):  # a taker only ever runs this server's requests
+            while True:
+                rc = poll(ptr, 0, req_out, res_out)
+                if rc != 0:
+                    rc = take(ptr, -1, req_out, res_out)  # waits, GIL released
+                if rc != 0:
+                    return  # the server has closed and no request is left
+                try:
                     handler(req.value, res.value)
-            except BaseException:  # pragma: no cover - handler must not raise
-                _print_exc()
-                # Not left open (close would wait for it); a response
-                # already ended is refused harmlessly.
-                fn.server_response_destroy(res.value)
+                except BaseException:  # pragma: no cover - handler must not raise
+                    _print_exc()
+                    # Not left open (close would wait for it); a response
+                    # already ended is refused harmlessly.
+                    fn.server_response_destroy(res.value)
 
     def _native_register(self, name, on):
         if self._ptr is None:

@@ -61,6 +61,7 @@ import sys
 import threading
 import time
 import traceback
+from itertools import chain
 from urllib.parse import unquote_to_bytes
 
 from . import _lib
@@ -190,8 +191,8 @@ class _Exchange:
         self.errors = errors
         self.status = None
         self.headers = None
+        self.raw_headers = None  # the headers as nhttps's raw block, if ASCII
         self.head_sent = False
-        self.has_length = False
         self.sent = 0
 
     def start_response(self, status, headers, exc_info=None):
@@ -208,10 +209,20 @@ class _Exchange:
                 or status[3] != " ":
             raise ValueError("the status must be a str like '200 OK', not %r" % (status,))
         headers = list(headers)
-        for name, value in headers:
-            if not isinstance(name, str) or not isinstance(value, str):
-                raise TypeError("header names and values must be str: %r" % ((name, value),))
+        try:
+            # Names and values in turn, each ending with a NUL: join checks
+            # that they are str, the count that each is a pair without NULs.
+            raw = "\0".join(chain.from_iterable(headers)) + "\0" if headers else ""
+        except TypeError:
+            raw = None
+        if raw is None or raw.count("\0") != 2 * len(headers):
+            for header in headers:
+                if len(header) != 2 or not all(isinstance(part, str) for part in header):
+                    raise TypeError("header names and values must be str pairs: %r"
+                                    % (header,))
+            raise ValueError("a header name or value contains a NUL character")
         self.status, self.headers = status, headers
+        self.raw_headers = raw.encode("ascii") if raw.isascii() else None
         return self.write
 
     def _live(self):
@@ -227,19 +238,24 @@ class _Exchange:
         return ptr
 
     def _send_head(self):
+        """Sets the response's status and headers (in one call when they
+        are ASCII); they go out with the first body bytes."""
         if self.status is None:
             raise AssertionError("the application sent a body before calling "
                                  "start_response")
         ptr = self._live()
-        check(fn.server_response_set_status(ptr, int(self.status[:3])))
         reason = self.status[4:]
-        if reason:
-            check(fn.server_response_set_status_message(ptr, header_bytes(reason)))
-        for name, value in self.headers:
-            check(fn.server_response_append_header(
-                ptr, header_bytes(name, "header name"), header_bytes(value)))
-            if name.lower() == "content-length":
-                self.has_length = True
+        if self.raw_headers is not None and reason.isascii():
+            check(fn.server_response_set_head(
+                ptr, int(self.status[:3]), reason.encode("ascii") or None,
+                self.raw_headers, len(self.raw_headers)))
+        else:
+            check(fn.server_response_set_status(ptr, int(self.status[:3])))
+            if reason:
+                check(fn.server_response_set_status_message(ptr, header_bytes(reason)))
+            for name, value in self.headers:
+                check(fn.server_response_append_header(
+                    ptr, header_bytes(name, "header name"), header_bytes(value)))
         self.head_sent = True
 
     def _declared_length(self):
@@ -381,14 +397,16 @@ class WSGIServer:
         block, size = ctypes.c_void_p(), ctypes.c_size_t()
         check(fn.incoming_message_cgi_variables(req_ptr, ctypes.byref(block),
                                                 ctypes.byref(size)))
-        parts = ctypes.string_at(block.value, size.value).decode("latin-1").split("\0")
+        variables = ctypes.string_at(block.value, size.value).decode("latin-1")
+        parts = variables.split("\0")
         environ = self._base_environ.copy()
         environ.update(zip(parts[0:-1:2], parts[1:-1:2]))
-        # Not header values: UTF-8 text, where it is not ASCII.
-        for key in _UTF8_KEYS:
-            value = environ.get(key)
-            if value is not None and not value.isascii():
-                environ[key] = value.encode("latin-1").decode("utf-8", "replace")
+        if not variables.isascii():
+            # Not header values: UTF-8 text, where it is not ASCII.
+            for key in _UTF8_KEYS:
+                value = environ.get(key)
+                if value is not None and not value.isascii():
+                    environ[key] = value.encode("latin-1").decode("utf-8", "replace")
         target = environ["REQUEST_URI"]
         if "://" in target:  # absolute-form
             target = "/" + target.split("://", 1)[1].partition("/")[2]

@@ -127,6 +127,15 @@ def twice(environ, start_response):
     return [b"never"]
 
 
+def bad_headers(environ, start_response):
+    """A header the client must never see: its name or value is not what
+    HTTP allows, or it is not a pair of str."""
+    bad = {"/nul": ("X-A", "a\0X-Evil\0b"), "/crlf": ("X-A", "a\r\nX-Evil: 1"),
+           "/bytes": ("X-A", b"a"), "/three": ("X-A", "a", "b"), "/name": ("X A", "a")}
+    start_response("200 OK", [("Content-Type", "text/plain"), bad[environ["PATH_INFO"]]])
+    return [b"never"]
+
+
 def not_iterable(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return 42
@@ -330,6 +339,16 @@ class FailureTest(WSGITestCase):
 
     def test_start_response_twice_is_a_500(self):
         self.assert_500_and_still_serving(twice)
+
+    def test_a_header_that_is_not_a_valid_str_pair_is_a_500(self):
+        for path in ("/nul", "/crlf", "/bytes", "/three", "/name"):
+            with self.subTest(path=path):
+                errors = io.StringIO()
+                server = self.serve(bad_headers, validate=False, errors=errors)
+                r, data = self.request(server, "GET", path)
+                self.assertEqual((r.status, r.getheader("X-Evil"), data),
+                                 (500, None, b"Internal Server Error\n"))
+                self.assertIn("Traceback", errors.getvalue())
 
     def test_a_non_iterable_result_is_a_500(self):
         self.assert_500_and_still_serving(not_iterable)
