@@ -112,6 +112,20 @@ class TestRack < Minitest::Test
     end
   end
 
+  def test_a_header_nhttps_may_not_send_is_a_500
+    bad = { "/nul" => "a\0x-evil\0b", "/crlf" => "a\r\nx-evil: 1" }
+    app = ->(env) { [200, { "content-type" => "text/plain", "x-a" => bad.fetch(env["PATH_INFO"]) }, ["never"]] }
+    serve(app, lint: false) do |server, errors|
+      http(server) do |h|
+        bad.each_key do |path|
+          res = h.get(path)
+          assert_equal ["500", nil], [res.code, res["x-evil"]], path
+        end
+      end
+      assert_includes errors.string, "ArgumentError"
+    end
+  end
+
   def test_rackup_handler_is_registered
     require "rack/handler/nhttps"
     assert_equal Rack::Handler::Nhttps, ::Rack::Handler.get("nhttps")

@@ -52,6 +52,36 @@ class TestServer < Minitest::Test
     end
   end
 
+  def test_a_queued_request_is_taken_by_a_ruby_thread
+    server = Nhttps.create_server(dev_certificate: true).queue_requests
+    server.listen(0, "127.0.0.1")
+    assert_nil server.take_request(0), "nothing is queued yet"
+    answerer = Thread.new do
+      req, res = server.take_request
+      res.end("taken #{req.method} #{req.url}")
+    end
+    net_http(server) { |http| assert_equal "taken GET /x", http.get("/x").body }
+    answerer.join
+  ensure
+    server&.close
+  end
+
+  def test_each_request_takes_requests_until_the_server_closes
+    server = Nhttps.create_server(dev_certificate: true).queue_requests
+    server.listen(0, "127.0.0.1")
+    takers = Array.new(2) do
+      Thread.new { server.each_request { |req, res| res.end("each #{req.url}") } }
+    end
+    net_http(server) do |http|
+      %w[/1 /2 /3].each { |path| assert_equal "each #{path}", http.get(path).body }
+    end
+    server.close
+    assert_equal [server, server], takers.map(&:value), "each_request returns once the server has closed"
+    assert_raises(Nhttps::InvalidStateError) { server.each_request { flunk } }
+  ensure
+    server&.close
+  end
+
   def test_request_fields_and_headers
     seen = Queue.new
     handler = lambda do |req, res|

@@ -85,8 +85,12 @@ module Nhttps
     # Every header field in order, names as sent: [[name, value], ...].
     attr_reader :raw_headers
 
-    def initialize(handle) # :nodoc:
+    # `head: false` copies nothing (for Nhttps::Rack, which reads the
+    # request through #cgi_variables): method, url and headers are then nil.
+    def initialize(handle, head: true) # :nodoc:
       @handle = handle
+      return unless head
+
       handle.use do |ptr|
         @method = Native.text(Native.nhttps_incoming_message_method(ptr)) || ""
         @url = Native.text(Native.nhttps_incoming_message_url(ptr)) || ""

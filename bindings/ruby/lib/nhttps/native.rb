@@ -190,6 +190,7 @@ module Nhttps
     attach_function :nhttps_server_response_get_header, %i[pointer string], :string
     attach_function :nhttps_server_response_remove_header, %i[pointer string], :int
     attach_function :nhttps_server_response_headers_sent, [:pointer], :bool
+    attach_function :nhttps_server_response_set_head, %i[pointer uint16 string buffer_in size_t], :int
     attach_function :nhttps_server_response_write_head, %i[pointer uint16 string], :int, B
     attach_function :nhttps_server_response_write, %i[pointer pointer size_t], :int, B
     attach_function :nhttps_server_response_write_continue, [:pointer], :int, B

@@ -123,7 +123,7 @@ module Nhttps
       end
 
       def env_for(req)
-        env = @base_env.merge(req.cgi_variables)
+        env = req.cgi_variables.merge!(@base_env) # the names differ
         env["PATH_INFO"] = env["REQUEST_URI"].partition("?").first
         env["rack.input"] = ::Rack::RewindableInput.new(BodyStream.new(req))
         env
@@ -132,12 +132,9 @@ module Nhttps
       private
 
       def take_requests
-        loop do
-          req, res = @server.take_request(1)
-          handle(req, res) if req
-        end
+        @server.each_request(head: false) { |req, res| handle(req, res) }
       rescue InvalidStateError
-        nil # the server has closed
+        nil # the server closed before this thread began
       end
 
       def handle(req, res)

@@ -189,7 +189,7 @@ module Nhttps
       @close_lock = Monitor.new # reentrant: a :close listener may ask for #port
       @listening = false
       @closing = false
-      @takers = 0 # threads inside nhttps_server_take_request
+      @takers = 0 # threads taking requests (#take_request, #each_request)
       @takers_done = ConditionVariable.new
       on(:request, &handler) if handler
     end
@@ -262,29 +262,47 @@ module Nhttps
       ms = timeout.nil? ? -1 : [Native.milliseconds(timeout, "timeout"), 0x7FFF_FFFF].min
       req_out, res_out = Thread.current[:nhttps_take_out] ||=
                            [FFI::MemoryPointer.new(:pointer), FFI::MemoryPointer.new(:pointer)]
-      ptr = @lock.synchronize do
-        raise Error.for(Result::ERR_INVALID_STATE, "the server has closed") if @state.freed || @freeing
-
-        @takers += 1
-        @state.ptr
-      end
+      ptr = enter_taking
       begin
         # On a busy server the next request is there: taken without
         # giving the GVL up.
         rc = Native.nhttps_server_poll_request(ptr, 0, req_out, res_out)
         rc = Native.nhttps_server_take_request(ptr, ms, req_out, res_out) if rc == Result::ERR_TIMEOUT && ms != 0
       ensure
-        @lock.synchronize do
-          @takers -= 1
-          @takers_done.broadcast
-        end
+        leave_taking
       end
       return nil if rc == Result::ERR_TIMEOUT
 
       Native.check!(rc)
-      state = Handle.new_state
-      [IncomingMessage.new(Handle.new(req_out.read_pointer, state, "request")),
-       ServerResponse.new(Handle.new(res_out.read_pointer, state, "response"), taken: true)]
+      taken(req_out, res_out)
+    end
+
+    # Takes requests until the server has closed and none is left, yielding
+    # each [req, res] as #take_request returns them; then returns self. For
+    # a thread that only takes requests: it registers as a taker once, not
+    # once a request, and waits in slices of `wait` seconds (the thread
+    # stays interruptible). `head: false` (for Nhttps::Rack) leaves the
+    # request's head uncopied: the request is read through #cgi_variables.
+    def each_request(wait: 1, head: true)
+      ms = [Native.milliseconds(wait, "wait"), 0x7FFF_FFFF].min
+      req_out = FFI::MemoryPointer.new(:pointer)
+      res_out = FFI::MemoryPointer.new(:pointer)
+      ptr = enter_taking
+      begin
+        loop do
+          # On a busy server the next request is there: taken without
+          # giving the GVL up.
+          rc = Native.nhttps_server_poll_request(ptr, 0, req_out, res_out)
+          rc = Native.nhttps_server_take_request(ptr, ms, req_out, res_out) if rc == Result::ERR_TIMEOUT
+          next if rc == Result::ERR_TIMEOUT
+          return self if rc == Result::ERR_INVALID_STATE # closed, and none is left
+
+          Native.check!(rc)
+          yield taken(req_out, res_out, head: head)
+        end
+      ensure
+        leave_taking
+      end
     end
 
     # The TCP port listened on (0 before #listen and after #close).
@@ -330,6 +348,31 @@ module Nhttps
       raise Error.for(Result::ERR_INVALID_STATE, "the server is closed") if @state.freed
 
       @state.ptr
+    end
+
+    # The native server, for a thread about to call nhttps_server_take_request:
+    # #close does not free it until the thread has left (#leave_taking).
+    def enter_taking
+      @lock.synchronize do
+        raise Error.for(Result::ERR_INVALID_STATE, "the server has closed") if @state.freed || @freeing
+
+        @takers += 1
+        @state.ptr
+      end
+    end
+
+    def leave_taking
+      @lock.synchronize do
+        @takers -= 1
+        @takers_done.broadcast
+      end
+    end
+
+    # A taken request and its response, from take_request's out-pointers.
+    def taken(req_out, res_out, head: true)
+      state = Handle.new_state
+      [IncomingMessage.new(Handle.new(req_out.read_pointer, state, "request"), head: head),
+       ServerResponse.new(Handle.new(res_out.read_pointer, state, "response"), taken: true)]
     end
 
     def close_now

@@ -40,20 +40,31 @@ module Nhttps
     end
     alias []= set_header
 
-    # The status and the headers of a Rack response in one go (a value with
-    # "\n" is several; for Nhttps::Rack).
+    # The status and the headers of a Rack response in one call (a value
+    # with "\n" is several; for Nhttps::Rack).
     def rack_head(status, headers) # :nodoc:
       status = Integer(status)
+      raw = self.class.raw_headers(headers)
       @handle.use do |p|
-        Native.check!(Native.nhttps_server_response_set_status(p, status))
-        headers.each do |name, value|
-          name = Native.cstr(name, "header name")
-          value = value.to_s
-          (value.include?("\n") ? value.split("\n") : [value]).each do |one|
-            Native.check!(Native.nhttps_server_response_append_header(p, name, Native.cstr(one, "header value")))
-          end
+        Native.check!(Native.nhttps_server_response_set_head(p, status, nil, raw, raw.bytesize))
+      end
+    end
+
+    # Rack headers as nhttps's raw block: name, NUL, value, NUL, ... :nodoc:
+    def self.raw_headers(headers)
+      raw = String.new(capacity: 256)
+      fields = 0
+      headers.each do |name, value|
+        name = name.to_s
+        value = value.to_s
+        (value.include?("\n") ? value.split("\n") : [value]).each do |one|
+          raw << name.b << "\0" << one.b << "\0"
+          fields += 2
         end
       end
+      raise ArgumentError, "nhttps: a header name or value contains a NUL byte" if raw.count("\0") != fields
+
+      raw
     end
 
     # Node's appendHeader: adds values, keeping earlier ones.
