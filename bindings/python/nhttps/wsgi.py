@@ -54,6 +54,7 @@ take a partial body for a whole one.
 
 import argparse
 import ctypes
+import functools
 import importlib
 import os
 import signal
@@ -76,6 +77,8 @@ __all__ = ["serve", "WSGIServer", "FileWrapper", "main"]
 _T = [0.0, 0]
 _READ_SIZE = 64 * 1024
 # Variables of nhttps's block that are text rather than header bytes.
+# Each thread's out-parameters for nhttps_incoming_message_cgi_variables.
+_per_thread = threading.local()
 _UTF8_KEYS = ("REQUEST_URI", "QUERY_STRING", "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN")
 _SERVER_SOFTWARE = "nhttps"
 
@@ -100,17 +103,23 @@ class FileWrapper:
 
 class _Input:
     """``wsgi.input``: the request body, read from the connection as the
-    application asks for it."""
+    application asks for it, through the request's native handle (``ptr``,
+    None once the response has ended: the request's handle dies with it)."""
 
-    def __init__(self, req):
-        self._req = req
+    __slots__ = ("ptr", "_buffer", "_eof")
+
+    def __init__(self, ptr):
+        self.ptr = ptr
         self._buffer = b""
         self._eof = False
 
     def _fill(self):
         if self._eof:
             return False
-        chunk = self._req.read(_READ_SIZE)
+        if self.ptr is None:
+            raise state_error("the request body can no longer be read: its "
+                              "response has ended")
+        chunk = read_body(self.ptr, _READ_SIZE)  # blocks with the GIL released
         if not chunk:
             self._eof = True
             return False
@@ -160,29 +169,14 @@ class _Input:
             yield line
 
 
-class _Body:
-    """The source of ``wsgi.input``: the request's body, read through its
-    native handle, which dies with the response (``ptr`` None then)."""
-
-    __slots__ = ("ptr",)
-
-    def __init__(self, ptr):
-        self.ptr = ptr
-
-    def read(self, n):
-        """Up to `n` bytes, blocking until some arrive (GIL released);
-        b"" at the end of the body."""
-        if self.ptr is None:
-            raise state_error("the request body can no longer be read: its "
-                              "response has ended")
-        return read_body(self.ptr, n)
-
-
 class _Exchange:
     """One request's run of the application: start_response, write, the
     iterable, and what was sent — straight onto the native response handle
     (``ptr``, None once ended or destroyed: the request's handle dies with
     it)."""
+
+    __slots__ = ("taken", "ptr", "body", "errors", "status", "headers", "raw_headers",
+                 "head_sent", "sent")
 
     def __init__(self, res_ptr, body, errors, taken):
         self.taken = taken  # from the queue: a small end does not wait
@@ -369,7 +363,7 @@ class WSGIServer:
         # application first reads the body) come to _handle on nhttps's
         # threads.
         self.server._handle_natively(self._handle)
-        self.server._take_natively(self._handle_taken, threads)
+        self.server._take_natively(functools.partial(self._handle, taken=True), threads)
         self.server.listen(port, host)
         self.port = self.server.port
         # What every request's environ starts from.
@@ -394,13 +388,17 @@ class WSGIServer:
     def environ(self, req_ptr, body):
         """The PEP 3333 environ of the request behind `req_ptr`: nhttps's
         CGI and mod_ssl variables (one call), PATH_INFO and the WSGI keys."""
-        block, size = ctypes.c_void_p(), ctypes.c_size_t()
-        check(fn.incoming_message_cgi_variables(req_ptr, ctypes.byref(block),
-                                                ctypes.byref(size)))
+        try:
+            block, size, block_out, size_out = _per_thread.cgi_out
+        except AttributeError:
+            block, size = ctypes.c_void_p(), ctypes.c_size_t()
+            block_out, size_out = ctypes.byref(block), ctypes.byref(size)
+            _per_thread.cgi_out = block, size, block_out, size_out
+        check(fn.incoming_message_cgi_variables(req_ptr, block_out, size_out))
         variables = ctypes.string_at(block.value, size.value).decode("latin-1")
-        parts = variables.split("\0")
+        parts = iter(variables.split("\0"))  # name, value, ..., "" (after the last NUL)
         environ = self._base_environ.copy()
-        environ.update(zip(parts[0:-1:2], parts[1:-1:2]))
+        environ.update(zip(parts, parts))
         if not variables.isascii():
             # Not header values: UTF-8 text, where it is not ASCII.
             for key in _UTF8_KEYS:
@@ -412,17 +410,14 @@ class WSGIServer:
             target = "/" + target.split("://", 1)[1].partition("/")[2]
         path = target.partition("?")[0]
         environ["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
-        environ["wsgi.input"] = _Input(body)
+        environ["wsgi.input"] = body
         return environ
-
-    def _handle_taken(self, req_ptr, res_ptr):
-        self._handle(req_ptr, res_ptr, True)
 
     def _handle(self, req_ptr, res_ptr, taken=False):
         """Runs the application for one request (`taken` from the queue by
         a Python thread, or called on nhttps's thread for a request that
         expects 100 Continue); the response has ended when it returns."""
-        body = _Body(req_ptr)
+        body = _Input(req_ptr)
         exchange = _Exchange(res_ptr, body, self.errors, taken)
         environ = None
         try:
