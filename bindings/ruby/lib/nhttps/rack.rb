@@ -124,7 +124,8 @@ module Nhttps
 
       def env_for(req)
         env = req.cgi_variables.merge!(@base_env) # the names differ
-        env["PATH_INFO"] = env["REQUEST_URI"].partition("?").first
+        target = env["REQUEST_URI"]
+        env["PATH_INFO"] = (query = target.index("?")) ? target[0, query] : target
         env["rack.input"] = ::Rack::RewindableInput.new(BodyStream.new(req))
         env
       end

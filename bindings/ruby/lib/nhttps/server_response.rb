@@ -52,19 +52,32 @@ module Nhttps
 
     # Rack headers as nhttps's raw block: name, NUL, value, NUL, ... :nodoc:
     def self.raw_headers(headers)
-      raw = String.new(capacity: 256)
+      raw = String.new(capacity: 256) # binary: takes any encoding's bytes
       fields = 0
       headers.each do |name, value|
         name = name.to_s
         value = value.to_s
-        (value.include?("\n") ? value.split("\n") : [value]).each do |one|
-          raw << name.b << "\0" << one.b << "\0"
+        if value.include?("\n")
+          value.split("\n").each do |one|
+            add_field(raw, name, one)
+            fields += 2
+          end
+        else
+          add_field(raw, name, value)
           fields += 2
         end
       end
       raise ArgumentError, "nhttps: a header name or value contains a NUL byte" if raw.count("\0") != fields
 
       raw
+    end
+
+    def self.add_field(raw, name, value) # :nodoc:
+      if name.ascii_only? && value.ascii_only?
+        raw << name << "\0" << value << "\0" # stays binary
+      else
+        raw << name.b << "\0" << value.b << "\0"
+      end
     end
 
     # Node's appendHeader: adds values, keeping earlier ones.
