@@ -52,7 +52,7 @@ module Nhttps
 
     # Rack headers as nhttps's raw block: name, NUL, value, NUL, ... :nodoc:
     def self.raw_headers(headers)
-      raw = String.new(capacity: 256) # binary: takes any encoding's bytes
+      raw = String.new # binary: takes any encoding's bytes (no capacity: keywords cost a Hash)
       fields = 0
       headers.each do |name, value|
         name = name.to_s
