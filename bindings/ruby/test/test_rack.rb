@@ -37,6 +37,12 @@ class TestRack < Minitest::Test
       [200, { "content-type" => "text/plain" }, body]
     when "/cookies"
       [200, { "content-type" => "text/plain", "set-cookie" => "a=1\nb=2" }, ["two cookies"]]
+    when "/empty"
+      input = env["rack.input"]
+      buffer = +"x"
+      # (Rack::Lint wraps the input: its rewind says true)
+      read = [input.read, input.read(1), input.gets, input.read(1, buffer), buffer, input.rewind]
+      [200, { "content-type" => "text/plain" }, [read.inspect]]
     when "/raise"
       raise "the application failed before its head"
     else
@@ -98,6 +104,15 @@ class TestRack < Minitest::Test
         assert_equal ["onetwothree", "chunked"], [res.body, res["transfer-encoding"]]
         assert_equal "x" * 100_000, h.get("/file").body
         assert_equal ["a=1", "b=2"], h.get("/cookies").get_fields("set-cookie")
+      end
+    end
+  end
+
+  def test_a_request_without_a_body_reads_as_empty
+    serve do |server|
+      http(server) do |h|
+        assert_equal ["", nil, nil, nil, "", true].inspect, h.get("/empty").body
+        assert_equal ["", nil, nil, nil, "", true].inspect, h.post("/empty", "").body, "Content-Length: 0"
       end
     end
   end

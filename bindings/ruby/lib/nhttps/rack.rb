@@ -83,6 +83,23 @@ module Nhttps
       end
     end
 
+    # rack.input of a request without a body (neither Content-Length nor
+    # Transfer-Encoding): empty, shared, nothing to close.
+    module NullInput
+      def self.read(length = nil, outbuf = nil)
+        outbuf&.clear
+        return nil if length&.positive?
+
+        outbuf || +"".b
+      end
+
+      def self.gets = nil
+      def self.each = nil
+      def self.rewind = 0
+      def self.size = 0
+      def self.close = nil
+    end
+
     # An application served by an nhttps server.
     class Server
       attr_reader :server, :host
@@ -126,7 +143,11 @@ module Nhttps
         env = req.cgi_variables.merge!(@base_env) # the names differ
         target = env["REQUEST_URI"]
         env["PATH_INFO"] = (query = target.index("?")) ? target[0, query] : target
-        env["rack.input"] = ::Rack::RewindableInput.new(BodyStream.new(req))
+        env["rack.input"] = if env.key?("CONTENT_LENGTH") || env.key?("HTTP_TRANSFER_ENCODING")
+                              ::Rack::RewindableInput.new(BodyStream.new(req))
+                            else
+                              NullInput
+                            end
         env
       end
 
