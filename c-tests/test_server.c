@@ -1009,7 +1009,8 @@ static void response_headers_set_get_remove_and_status_message(void) {
     free(out);
 }
 
-static const char ONE_HEAD[] = "Content-Type\0text/plain\0Set-Cookie\0a=1\0Set-Cookie\0b=2\0";
+static const char ONE_HEAD[] =
+    "Content-Type\0text/plain\0Set-Cookie\0a=1\0Set-Cookie\0b=2\0X-Latin-1\0caf\xe9\0";
 
 static void set_the_head_in_one_call(void *userdata, nhttps_incoming_message *req,
                                      nhttps_server_response *res) {
@@ -1017,17 +1018,20 @@ static void set_the_head_in_one_call(void *userdata, nhttps_incoming_message *re
     (void)req;
     nhttps_server_response_set_header(res, "Set-Cookie", "replaced=1");
     nhttps_server_response_set_header(res, "X-Kept", "1");
+    nhttps_server_response_set_header(res, "X-Utf-8", "caf\xc3\xa9");
     nhttps_result ok = nhttps_server_response_set_head(res, 201, "Made", ONE_HEAD, sizeof ONE_HEAD - 1);
     nhttps_server_response_end(res, (const uint8_t *)(ok == NHTTPS_OK ? "hello" : "no"), ok == NHTTPS_OK ? 5 : 2);
 }
 
+/* Header values are bytes: Latin-1 (a WSGI application's) and UTF-8 go out as given. */
 static void set_head_sets_status_and_headers_and_end_still_sets_the_length(void) {
     nhttps_server *server = h_start_server(set_the_head_in_one_call, NULL);
     CHECK(server != NULL);
     char *out = h_tls_exchange(h_port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 47);
     nhttps_server_free(server);
     CHECK_CONTAINS(out, "HTTP/1.1 201 Made\r\n");
-    CHECK_CONTAINS(out, "X-Kept: 1\r\nContent-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n");
+    CHECK_CONTAINS(out, "X-Kept: 1\r\nX-Utf-8: caf\xc3\xa9\r\nContent-Type: text/plain\r\n"
+                        "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Latin-1: caf\xe9\r\n");
     CHECK(strstr(out, "replaced") == NULL);
     CHECK_CONTAINS(out, "Content-Length: 5\r\n");
     CHECK(strstr(out, "Transfer-Encoding") == NULL);

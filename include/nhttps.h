@@ -1052,14 +1052,18 @@ nhttps_result nhttps_server_response_set_status_message(nhttps_server_response *
                                                         const char *message);
 
 // Node's `setHeader`: sets header `name` to `value`, replacing earlier
-// values (both copied). A name that is not a token, or a value with CR, LF
-// or other control characters, is `NHTTPS_ERR_INVALID_ARGUMENT`.
+// values (both copied). The value goes out as its bytes, in any encoding
+// (bytes 0x80–0xFF are RFC 9110's obs-text: Node writes Latin-1, a WSGI
+// application gives Latin-1, others UTF-8). A name that is not a token, or
+// a value with CR, LF or other control characters, is
+// `NHTTPS_ERR_INVALID_ARGUMENT`.
 nhttps_result nhttps_server_response_set_header(nhttps_server_response *response,
                                                 const char *name,
                                                 const char *value);
 
 // Node's `appendHeader`: adds a value for `name`, keeping earlier ones
-// (e.g. several `Set-Cookie`). Both strings are copied.
+// (e.g. several `Set-Cookie`). Both strings are copied; the value is bytes
+// as for `_set_header`.
 nhttps_result nhttps_server_response_append_header(nhttps_server_response *response,
                                                    const char *name,
                                                    const char *value);
@@ -1079,13 +1083,14 @@ nhttps_result nhttps_server_response_remove_header(nhttps_server_response *respo
 // (not in Node as one; a binding's whole head at once). `message` NULL is
 // the standard phrase. `raw_headers` holds `len` bytes: names and values
 // in turn, each ending with a NUL — `"Content-Type\0text/plain\0"` — as
-// Node's raw header arrays (`len` 0: none; `raw_headers` may then be NULL).
+// Node's raw header arrays (`len` 0: none; `raw_headers` may then be NULL);
+// values are bytes as for `_set_header`.
 // Each name replaces the values set before under it (Node's `setHeader`);
 // a name given twice in `raw_headers` keeps both values. Unlike
 // `_write_head`, the head is not fixed: `_end` still sets Content-Length.
 // Both are read during the call, not kept. All or nothing: a name that is
 // not a token, a value with control characters, a block that is not
-// whole pairs or not UTF-8 is `NHTTPS_ERR_INVALID_ARGUMENT` and changes
+// whole pairs is `NHTTPS_ERR_INVALID_ARGUMENT` and changes
 // nothing; `NHTTPS_ERR_INVALID_STATE` once the head was sent.
 nhttps_result nhttps_server_response_set_head(nhttps_server_response *response,
                                               uint16_t status,

@@ -64,6 +64,16 @@ macro_rules! try_str {
     };
 }
 
+/// A C string as its bytes, in whatever encoding (for header values, which
+/// go out as given).
+macro_rules! try_cstr_bytes {
+    ($ptr:ident) => {
+        $crate::ffi::macros::try_core!(unsafe {
+            $crate::ffi::macros::cstr_bytes_arg($ptr, stringify!($ptr))
+        })
+    };
+}
+
 /// `(pointer, length)` as a byte slice; NULL is allowed only with length 0.
 /// `try_slice!(mut buffer, capacity)`: a caller's buffer to write into.
 macro_rules! try_slice {
@@ -99,8 +109,8 @@ macro_rules! try_core {
 }
 
 pub(crate) use {
-    ffi_boundary, or_null_argument, try_core, try_handle, try_mut, try_out, try_ref, try_slice,
-    try_str,
+    ffi_boundary, or_null_argument, try_core, try_cstr_bytes, try_handle, try_mut, try_out,
+    try_ref, try_slice, try_str,
 };
 
 pub(crate) fn null_argument<T: ErrorReturn>(name: &str) -> T {
@@ -116,6 +126,18 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a s
     unsafe { CStr::from_ptr(ptr) }
         .to_str()
         .map_err(|_| Error::invalid(format!("{name} is not valid UTF-8")).into())
+}
+
+/// # Safety
+/// `ptr` is NULL or a NUL-terminated string that outlives `'a`.
+pub(crate) unsafe fn cstr_bytes_arg<'a>(
+    ptr: *const c_char,
+    name: &str,
+) -> Result<&'a [u8], FfiError> {
+    if ptr.is_null() {
+        return Err(FfiError::null(name));
+    }
+    Ok(unsafe { CStr::from_ptr(ptr) }.to_bytes())
 }
 
 /// # Safety

@@ -6,7 +6,7 @@
 use std::ffi::{CString, c_char};
 
 use super::error::{ErrorReturn, fail, nhttps_result};
-use super::macros::{ffi_boundary, null_argument, try_core, try_slice, try_str};
+use super::macros::{ffi_boundary, null_argument, try_core, try_cstr_bytes, try_slice, try_str};
 use super::slots::Slots;
 use crate::error::Error;
 use crate::server::ServerResponse;
@@ -96,26 +96,30 @@ pub extern "C" fn nhttps_server_response_set_status_message(
 }
 
 /// Node's `setHeader`: sets header `name` to `value`, replacing earlier
-/// values (both copied). A name that is not a token, or a value with CR, LF
-/// or other control characters, is `NHTTPS_ERR_INVALID_ARGUMENT`.
+/// values (both copied). The value goes out as its bytes, in any encoding
+/// (bytes 0x80–0xFF are RFC 9110's obs-text: Node writes Latin-1, a WSGI
+/// application gives Latin-1, others UTF-8). A name that is not a token, or
+/// a value with CR, LF or other control characters, is
+/// `NHTTPS_ERR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_response_set_header(
     response: *mut nhttps_server_response,
     name: *const c_char,
     value: *const c_char,
 ) -> nhttps_result {
-    ffi_boundary! { with(response, |h| ok(h.response.set_header(try_str!(name), try_str!(value)))) }
+    ffi_boundary! { with(response, |h| ok(h.response.set_header(try_str!(name), try_cstr_bytes!(value)))) }
 }
 
 /// Node's `appendHeader`: adds a value for `name`, keeping earlier ones
-/// (e.g. several `Set-Cookie`). Both strings are copied.
+/// (e.g. several `Set-Cookie`). Both strings are copied; the value is bytes
+/// as for `_set_header`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_response_append_header(
     response: *mut nhttps_server_response,
     name: *const c_char,
     value: *const c_char,
 ) -> nhttps_result {
-    ffi_boundary! { with(response, |h| ok(h.response.append_header(try_str!(name), try_str!(value)))) }
+    ffi_boundary! { with(response, |h| ok(h.response.append_header(try_str!(name), try_cstr_bytes!(value)))) }
 }
 
 /// Node's `getHeader`: the first value set for `name` (any case), or NULL.
@@ -149,13 +153,14 @@ pub extern "C" fn nhttps_server_response_remove_header(
 /// (not in Node as one; a binding's whole head at once). `message` NULL is
 /// the standard phrase. `raw_headers` holds `len` bytes: names and values
 /// in turn, each ending with a NUL — `"Content-Type\0text/plain\0"` — as
-/// Node's raw header arrays (`len` 0: none; `raw_headers` may then be NULL).
+/// Node's raw header arrays (`len` 0: none; `raw_headers` may then be NULL);
+/// values are bytes as for `_set_header`.
 /// Each name replaces the values set before under it (Node's `setHeader`);
 /// a name given twice in `raw_headers` keeps both values. Unlike
 /// `_write_head`, the head is not fixed: `_end` still sets Content-Length.
 /// Both are read during the call, not kept. All or nothing: a name that is
 /// not a token, a value with control characters, a block that is not
-/// whole pairs or not UTF-8 is `NHTTPS_ERR_INVALID_ARGUMENT` and changes
+/// whole pairs is `NHTTPS_ERR_INVALID_ARGUMENT` and changes
 /// nothing; `NHTTPS_ERR_INVALID_STATE` once the head was sent.
 #[unsafe(no_mangle)]
 pub extern "C" fn nhttps_server_response_set_head(
@@ -176,7 +181,7 @@ pub extern "C" fn nhttps_server_response_set_head(
 }
 
 /// `"name\0value\0..."` as (name, value) pairs.
-fn raw_header_pairs(block: &[u8]) -> crate::Result<Vec<(&str, &str)>> {
+fn raw_header_pairs(block: &[u8]) -> crate::Result<Vec<(&str, &[u8])>> {
     let Some(fields) = block.strip_suffix(b"\0") else {
         return if block.is_empty() {
             Ok(Vec::new())
@@ -184,16 +189,15 @@ fn raw_header_pairs(block: &[u8]) -> crate::Result<Vec<(&str, &str)>> {
             Err(Error::invalid("raw_headers does not end with a NUL"))
         };
     };
-    let mut fields = fields.split(|&b| b == 0).map(std::str::from_utf8);
+    let mut fields = fields.split(|&b| b == 0);
     let mut pairs = Vec::new();
     while let Some(name) = fields.next() {
         let value = fields
             .next()
             .ok_or_else(|| Error::invalid("raw_headers has a name without a value"))?;
-        match (name, value) {
-            (Ok(name), Ok(value)) => pairs.push((name, value)),
-            _ => return Err(Error::invalid("raw_headers is not valid UTF-8")),
-        }
+        let name = std::str::from_utf8(name)
+            .map_err(|_| Error::invalid("raw_headers has a header name that is not a token"))?;
+        pairs.push((name, value));
     }
     Ok(pairs)
 }

@@ -381,7 +381,7 @@ pub fn fuzz_accessors(data: &[u8]) {
             expected
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
+                .map(|(_, v)| v.as_bytes())
         );
     }
     if let Some(name) = names.first()

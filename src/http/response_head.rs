@@ -82,12 +82,14 @@ pub fn push_hex(out: &mut Vec<u8>, mut n: u64) {
 /// (`Name: value\r\n` lines, in one buffer, with an index beside it), so a
 /// head costs two allocations however many fields it has, and encoding it
 /// is a copy. Names must be tokens and values must pass
-/// `is_valid_header_value` (the caller checks).
+/// `is_valid_header_value` (the caller checks). A value is bytes: besides
+/// ASCII, obs-text (0x80–0xFF, RFC 9110 section 5.5) goes out as given —
+/// Latin-1 from a WSGI application, UTF-8 from many others.
 #[derive(Clone, Debug)]
 pub struct ResponseHead {
     pub status: u16,
     pub reason: Option<String>,
-    lines: String,
+    lines: Vec<u8>,
     fields: Vec<FieldAt>,
 }
 
@@ -111,7 +113,7 @@ impl Default for ResponseHead {
         ResponseHead {
             status: 200,
             reason: None,
-            lines: String::new(),
+            lines: Vec::new(),
             fields: Vec::new(),
         }
     }
@@ -119,14 +121,15 @@ impl Default for ResponseHead {
 
 impl ResponseHead {
     /// Replaces every value of `name` with `value` (Node's `setHeader`).
-    pub fn set(&mut self, name: &str, value: &str) {
+    pub fn set(&mut self, name: &str, value: impl AsRef<[u8]>) {
         self.remove(name);
         self.append(name, value);
     }
 
     /// Adds a value for `name`, keeping those already set (Node's `appendHeader`).
-    pub fn append(&mut self, name: &str, value: &str) {
-        debug_assert!(is_token(name) && is_valid_header_value(value.as_bytes()));
+    pub fn append(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        let value = value.as_ref();
+        debug_assert!(is_token(name) && is_valid_header_value(value));
         if self.fields.is_empty() {
             // Room for a usual head at once, rather than growing by doubling.
             self.lines.reserve(256);
@@ -137,27 +140,27 @@ impl ResponseHead {
             name_len: name.len(),
             value_len: value.len(),
         });
-        self.lines.push_str(name);
-        self.lines.push_str(": ");
-        self.lines.push_str(value);
-        self.lines.push_str("\r\n");
+        self.lines.extend_from_slice(name.as_bytes());
+        self.lines.extend_from_slice(b": ");
+        self.lines.extend_from_slice(value);
+        self.lines.extend_from_slice(b"\r\n");
     }
 
-    fn name(&self, field: &FieldAt) -> &str {
+    fn name(&self, field: &FieldAt) -> &[u8] {
         &self.lines[field.start..field.start + field.name_len]
     }
 
-    fn value(&self, field: &FieldAt) -> &str {
+    fn value(&self, field: &FieldAt) -> &[u8] {
         let start = field.start + field.name_len + 2;
         &self.lines[start..start + field.value_len]
     }
 
     fn is_named(&self, field: &FieldAt, name: &str) -> bool {
-        field.name_len == name.len() && self.name(field).eq_ignore_ascii_case(name)
+        field.name_len == name.len() && self.name(field).eq_ignore_ascii_case(name.as_bytes())
     }
 
     /// The values set for `name` (any case), in order.
-    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
         self.fields
             .iter()
             .filter(move |f| self.is_named(f, name))
@@ -165,7 +168,7 @@ impl ResponseHead {
     }
 
     /// The first value of `name` (any case).
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
         let field = self.fields.iter().find(|f| self.is_named(f, name))?;
         Some(self.value(field))
     }
@@ -178,7 +181,7 @@ impl ResponseHead {
             let field = self.fields[i];
             if self.is_named(&field, name) {
                 let line = field.line();
-                self.lines.replace_range(line.clone(), "");
+                self.lines.drain(line.clone());
                 self.fields.remove(i);
                 for later in &mut self.fields[i..] {
                     later.start -= line.len();
@@ -196,8 +199,10 @@ impl ResponseHead {
 
     /// Whether a `Connection` header of ours says `close`.
     pub fn says_close(&self) -> bool {
-        self.values("connection")
-            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+        self.values("connection").any(|v| {
+            v.split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+        })
     }
 
     /// Appends the encoded head (status line, headers, blank line) to `out`.
@@ -230,7 +235,7 @@ impl ResponseHead {
         out.push(b' ');
         out.extend_from_slice(reason.as_bytes());
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(self.lines.as_bytes());
+        out.extend_from_slice(&self.lines);
     }
 }
 
@@ -251,7 +256,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nX-A: 1\r\nx-a: 2\r\nContent-Type: text/plain\r\n\r\n"
         );
         head.set("x-A", "3");
-        assert_eq!(head.get("X-A"), Some("3"));
+        assert_eq!(head.get("X-A"), Some(&b"3"[..]));
         assert!(head.remove("x-a"));
         assert!(!head.has("X-A"));
     }
@@ -262,8 +267,8 @@ mod tests {
         head.set("X-Empty", "");
         head.set("X-Colons", ": a: b ");
         head.append("Connection", "keep-alive, Close");
-        assert_eq!(head.get("x-empty"), Some(""));
-        assert_eq!(head.get("x-colons"), Some(": a: b "));
+        assert_eq!(head.get("x-empty"), Some(&b""[..]));
+        assert_eq!(head.get("x-colons"), Some(&b": a: b "[..]));
         assert!(head.says_close());
         assert!(head.remove("x-empty"));
         assert!(!head.remove("x-empty"));
@@ -272,6 +277,20 @@ mod tests {
         assert_eq!(
             out,
             b"HTTP/1.1 200 OK\r\nX-Colons: : a: b \r\nConnection: keep-alive, Close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn values_are_sent_as_the_bytes_given() {
+        let mut head = ResponseHead::default();
+        head.set("X-Latin-1", b"caf\xe9");
+        head.append("X-Utf-8", "caf\u{e9}");
+        assert_eq!(head.get("x-latin-1"), Some(&b"caf\xe9"[..]));
+        let mut out = Vec::new();
+        head.encode(&mut out);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nX-Latin-1: caf\xe9\r\nX-Utf-8: caf\xc3\xa9\r\n\r\n"
         );
     }
 

@@ -120,7 +120,7 @@ impl Io {
         let status_has_body = status >= 200 && status != 204 && status != 304;
         let declared = match self.head.get("content-length") {
             Some(v) => Some(
-                parse_content_length(v.trim().as_bytes())
+                parse_content_length(v.trim_ascii())
                     .ok_or_else(|| Error::invalid("Content-Length header is not a number"))?,
             ),
             None => None,
@@ -128,7 +128,7 @@ impl Io {
         let user_chunked = self
             .head
             .get("transfer-encoding")
-            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"chunked"));
         // What nhttps adds to the head goes straight into `out`, after the
         // application's fields (as in Node, `getHeader` does not see it).
         let mut length = None;
@@ -533,7 +533,7 @@ impl ServerResponse {
         &self,
         status: u16,
         reason: Option<&str>,
-        headers: &[(&str, &str)],
+        headers: &[(&str, &[u8])],
     ) -> Result<()> {
         check_status(status)?;
         if let Some(reason) = reason {
@@ -554,23 +554,26 @@ impl ServerResponse {
         Ok(())
     }
 
-    /// Node's `setHeader`: replaces every value of `name`.
-    pub fn set_header(&self, name: &str, value: &str) -> Result<()> {
+    /// Node's `setHeader`: replaces every value of `name`. The value is
+    /// sent as the bytes given (see `ResponseHead`).
+    pub fn set_header(&self, name: &str, value: impl AsRef<[u8]>) -> Result<()> {
+        let value = value.as_ref();
         check_header(name, value)?;
         self.before_head()?.head.set(name, value);
         Ok(())
     }
 
     /// Node's `appendHeader`: adds a value, keeping the others.
-    pub fn append_header(&self, name: &str, value: &str) -> Result<()> {
+    pub fn append_header(&self, name: &str, value: impl AsRef<[u8]>) -> Result<()> {
+        let value = value.as_ref();
         check_header(name, value)?;
         self.before_head()?.head.append(name, value);
         Ok(())
     }
 
     /// The first value of `name` set so far.
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.exchange.io().head.get(name).map(str::to_string)
+    pub fn header(&self, name: &str) -> Option<Vec<u8>> {
+        self.exchange.io().head.get(name).map(<[u8]>::to_vec)
     }
 
     /// Removes every value of `name`; returns whether there was one.
@@ -702,11 +705,11 @@ fn check_status_message(reason: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_header(name: &str, value: &str) -> Result<()> {
+fn check_header(name: &str, value: &[u8]) -> Result<()> {
     if !is_token(name) {
         return Err(Error::invalid(format!("invalid header name {name:?}")));
     }
-    if !is_valid_header_value(value.as_bytes()) {
+    if !is_valid_header_value(value) {
         return Err(Error::invalid(format!(
             "invalid characters in the value of header {name:?}"
         )));
