@@ -185,7 +185,7 @@ class _Exchange:
         self.errors = errors
         self.status = None
         self.headers = None
-        self.raw_headers = None  # the headers as nhttps's raw block, if ASCII
+        self.raw_headers = None  # the headers as nhttps's raw block, if Latin-1
         self.head_sent = False
         self.sent = 0
 
@@ -216,7 +216,11 @@ class _Exchange:
                                     % (header,))
             raise ValueError("a header name or value contains a NUL character")
         self.status, self.headers = status, headers
-        self.raw_headers = raw.encode("ascii") if raw.isascii() else None
+        try:
+            # PEP 3333's header values are Latin-1, and go out as such.
+            self.raw_headers = raw.encode("latin-1")
+        except UnicodeEncodeError:
+            self.raw_headers = None  # sent field by field, as header_bytes has it
         return self.write
 
     def _live(self):
@@ -233,7 +237,7 @@ class _Exchange:
 
     def _send_head(self):
         """Sets the response's status and headers (in one call when they
-        are ASCII); they go out with the first body bytes."""
+        are Latin-1); they go out with the first body bytes."""
         if self.status is None:
             raise AssertionError("the application sent a body before calling "
                                  "start_response")
@@ -332,7 +336,7 @@ class _Exchange:
             for name, _ in self.headers or ():
                 fn.server_response_remove_header(self.ptr, header_bytes(name))
             check(fn.server_response_set_status(self.ptr, 500))
-            fn.server_response_set_status_message(self.ptr, None)
+            check(fn.server_response_set_status_message(self.ptr, b"Internal Server Error"))
             check(fn.server_response_set_header(self.ptr, b"Content-Type",
                                                 b"text/plain; charset=utf-8"))
             self.end(body)

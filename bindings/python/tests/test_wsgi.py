@@ -102,6 +102,10 @@ def routes(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain"),
                                   ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
         return [b"two cookies"]
+    if path == "/latin-1":
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Disposition", 'attachment; filename="caf\u00e9.txt"')])
+        return [b"latin-1"]
     if path == "/raise":
         raise RuntimeError("the application failed before its head")
     if path == "/exc-info":
@@ -302,6 +306,12 @@ class ResponseTest(WSGITestCase):
         r, data = self.request(server, "GET", "/file")
         self.assertEqual(data, b"x" * 100000)
 
+    def test_a_latin_1_header_value_goes_out_in_latin_1(self):
+        server = self.serve(routes)
+        r, data = self.request(server, "GET", "/latin-1")  # http.client reads Latin-1
+        self.assertEqual((r.status, r.getheader("Content-Disposition"), data),
+                         (200, 'attachment; filename="caf\u00e9.txt"', b"latin-1"))
+
     def test_repeated_response_headers_are_all_sent(self):
         server = self.serve(routes)
         r, data = self.request(server, "GET", "/cookies")
@@ -346,8 +356,8 @@ class FailureTest(WSGITestCase):
                 errors = io.StringIO()
                 server = self.serve(bad_headers, validate=False, errors=errors)
                 r, data = self.request(server, "GET", path)
-                self.assertEqual((r.status, r.getheader("X-Evil"), data),
-                                 (500, None, b"Internal Server Error\n"))
+                self.assertEqual((r.status, r.reason, r.getheader("X-Evil"), data),
+                                 (500, "Internal Server Error", None, b"Internal Server Error\n"))
                 self.assertIn("Traceback", errors.getvalue())
 
     def test_a_non_iterable_result_is_a_500(self):

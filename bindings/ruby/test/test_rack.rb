@@ -127,6 +127,18 @@ class TestRack < Minitest::Test
     end
   end
 
+  def test_header_values_go_out_as_their_bytes
+    app = lambda do |_env|
+      [200, { "content-type" => "text/plain", "x-latin-1" => "caf\xE9".b, "x-utf-8" => "caf\u00e9" }, ["bytes"]]
+    end
+    serve(app) do |server|
+      http(server) do |h|
+        res = h.get("/")
+        assert_equal ["caf\xE9".b, "caf\u00e9".b], [res["x-latin-1"].b, res["x-utf-8"].b]
+      end
+    end
+  end
+
   def test_a_header_nhttps_may_not_send_is_a_500
     bad = { "/nul" => "a\0x-evil\0b", "/crlf" => "a\r\nx-evil: 1" }
     app = ->(env) { [200, { "content-type" => "text/plain", "x-a" => bad.fetch(env["PATH_INFO"]) }, ["never"]] }
