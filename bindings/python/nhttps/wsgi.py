@@ -351,7 +351,7 @@ class WSGIServer:
 
     def __init__(self, app, host="127.0.0.1", port=8443, *, cert=None, key=None,
                  passphrase=None, ca=None, request_cert=False, reject_unauthorized=None,
-                 dev_certificate=False, access_log=False, errors=None, threads=8,
+                 dev_certificate=False, access_log=False, errors=None, threads=8, fd=None,
                  **options):
         self.app = app
         self.host = host
@@ -368,7 +368,10 @@ class WSGIServer:
         # threads.
         self.server._handle_natively(self._handle)
         self.server._take_natively(functools.partial(self._handle, taken=True), threads)
-        self.server.listen(port, host)
+        if fd is not None:
+            self.server.listen(fd=fd)  # a socket the program has (socket activation: 3)
+        else:
+            self.server.listen(port, host)
         self.port = self.server.port
         # What every request's environ starts from.
         self._base_environ = {
@@ -461,8 +464,10 @@ def serve(app, host="127.0.0.1", port=8443, **options):
     passphrase, ca, request_cert, reject_unauthorized, dev_certificate (a
     self-signed certificate made in memory, for development), access_log
     (a line per request on stderr), errors (the ``wsgi.errors`` stream,
-    sys.stderr by default), and the nhttps server options of
-    ``nhttps.create_server``."""
+    sys.stderr by default), fd (a listening socket the program already
+    has, instead of `host`:`port`: systemd's socket activation passes 3),
+    and the nhttps server options of ``nhttps.create_server`` (reuse_port,
+    proxy_protocol, ticket_keys, ...)."""
     return WSGIServer(app, host, port, **options)
 
 

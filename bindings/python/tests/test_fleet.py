@@ -55,6 +55,21 @@ class FleetTest(unittest.TestCase):
             self.assertEqual(server.port, port)
             self.assertEqual(get(port)[2], b"ok")
 
+    def test_the_wsgi_server_listens_on_a_socket_the_program_has(self):
+        from nhttps import wsgi
+
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"wsgi on fd"]
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        port = sock.getsockname()[1]
+        with wsgi.serve(app, fd=sock.detach(), dev_certificate=True) as server:
+            self.assertEqual(server.port, port)
+            self.assertEqual(get(port)[2], b"wsgi on fd")
+
     def test_proxy_protocol_gives_the_clients_address(self):
         with dev_server(answer_remote, proxy_protocol=True) as server:
             _, _, body = get(server.port, b"PROXY TCP4 203.0.113.9 192.0.2.1 4711 443\r\n")

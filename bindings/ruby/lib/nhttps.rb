@@ -34,8 +34,10 @@ module Nhttps
     # max_connections, session_timeout, keep_alive_timeout, headers_timeout,
     # request_timeout, handshake_timeout (all in seconds, Float allowed),
     # max_requests_per_socket, max_connections_per_ip (not in Node),
-    # max_header_size, thread_stack_size. The block, if given, is the
-    # :request listener.
+    # max_header_size, thread_stack_size, session_id_context,
+    # session_cache_size, tickets, ticket_keys (80 bytes), and for a fleet
+    # (not in Node) reuse_port and proxy_protocol (see Server#listen_fd and
+    # Server#stats). The block, if given, is the :request listener.
     def create_server(**options, &handler)
       Server.new(**options, &handler)
     end

@@ -113,6 +113,18 @@ module Nhttps
     attach_function :nhttps_server_options_set_honor_cipher_order, %i[pointer bool], :int
     attach_function :nhttps_server_options_set_alpn_protocols, %i[pointer pointer size_t], :int
     attach_function :nhttps_server_options_set_session_timeout, %i[pointer uint32], :int
+    attach_function :nhttps_server_options_set_session_id_context, %i[pointer pointer size_t], :int
+    attach_function :nhttps_server_options_set_session_cache_size, %i[pointer uint32], :int
+    attach_function :nhttps_server_options_set_tickets, %i[pointer bool], :int
+    attach_function :nhttps_server_options_set_ticket_keys, %i[pointer pointer size_t], :int
+    attach_function :nhttps_server_options_set_reuse_port, %i[pointer bool], :int
+    attach_function :nhttps_server_options_set_proxy_protocol, %i[pointer bool], :int
+
+    # nhttps_stats: its size first (set to the struct's), then the counters.
+    class Stats < FFI::Struct
+      COUNTERS = %i[accepted open idle handshake_failures requests bytes_in bytes_out client_errors].freeze
+      layout(:size, :size_t, *COUNTERS.flat_map { |name| [name, :uint64] })
+    end
 
     # Server.
     attach_function :nhttps_server_new, %i[pointer pointer], :int
@@ -129,6 +141,8 @@ module Nhttps
     attach_function :nhttps_server_on_listening, %i[pointer nhttps_event_callback pointer], :int
     attach_function :nhttps_server_listen, %i[pointer string uint16], :int, B
     attach_function :nhttps_server_listen_unix, %i[pointer string], :int, B
+    attach_function :nhttps_server_listen_fd, %i[pointer int], :int, B
+    attach_function :nhttps_server_stats, %i[pointer pointer], :int
     attach_function :nhttps_server_port, [:pointer], :uint16
     attach_function :nhttps_server_certificate_pem, [:pointer], :string
     attach_function :nhttps_server_close, [:pointer], :int, B

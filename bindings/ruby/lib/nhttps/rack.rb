@@ -107,7 +107,11 @@ module Nhttps
       # `threads` Ruby threads take the requests from nhttps's queue and
       # run the application (nhttps's own threads do TLS and HTTP and never
       # call into Ruby for a request).
-      def initialize(app, host: "127.0.0.1", port: 9292, errors: $stderr, threads: 8, **options)
+      # `fd:` listens on a socket the program already has instead of
+      # `host`:`port` (systemd's socket activation: 3). `options` are
+      # Nhttps.create_server's (TLS, timeouts, reuse_port:, proxy_protocol:,
+      # ticket_keys:, ...).
+      def initialize(app, host: "127.0.0.1", port: 9292, errors: $stderr, threads: 8, fd: nil, **options)
         @app = app
         @host = host
         @errors = errors
@@ -115,7 +119,7 @@ module Nhttps
         @server.queue_requests
         # 100 Continue only when the application first reads the body.
         @server.on(:check_continue) { |req, res| handle(req, res) }
-        @server.listen(port, host)
+        fd ? @server.listen_fd(fd) : @server.listen(port, host)
         # What every request's env starts from.
         @base_env = {
           "SCRIPT_NAME" => "", "rack.version" => ::Rack::VERSION, "rack.url_scheme" => "https",

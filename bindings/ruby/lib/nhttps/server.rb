@@ -73,7 +73,9 @@ module Nhttps
                               session_timeout: nil, max_connections: nil, keep_alive_timeout: nil,
                               max_header_size: nil, thread_stack_size: nil, headers_timeout: nil,
                               request_timeout: nil, handshake_timeout: nil,
-                              max_requests_per_socket: nil, max_connections_per_ip: nil)
+                              max_requests_per_socket: nil, max_connections_per_ip: nil,
+                              session_id_context: nil, session_cache_size: nil, tickets: nil,
+                              ticket_keys: nil, reuse_port: nil, proxy_protocol: nil)
         n = Native
         opts = n.nhttps_server_options_new
         raise NoMemoryError, "nhttps_server_options_new" if opts.null?
@@ -125,9 +127,22 @@ module Nhttps
             max_requests_per_socket: :nhttps_server_options_set_max_requests_per_socket,
             max_connections_per_ip: :nhttps_server_options_set_max_connections_per_ip,
             max_header_size: :nhttps_server_options_set_max_header_size,
-            thread_stack_size: :nhttps_server_options_set_thread_stack_size }.each do |name, fn|
+            thread_stack_size: :nhttps_server_options_set_thread_stack_size,
+            session_cache_size: :nhttps_server_options_set_session_cache_size }.each do |name, fn|
             value = binding.local_variable_get(name)
             n.check!(n.public_send(fn, opts, Integer(value))) unless value.nil?
+          end
+          { tickets: :nhttps_server_options_set_tickets,
+            reuse_port: :nhttps_server_options_set_reuse_port,
+            proxy_protocol: :nhttps_server_options_set_proxy_protocol }.each do |name, fn|
+            value = binding.local_variable_get(name)
+            n.check!(n.public_send(fn, opts, value ? true : false)) unless value.nil?
+          end
+          # Binary, like pfx: Strings of bytes.
+          { session_id_context: :nhttps_server_options_set_session_id_context,
+            ticket_keys: :nhttps_server_options_set_ticket_keys }.each do |name, fn|
+            value = binding.local_variable_get(name)
+            n.with_bytes(value) { |b, l| n.check!(n.public_send(fn, opts, b, l)) } unless value.nil?
           end
           n.check!(n.nhttps_server_options_set_honor_cipher_order(opts, honor_cipher_order ? true : false)) unless honor_cipher_order.nil?
           if alpn_protocols
@@ -241,6 +256,29 @@ module Nhttps
       @listening = true
       Server.opened(self)
       self
+    end
+
+    # Not in Node as such (Node's listen({fd})): listens on `fd`, a
+    # listening socket the program already has — systemd's socket
+    # activation (3), or one handed over by a previous process. The server
+    # owns the descriptor from then on (pass a dup of an IO's fileno, or
+    # the IO's #fileno after #autoclose = false).
+    def listen_fd(fd)
+      ptr = live_ptr
+      Native.check!(Native.nhttps_server_listen_fd(ptr, Integer(fd)))
+      @listening = true
+      Server.opened(self)
+      self
+    end
+
+    # The server's counters (nhttps_server_stats) in a Hash: :accepted,
+    # :open, :idle, :handshake_failures, :requests, :bytes_in, :bytes_out,
+    # :client_errors.
+    def stats
+      stats = Native::Stats.new
+      stats[:size] = Native::Stats.size
+      @close_lock.synchronize { Native.check!(Native.nhttps_server_stats(live_ptr, stats.pointer)) }
+      Native::Stats::COUNTERS.to_h { |name| [name, stats[name]] }
     end
 
     # Requests go to a queue that Ruby threads take from with #take_request,
