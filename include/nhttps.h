@@ -274,6 +274,11 @@ typedef struct {
 extern "C" {
 #endif // __cplusplus
 
+extern int X509_NAME_print_ex(BIO *out,
+                              const X509_NAME *name,
+                              int indent,
+                              unsigned long flags);
+
 // Options with Node's defaults: maxSockets 5, maxFreeSockets 256, no total
 // limit, keep-alive on, idle connections kept 15 s, LIFO reuse. The caller
 // frees them with `nhttps_agent_options_free`.
@@ -626,7 +631,8 @@ nhttps_result nhttps_incoming_message_header_block(const nhttps_incoming_message
 // repeated fields joined with ", "; names with `_` left out), `HTTPS`
 // ("on"), `SSL_PROTOCOL`, `SSL_CIPHER`, `SSL_TLS_SNI` (when sent),
 // `SSL_CLIENT_VERIFY` ("NONE", "SUCCESS", "FAILED:reason") and, with a
-// client certificate, `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN`,
+// client certificate, `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN` (RFC 2253, as
+// mod_ssl: "CN=alice,O=Example"),
 // `SSL_CLIENT_M_SERIAL`, `SSL_CLIENT_CERT` (PEM). Header values are the
 // bytes received; PATH_INFO is the gateway's to derive from REQUEST_URI
 // (decoded for WSGI, as sent for Rack). The block is made at the first

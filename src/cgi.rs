@@ -20,7 +20,8 @@ use crate::net::SocketInfo;
 /// `X-Forwarded-For`) — then `HTTPS` ("on"), `SSL_PROTOCOL`, `SSL_CIPHER`,
 /// `SSL_TLS_SNI` (when the client sent a name), `SSL_CLIENT_VERIFY`
 /// ("NONE", "SUCCESS" or "FAILED:reason") and, with a client certificate,
-/// `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN`, `SSL_CLIENT_M_SERIAL` (hex) and
+/// `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN` (RFC 2253, as mod_ssl: "CN=alice,O=Example"),
+/// `SSL_CLIENT_M_SERIAL` (hex) and
 /// `SSL_CLIENT_CERT` (PEM). Values are bytes as received (header values
 /// may hold any byte but NUL).
 pub(crate) fn variables(message: &IncomingMessage) -> Vec<u8> {
@@ -151,8 +152,8 @@ fn put_tls(out: &mut Vec<u8>, socket: &SocketInfo) {
         }
         put(out, "SSL_CLIENT_VERIFY", &verdict);
     }
-    put(out, "SSL_CLIENT_S_DN", certificate.subject.to_bytes());
-    put(out, "SSL_CLIENT_I_DN", certificate.issuer.to_bytes());
+    put(out, "SSL_CLIENT_S_DN", &certificate.subject_rfc2253);
+    put(out, "SSL_CLIENT_I_DN", &certificate.issuer_rfc2253);
     put(
         out,
         "SSL_CLIENT_M_SERIAL",

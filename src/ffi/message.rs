@@ -170,7 +170,8 @@ pub extern "C" fn nhttps_incoming_message_header_block(
 /// repeated fields joined with ", "; names with `_` left out), `HTTPS`
 /// ("on"), `SSL_PROTOCOL`, `SSL_CIPHER`, `SSL_TLS_SNI` (when sent),
 /// `SSL_CLIENT_VERIFY` ("NONE", "SUCCESS", "FAILED:reason") and, with a
-/// client certificate, `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN`,
+/// client certificate, `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN` (RFC 2253, as
+/// mod_ssl: "CN=alice,O=Example"),
 /// `SSL_CLIENT_M_SERIAL`, `SSL_CLIENT_CERT` (PEM). Header values are the
 /// bytes received; PATH_INFO is the gateway's to derive from REQUEST_URI
 /// (decoded for WSGI, as sent for Rack). The block is made at the first

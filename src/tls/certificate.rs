@@ -7,6 +7,8 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::x509::{X509, X509NameRef};
 
+use super::openssl_ext;
+
 /// The facts of one certificate.
 #[derive(Clone, Debug)]
 pub struct CertificateInfo {
@@ -27,6 +29,10 @@ pub struct CertificateInfo {
     pub subject_alt_names: Option<CString>,
     /// The certificate, PEM.
     pub pem: CString,
+    /// The subject and the issuer as mod_ssl gives them (RFC 2253: most
+    /// specific first, e.g. "CN=client,O=Example"), for the CGI variables.
+    pub subject_rfc2253: Vec<u8>,
+    pub issuer_rfc2253: Vec<u8>,
 }
 
 fn text(s: String) -> CString {
@@ -102,6 +108,8 @@ impl CertificateInfo {
                 .to_pem()
                 .map(|p| text(String::from_utf8_lossy(&p).into_owned()))
                 .unwrap_or_default(),
+            subject_rfc2253: openssl_ext::name_rfc2253(cert.subject_name()),
+            issuer_rfc2253: openssl_ext::name_rfc2253(cert.issuer_name()),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! through `openssl-sys`: session-ticket keys, the session timeout, the
 //! NPN advertisement, and giving an idle connection's buffers back; and
 //! the one it marks unsafe that we need, offering a session for
-//! resumption (`ClientSession`). Each function states what it requires.
+//! resumption (`ClientSession`); and a name in RFC 2253's form, as
+//! Apache's mod_ssl gives it. Each function states what it requires.
 //! The crate denies `unsafe` everywhere but in such modules.
 #![allow(unsafe_code)]
 
@@ -34,6 +35,45 @@ unsafe extern "C" {
     // Also public (ssl.h, OpenSSL 1.1.0 and later).
     fn SSL_free_buffers(ssl: *mut ffi::SSL) -> c_int;
     fn SSL_has_pending(ssl: *const ffi::SSL) -> c_int;
+    // x509.h.
+    fn X509_NAME_print_ex(
+        out: *mut ffi::BIO,
+        name: *const ffi::X509_NAME,
+        indent: c_int,
+        flags: std::ffi::c_ulong,
+    ) -> c_int;
+}
+
+/// `XN_FLAG_RFC2253` without `ASN1_STRFLGS_ESC_MSB` (x509.h, asn1.h): the
+/// form mod_ssl gives `SSL_CLIENT_S_DN` in — RDNs most specific first,
+/// `,` between them, short names, RFC 2253's escapes, UTF-8 kept.
+const RFC2253_UTF8: std::ffi::c_ulong = (1 | 2 | 0x10 | 0x100 | 0x200) // ASN1_STRFLGS_RFC2253 - ESC_MSB
+    | (1 << 16) // XN_FLAG_SEP_COMMA_PLUS
+    | (1 << 20) // XN_FLAG_DN_REV
+    | (1 << 24); // XN_FLAG_DUMP_UNKNOWN_FIELDS
+
+/// `name` as mod_ssl writes a DN (`X509_NAME_print_ex` with
+/// `XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB`), e.g. "CN=alice,O=Example,C=FR";
+/// empty if OpenSSL cannot print it.
+pub fn name_rfc2253(name: &openssl::x509::X509NameRef) -> Vec<u8> {
+    // SAFETY: a memory BIO, freed below; `name` is valid for the borrow;
+    // the BIO's data is copied out before it is freed.
+    unsafe {
+        let bio = ffi::BIO_new(ffi::BIO_s_mem());
+        if bio.is_null() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if X509_NAME_print_ex(bio, name.as_ptr(), 0, RFC2253_UTF8) >= 0 {
+            let mut data: *mut std::ffi::c_char = std::ptr::null_mut();
+            let len = ffi::BIO_get_mem_data(bio, &mut data);
+            if !data.is_null() && len > 0 {
+                out = std::slice::from_raw_parts(data.cast::<u8>(), len as usize).to_vec();
+            }
+        }
+        ffi::BIO_free_all(bio);
+        out
+    }
 }
 
 /// Whether `ssl` holds input not yet returned by a read: decrypted bytes,
@@ -217,7 +257,7 @@ pub fn negotiated_npn(ssl: &openssl::ssl::SslRef) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{ClientSession, free_buffers_is_safe_in};
+    use super::{ClientSession, free_buffers_is_safe_in, name_rfc2253};
     use crate::tls::DevCertificate;
     use openssl::ssl::{Ssl, SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
     use std::os::unix::net::UnixStream;
@@ -270,5 +310,19 @@ mod tests {
         assert!(!free_buffers_is_safe_in(0x3030_0000)); // 3.3.0
         assert!(free_buffers_is_safe_in(0x3040_0000)); // 3.4.0
         assert!(free_buffers_is_safe_in(0x3050_0010)); // 3.5.1
+    }
+
+    #[test]
+    fn a_name_prints_as_mod_ssl_prints_a_dn() {
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("C", "FR").unwrap();
+        name.append_entry_by_text("O", "Acme, Inc.").unwrap();
+        name.append_entry_by_text("CN", "caf\u{e9} #1").unwrap();
+        let name = name.build();
+        // Most specific first, "," between, RFC 2253's escapes, UTF-8 kept.
+        assert_eq!(
+            String::from_utf8(name_rfc2253(&name)).unwrap(),
+            "CN=caf\u{e9} #1,O=Acme\\, Inc.,C=FR"
+        );
     }
 }

@@ -35,7 +35,7 @@ calling program's scheduling alone. The environ has every key PEP
 facts under Apache mod_ssl's names: ``HTTPS`` ("on"), ``SSL_PROTOCOL``,
 ``SSL_CIPHER``, ``SSL_TLS_SNI``, ``SSL_CLIENT_VERIFY`` ("SUCCESS",
 "FAILED:reason" or "NONE"), and with a client certificate
-``SSL_CLIENT_S_DN``, ``SSL_CLIENT_I_DN`` (as "CN=alice, O=Example"),
+``SSL_CLIENT_S_DN``, ``SSL_CLIENT_I_DN`` (RFC 2253, as mod_ssl: "CN=alice,O=Example"),
 ``SSL_CLIENT_M_SERIAL`` (hex) and ``SSL_CLIENT_CERT`` (PEM). Request
 header names with an underscore are not passed (they would pose as others
 in the environ: ``X_Forwarded_For`` as ``X-Forwarded-For``).
