@@ -74,11 +74,10 @@ fn = _lib.fn
 
 __all__ = ["serve", "WSGIServer", "FileWrapper", "main"]
 
-_T = [0.0, 0]
 _READ_SIZE = 64 * 1024
-# Variables of nhttps's block that are text rather than header bytes.
 # Each thread's out-parameters for nhttps_incoming_message_cgi_variables.
 _per_thread = threading.local()
+# Variables of nhttps's block that are text rather than header bytes.
 _UTF8_KEYS = ("REQUEST_URI", "QUERY_STRING", "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN")
 _SERVER_SOFTWARE = "nhttps"
 
