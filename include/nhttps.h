@@ -274,11 +274,6 @@ typedef struct {
 extern "C" {
 #endif // __cplusplus
 
-extern int X509_NAME_print_ex(BIO *out,
-                              const X509_NAME *name,
-                              int indent,
-                              unsigned long flags);
-
 // Options with Node's defaults: maxSockets 5, maxFreeSockets 256, no total
 // limit, keep-alive on, idle connections kept 15 s, LIFO reuse. The caller
 // frees them with `nhttps_agent_options_free`.
