@@ -139,6 +139,16 @@ class TestRack < Minitest::Test
     end
   end
 
+  def test_path_info_changed_in_place_leaves_request_uri_alone
+    app = lambda do |env|
+      env["PATH_INFO"] << "/more"
+      [200, { "content-type" => "text/plain" }, ["#{env['PATH_INFO']} #{env['REQUEST_URI']}"]]
+    end
+    serve(app, lint: false) do |server|
+      http(server) { |h| assert_equal "/a/more /a", h.get("/a").body }
+    end
+  end
+
   def test_a_header_nhttps_may_not_send_is_a_500
     bad = { "/nul" => "a\0x-evil\0b", "/crlf" => "a\r\nx-evil: 1" }
     app = ->(env) { [200, { "content-type" => "text/plain", "x-a" => bad.fetch(env["PATH_INFO"]) }, ["never"]] }

@@ -146,7 +146,9 @@ module Nhttps
       def env_for(req)
         env = req.cgi_variables.merge!(@base_env) # the names differ
         target = env["REQUEST_URI"]
-        env["PATH_INFO"] = (query = target.index("?")) ? target[0, query] : target
+        # Its own String: a middleware that changes PATH_INFO in place must
+        # not change REQUEST_URI.
+        env["PATH_INFO"] = (query = target.index("?")) ? target[0, query] : target.dup
         env["rack.input"] = if env.key?("CONTENT_LENGTH") || env.key?("HTTP_TRANSFER_ENCODING")
                               ::Rack::RewindableInput.new(BodyStream.new(req))
                             else
