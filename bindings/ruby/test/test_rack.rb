@@ -5,6 +5,7 @@ require "json"
 require "digest"
 require "tempfile"
 require "tmpdir"
+require "socket"
 require "nhttps/rack"
 
 # Rack applications served by Nhttps::Rack, each inside Rack::Lint (a
@@ -168,29 +169,65 @@ class TestRack < Minitest::Test
     assert_equal Rack::Handler::Nhttps, ::Rack::Handler.get("nhttps")
   end
 
-  def test_rackup_serves_a_config_ru_and_stops_on_term
+  # Runs `rackup -s nhttps` on a config.ru answering REMOTE_ADDR, with the
+  # certificate of a new key; yields the URL of its first line, the
+  # certificate's path and the process; stops it with TERM.
+  def with_rackup(*args, command: nil, **spawn_options)
     rackup = ENV.fetch("RACKUP", "rackup")
     skip "*** SKIPPED: rackup is not installed ***" unless system("command -v #{rackup} >/dev/null") || ENV["CI"] == "true"
     Dir.mktmpdir do |dir|
       File.write(File.join(dir, "config.ru"),
-                 %(run ->(env) { [200, { "content-type" => "text/plain" }, ["from rackup"]] }\n))
+                 %(run ->(env) { [200, { "content-type" => "text/plain" }, ["from rackup \#{env['REMOTE_ADDR']}"]] }\n))
       lib = File.expand_path("../lib", __dir__)
       key, cert = File.join(dir, "key.pem"), File.join(dir, "cert.pem")
       assert system("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                     "-nodes", "-keyout", key, "-out", cert, "-subj", "/CN=localhost", "-days", "1",
                     out: File::NULL, err: File::NULL)
-      IO.popen([rackup, "-I", lib, "-s", "nhttps", "-p", "0", "-O", "SSLCertificate=#{cert}",
-                "-O", "SSLPrivateKey=#{key}", File.join(dir, "config.ru")], err: File::NULL) do |io|
+      argv = [rackup, "-I", lib, "-s", "nhttps", "-O", "SSLCertificate=#{cert}", "-O", "SSLPrivateKey=#{key}",
+              *args, File.join(dir, "config.ru")]
+      argv = ["sh", "-c", "#{command} exec \"$@\"", "sh", *argv] if command
+      IO.popen(argv, err: File::NULL, **spawn_options) do |io|
         first = io.gets
         assert_match(%r{\Alistening on https://localhost:\d+/\n\z}, first)
-        uri = URI(first.split.last)
-        res = Net::HTTP.start(uri.host, uri.port, use_ssl: true, ca_file: cert) { |h| h.get("/") }
-        assert_equal "from rackup", res.body # over the certificate the files gave
+        yield URI(first.split.last), cert
         Process.kill("TERM", io.pid)
         Process.wait(io.pid)
         assert_predicate $?, :success?
       end
     end
+  end
+
+  def test_rackup_serves_a_config_ru_and_stops_on_term
+    with_rackup("-p", "0") do |uri, cert|
+      res = Net::HTTP.start(uri.host, uri.port, use_ssl: true, ca_file: cert) { |h| h.get("/") }
+      assert_equal "from rackup 127.0.0.1", res.body # over the certificate the files gave
+    end
+  end
+
+  def test_rackup_takes_the_proxy_protocol_and_reuse_port
+    with_rackup("-p", "0", "-O", "ProxyProtocol=true", "-O", "ReusePort=true") do |uri, _cert|
+      tcp = TCPSocket.new("127.0.0.1", uri.port)
+      tcp.write("PROXY TCP4 203.0.113.9 192.0.2.1 4711 443\r\n")
+      context = OpenSSL::SSL::SSLContext.new
+      context.verify_mode = OpenSSL::SSL::VERIFY_NONE
+      tls = OpenSSL::SSL::SSLSocket.new(tcp, context).tap { |s| s.sync_close = true }
+      tls.connect
+      tls.write("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+      assert_match(/from rackup 203\.0\.113\.9\z/, tls.read)
+      tls.close
+    end
+  end
+
+  def test_rackup_serves_on_a_socket_systemd_activated
+    listener = TCPServer.new("127.0.0.1", 0)
+    port = listener.addr[1]
+    with_rackup(command: "export LISTEN_PID=$$ LISTEN_FDS=1;", 3 => listener) do |uri, cert|
+      assert_equal port, uri.port, "fd 3, not Host and Port"
+      res = Net::HTTP.start("localhost", port, use_ssl: true, ca_file: cert) { |h| h.get("/") }
+      assert_equal "from rackup 127.0.0.1", res.body
+    end
+  ensure
+    listener&.close
   end
 end
 
