@@ -20,6 +20,9 @@ done
 "$here/certs.sh" "$out/certs"
 cert=$out/certs/ec.pem key=$out/certs/ec.key
 export PYTHONPATH="$root/bindings/python:$here/apps"
+# nhttps._speedups beside the sources (pip install builds it too).
+(cd "$root/bindings/python" && python3 setup.py -q build_ext --inplace) > "$out/speedups.log" 2>&1 ||
+  echo "bench-apps: nhttps._speedups could not be built ($out/speedups.log): nhttps.wsgi goes through ctypes" >&2
 
 rps() {  # port, command... — starts the server on core 0, prints wrk's req/s, stops it
   local port=$1; shift

@@ -8,9 +8,13 @@ set at build time ships that file instead of building. Without either (a
 source tree copied elsewhere), the package is built without the library
 and loads the system's libnhttps at run time.
 
-The wheel is tagged `py3-none-<platform>`: the library is native code for
-this platform (linked against the system's OpenSSL 3) and uses no Python
-ABI (ctypes loads it).
+The package also builds nhttps._speedups, a small C extension that makes
+the WSGI server's per-request calls into libnhttps without ctypes (it
+needs Python's headers; where it cannot be built, the package goes on
+without it and nhttps.wsgi makes those calls through ctypes). The wheel is
+therefore tagged for this interpreter and platform
+(`cp311-cp311-linux_x86_64`): the extension uses CPython's ABI and the
+library is native code linked against the system's OpenSSL 3.
 """
 
 import os
@@ -18,13 +22,8 @@ import shutil
 import subprocess
 import sys
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
-
-try:
-    from setuptools.command.bdist_wheel import bdist_wheel
-except ImportError:  # setuptools < 70.1
-    from wheel.bdist_wheel import bdist_wheel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir))
@@ -58,14 +57,7 @@ class BuildWithLibrary(build_py):
         os.chmod(target, 0o755)
 
 
-class PlatformWheel(bdist_wheel):
-    def finalize_options(self):
-        super().finalize_options()
-        self.root_is_pure = False
-
-    def get_tag(self):
-        _, _, platform = super().get_tag()
-        return "py3", "none", platform
-
-
-setup(cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel})
+setup(
+    cmdclass={"build_py": BuildWithLibrary},
+    ext_modules=[Extension("nhttps._speedups", ["nhttps/_speedups.c"], optional=True)],
+)

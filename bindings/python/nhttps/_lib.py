@@ -71,6 +71,12 @@ lib, path = _load()
 # that keep the GIL.
 pylib = ctypes.PyDLL(path)
 
+
+def address(name):
+    """The address of the library's function `name`, as an int (for
+    nhttps._speedups, which calls it from C)."""
+    return ctypes.cast(getattr(lib, name), c_void_p).value
+
 # Functions that read only what their object already holds: no I/O, no
 # lock another thread may hold while it waits for I/O or for Python.
 _KEEPS_GIL = (

@@ -112,6 +112,23 @@ class _Enter:
         return False
 
 
+def _ctypes_taker():
+    """`take(server_ptr)`: the next queued request as `(req_ptr, res_ptr)`,
+    or None once the server has closed and none is left — the one waiting
+    without giving up the GIL, else the next to come with the GIL released.
+    Through ctypes, with out-parameters of its own (one taker per thread)."""
+    req, res = ctypes.c_void_p(), ctypes.c_void_p()
+    req_out, res_out = ctypes.byref(req), ctypes.byref(res)
+    poll, wait = fn.server_poll_request, fn.server_take_request
+
+    def take(ptr):
+        rc = poll(ptr, 0, req_out, res_out)
+        if rc != 0:
+            rc = wait(ptr, -1, req_out, res_out)
+        return (req.value, res.value) if rc == 0 else None
+    return take
+
+
 class _Exchange:
     """The native response handle and the state shared by an
     IncomingMessage and its ServerResponse. `ptr` is None once the
@@ -630,7 +647,7 @@ class Server:
                 if not self._listeners[name]:
                     self._native_register(name, True)
 
-    def _take_natively(self, handler, threads):
+    def _take_natively(self, handler, threads, take=None):
         """For nhttps.wsgi, with `_handle_natively` (which still answers
         "checkContinue"): from now on requests wait in nhttps's queue
         (nhttps_server_queue_requests), and `threads` Python threads take
@@ -639,11 +656,13 @@ class Server:
         and HTTP, a taker runs the application request after request
         (taking the next without giving the GIL up when one is there), and
         a response ended with its last bytes is sent by nhttps's threads.
-        Call before `listen`; `close` ends the takers."""
+        `take`, if given, takes each request instead of `_ctypes_taker`'s
+        (nhttps._speedups.take). Call before `listen`; `close`
+        ends the takers."""
         with self._state_lock:
             check(fn.server_queue_requests(self._ptr))
             self._takers = [
-                threading.Thread(target=self._take_requests, args=(handler,),
+                threading.Thread(target=self._take_requests, args=(handler, take),
                                  name="nhttps-taker", daemon=True)
                 for _ in range(threads)]
 
@@ -652,25 +671,21 @@ class Server:
             if not taker.is_alive():
                 taker.start()
 
-    def _take_requests(self, handler):
+    def _take_requests(self, handler, take=None):
         ptr = self._ptr
-        req, res = ctypes.c_void_p(), ctypes.c_void_p()
-        req_out, res_out = ctypes.byref(req), ctypes.byref(res)
-        poll, take = fn.server_poll_request, fn.server_take_request
+        take = take or _ctypes_taker()
         with _Enter(self):  # a taker only ever runs this server's requests
             while True:
-                rc = poll(ptr, 0, req_out, res_out)
-                if rc != 0:
-                    rc = take(ptr, -1, req_out, res_out)  # waits, GIL released
-                if rc != 0:
+                taken = take(ptr)
+                if taken is None:
                     return  # the server has closed and no request is left
                 try:
-                    handler(req.value, res.value)
+                    handler(*taken)
                 except BaseException:  # pragma: no cover - handler must not raise
                     _print_exc()
                     # Not left open (close would wait for it); a response
                     # already ended is refused harmlessly.
-                    fn.server_response_destroy(res.value)
+                    fn.server_response_destroy(taken[1])
 
     def _native_register(self, name, on):
         if self._ptr is None:

@@ -74,6 +74,15 @@ fn = _lib.fn
 
 __all__ = ["serve", "WSGIServer", "FileWrapper", "main"]
 
+# The calls a request makes into libnhttps: nhttps._speedups (C) when it was
+# built and NHTTPS_PURE_PYTHON is not set, else _CtypesCalls, its twin.
+_speedups = None
+if not os.environ.get("NHTTPS_PURE_PYTHON"):
+    try:
+        from . import _speedups
+    except ImportError:
+        pass
+
 _READ_SIZE = 64 * 1024
 # Each thread's out-parameters for nhttps_incoming_message_cgi_variables.
 _per_thread = threading.local()
@@ -168,6 +177,75 @@ class _Input:
             yield line
 
 
+class _CtypesCalls:
+    """What nhttps._speedups does, through ctypes (see _speedups.c)."""
+
+    take = None  # the server's own loop takes the requests (server.py)
+
+    @staticmethod
+    def environ(req_ptr, base, body):
+        """`base` with nhttps's CGI and mod_ssl variables of the request
+        (one call), PATH_INFO and wsgi.input."""
+        try:
+            block, size, block_out, size_out = _per_thread.cgi_out
+        except AttributeError:
+            block, size = ctypes.c_void_p(), ctypes.c_size_t()
+            block_out, size_out = ctypes.byref(block), ctypes.byref(size)
+            _per_thread.cgi_out = block, size, block_out, size_out
+        check(fn.incoming_message_cgi_variables(req_ptr, block_out, size_out))
+        variables = ctypes.string_at(block.value, size.value).decode("latin-1")
+        parts = iter(variables.split("\0"))  # name, value, ..., "" (after the last NUL)
+        environ = base.copy()
+        environ.update(zip(parts, parts))
+        if not variables.isascii():
+            # Not header values: UTF-8 text, where it is not ASCII.
+            for key in _UTF8_KEYS:
+                value = environ.get(key)
+                if value is not None and not value.isascii():
+                    environ[key] = value.encode("latin-1").decode("utf-8", "replace")
+        target = environ["REQUEST_URI"]
+        if "://" in target and not target.startswith("/"):  # absolute-form
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        path = target.partition("?")[0]
+        environ["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
+        environ["wsgi.input"] = body
+        return environ
+
+    @staticmethod
+    def header_block(headers):
+        """The headers as nhttps's raw block, if they are str pairs in
+        Latin-1 without NULs; else None."""
+        try:
+            # Names and values in turn, each ending with a NUL: join checks
+            # that they are str, the count that each is a pair without NULs.
+            raw = "\0".join(chain.from_iterable(headers)) + "\0" if headers else ""
+            if raw.count("\0") != 2 * len(headers):
+                return None
+            return raw.encode("latin-1")
+        except (TypeError, UnicodeEncodeError):
+            return None
+
+    @staticmethod
+    def set_head(res_ptr, status, message, raw_headers):
+        check(fn.server_response_set_head(res_ptr, status, message, raw_headers,
+                                          len(raw_headers)))
+
+    @staticmethod
+    def end(res_ptr, data, framed):
+        end = fn.server_response_end_framed if framed else fn.server_response_end
+        check(end(res_ptr, data, len(data)))
+
+
+if _speedups is not None:
+    _calls = _speedups
+    _speedups.bind(_lib.address("nhttps_server_take_request"),
+                   _lib.address("nhttps_incoming_message_cgi_variables"),
+                   _lib.address("nhttps_server_response_set_head"),
+                   _lib.address("nhttps_server_response_end"), check)
+else:
+    _calls = _CtypesCalls
+
+
 class _Exchange:
     """One request's run of the application: start_response, write, the
     iterable, and what was sent — straight onto the native response handle
@@ -202,24 +280,17 @@ class _Exchange:
                 or status[3] != " ":
             raise ValueError("the status must be a str like '200 OK', not %r" % (status,))
         headers = list(headers)
-        try:
-            # Names and values in turn, each ending with a NUL: join checks
-            # that they are str, the count that each is a pair without NULs.
-            raw = "\0".join(chain.from_iterable(headers)) + "\0" if headers else ""
-        except TypeError:
-            raw = None
-        if raw is None or raw.count("\0") != 2 * len(headers):
+        # PEP 3333's header values are Latin-1, and go out as such, in one
+        # block; other str pairs are sent field by field, as header_bytes has it.
+        raw = _calls.header_block(headers)
+        if raw is None:
             for header in headers:
                 if len(header) != 2 or not all(isinstance(part, str) for part in header):
                     raise TypeError("header names and values must be str pairs: %r"
                                     % (header,))
-            raise ValueError("a header name or value contains a NUL character")
-        self.status, self.headers = status, headers
-        try:
-            # PEP 3333's header values are Latin-1, and go out as such.
-            self.raw_headers = raw.encode("latin-1")
-        except UnicodeEncodeError:
-            self.raw_headers = None  # sent field by field, as header_bytes has it
+                if "\0" in header[0] or "\0" in header[1]:
+                    raise ValueError("a header name or value contains a NUL character")
+        self.status, self.headers, self.raw_headers = status, headers, raw
         return self.write
 
     def _live(self):
@@ -243,9 +314,8 @@ class _Exchange:
         ptr = self._live()
         reason = self.status[4:]
         if self.raw_headers is not None and reason.isascii():
-            check(fn.server_response_set_head(
-                ptr, int(self.status[:3]), reason.encode("ascii") or None,
-                self.raw_headers, len(self.raw_headers)))
+            _calls.set_head(ptr, int(self.status[:3]), reason.encode("ascii") or None,
+                            self.raw_headers)
         else:
             check(fn.server_response_set_status(ptr, int(self.status[:3])))
             if reason:
@@ -273,9 +343,7 @@ class _Exchange:
             self.sent += len(data)
 
     def end(self, data=b""):
-        end = (fn.server_response_end_framed
-               if self.taken and len(data) <= _lib.FRAMED_END_MAX else fn.server_response_end)
-        check(end(self._finish(), data, len(data)))
+        _calls.end(self._finish(), data, self.taken and len(data) <= _lib.FRAMED_END_MAX)
 
     def _end_whole(self, body):
         """The head and the whole body in one call that ends the response
@@ -366,7 +434,8 @@ class WSGIServer:
         # application first reads the body) come to _handle on nhttps's
         # threads.
         self.server._handle_natively(self._handle)
-        self.server._take_natively(functools.partial(self._handle, taken=True), threads)
+        self.server._take_natively(functools.partial(self._handle, taken=True), threads,
+                                   _calls.take)
         if fd is not None:
             self.server.listen(fd=fd)  # a socket the program has (socket activation: 3)
         else:
@@ -394,30 +463,7 @@ class WSGIServer:
     def environ(self, req_ptr, body):
         """The PEP 3333 environ of the request behind `req_ptr`: nhttps's
         CGI and mod_ssl variables (one call), PATH_INFO and the WSGI keys."""
-        try:
-            block, size, block_out, size_out = _per_thread.cgi_out
-        except AttributeError:
-            block, size = ctypes.c_void_p(), ctypes.c_size_t()
-            block_out, size_out = ctypes.byref(block), ctypes.byref(size)
-            _per_thread.cgi_out = block, size, block_out, size_out
-        check(fn.incoming_message_cgi_variables(req_ptr, block_out, size_out))
-        variables = ctypes.string_at(block.value, size.value).decode("latin-1")
-        parts = iter(variables.split("\0"))  # name, value, ..., "" (after the last NUL)
-        environ = self._base_environ.copy()
-        environ.update(zip(parts, parts))
-        if not variables.isascii():
-            # Not header values: UTF-8 text, where it is not ASCII.
-            for key in _UTF8_KEYS:
-                value = environ.get(key)
-                if value is not None and not value.isascii():
-                    environ[key] = value.encode("latin-1").decode("utf-8", "replace")
-        target = environ["REQUEST_URI"]
-        if "://" in target:  # absolute-form
-            target = "/" + target.split("://", 1)[1].partition("/")[2]
-        path = target.partition("?")[0]
-        environ["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
-        environ["wsgi.input"] = body
-        return environ
+        return _calls.environ(req_ptr, self._base_environ, body)
 
     def _handle(self, req_ptr, res_ptr, taken=False):
         """Runs the application for one request (`taken` from the queue by

@@ -218,6 +218,28 @@ class EnvironTest(WSGITestCase):
         self.assertEqual(env["HTTP_X_DUP"], "a, b")
         self.assertNotIn("HTTP_X_SPOOF", env)
 
+    def test_a_query_that_holds_a_url_leaves_the_path_alone(self):
+        server = self.serve(show_environ)
+        r, data = self.request(server, "GET", "/login?next=https://example.test/account")
+        env = json.loads(data)
+        self.assertEqual(env["PATH_INFO"], "/login")
+        self.assertEqual(env["QUERY_STRING"], "next=https://example.test/account")
+
+    def test_an_absolute_form_target_gives_its_path(self):
+        server = self.serve(show_environ)
+        for target, path in (("https://example.test/a%2Fb?x=1", "/a/b"),
+                             ("https://example.test", "/"),
+                             ("https://example.test?x=1", "/")):
+            r, data = self.request(server, "GET", target)
+            self.assertEqual(json.loads(data)["PATH_INFO"], path, target)
+
+    def test_the_calls_into_nhttps_are_made_from_c_unless_pure_python_is_asked(self):
+        if os.environ.get("NHTTPS_PURE_PYTHON"):
+            self.assertIs(wsgi._calls, wsgi._CtypesCalls)
+        else:
+            self.assertIsNotNone(wsgi._speedups, "nhttps._speedups is not built")
+            self.assertIs(wsgi._calls, wsgi._speedups)
+
     def test_the_server_name_is_the_host_header_of_an_ipv6_address_too(self):
         server = self.serve(show_environ)
         r, data = self.request(server, "GET", "/", headers={"Host": "[::1]:9443"})
