@@ -26,6 +26,7 @@ probe='
 require "nhttps"
 path = Nhttps::Native.library_path
 abort "loaded #{path}" unless path.start_with?(ENV["GEM_HOME"])
+abort "Nhttps::Speedups was not loaded" unless Nhttps::SPEEDUPS
 server = Nhttps.create_server(dev_certificate: true) { |_req, res| res.end("installed") }
 server.listen(0, "127.0.0.1")
 body = Nhttps.get("https://127.0.0.1:#{server.port}/", ca: server.certificate_pem).read
@@ -36,7 +37,8 @@ puts path
 check gem_build_bundles_the_library_for_this_platform bash -c "
   bash bindings/ruby/build_gem.sh '$tmp/out' >'$tmp/gem_path' &&
   grep -E '/nhttps-[0-9.]+-$(ruby -e 'print Gem::Platform.local')\.gem$' '$tmp/gem_path' &&
-  tar -xOf \"\$(cat '$tmp/gem_path')\" data.tar.gz | tar -tz | grep -x lib/nhttps/libnhttps.so.0"
+  tar -xOf \"\$(cat '$tmp/gem_path')\" data.tar.gz | tar -tz > '$tmp/files' &&
+  grep -x lib/nhttps/libnhttps.so.0 '$tmp/files' && grep -x lib/nhttps/speedups.so '$tmp/files'"
 check gem_install_local_works_offline bash -c "
   GEM_HOME='$tmp/gems' GEM_PATH='$tmp/gems:$system_gems' gem install --local --no-document \"\$(cat '$tmp/gem_path')\""
 check the_installed_gem_serves_without_the_checkout bash -c "

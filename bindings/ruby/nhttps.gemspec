@@ -16,7 +16,9 @@ Gem::Specification.new do |spec|
   spec.license = "MIT"
   spec.authors = ["nhttps developers"]
   spec.required_ruby_version = ">= 2.7"
-  bundled = Dir.glob("lib/nhttps/libnhttps.{so,so.*,dylib}", base: __dir__)
+  # build_gem.sh puts the compiled library and Nhttps::Speedups (the Rack
+  # env in C, ext/nhttps_speedups) in lib/nhttps/.
+  bundled = Dir.glob("lib/nhttps/{libnhttps.so,libnhttps.so.*,libnhttps.dylib,speedups.so}", base: __dir__)
   spec.files = Dir.glob("lib/**/*.rb", base: __dir__) + bundled + %w[README.md nhttps.gemspec]
   # A gem that carries the compiled library (build_gem.sh) runs only where
   # it was built: it says so in its platform.

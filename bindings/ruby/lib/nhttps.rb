@@ -16,6 +16,7 @@
 require_relative "nhttps/version"
 require_relative "nhttps/error"
 require_relative "nhttps/native"
+require_relative "nhttps/speedups"
 require_relative "nhttps/handle"
 require_relative "nhttps/incoming_message"
 require_relative "nhttps/server_response"

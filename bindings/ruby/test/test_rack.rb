@@ -81,6 +81,33 @@ class TestRack < Minitest::Test
     end
   end
 
+  def test_the_env_is_built_in_c_unless_pure_ruby_is_asked
+    assert_equal !ENV["NHTTPS_PURE_RUBY"], Nhttps::SPEEDUPS
+  end
+
+  # The SPEC: a CGI value with non-ASCII bytes is ASCII-8BIT (Lint checks it).
+  def test_non_ascii_header_values_reach_the_env_as_binary
+    app = lambda do |env|
+      shown = %w[HTTP_X_UTF8 HTTP_X_LATIN1 HTTP_X_ASCII].map { |k| [env[k].encoding.name, env[k].bytes] }
+      [200, { "content-type" => "application/json" }, [JSON.generate(shown)]]
+    end
+    serve(app) do |server|
+      res = http(server) do |h|
+        h.get("/", "X-Utf8" => "caf\u00e9".b, "X-Latin1" => "caf\xE9".b, "X-Ascii" => "cafe")
+      end
+      assert_equal [["ASCII-8BIT", "café".bytes], ["ASCII-8BIT", [99, 97, 102, 0xE9]],
+                    ["UTF-8", "cafe".bytes]], JSON.parse(res.body)
+    end
+  end
+
+  def test_a_query_keeps_out_of_path_info
+    serve do |server|
+      res = http(server) { |h| h.get("/env?next=https://example.test/account") }
+      env = JSON.parse(res.body)
+      assert_equal ["/env", "next=https://example.test/account"], env.values_at("PATH_INFO", "QUERY_STRING")
+    end
+  end
+
   def test_the_body_streams_and_rewinds
     serve do |server|
       body = Random.new(7).bytes(300_000)

@@ -144,11 +144,7 @@ module Nhttps
       end
 
       def env_for(req)
-        env = req.cgi_variables.merge!(@base_env) # the names differ
-        target = env["REQUEST_URI"]
-        # Its own String: a middleware that changes PATH_INFO in place must
-        # not change REQUEST_URI.
-        env["PATH_INFO"] = (query = target.index("?")) ? target[0, query] : target.dup
+        env = req.rack_env(@base_env)
         env["rack.input"] = if env.key?("CONTENT_LENGTH") || env.key?("HTTP_TRANSFER_ENCODING")
                               ::Rack::RewindableInput.new(BodyStream.new(req))
                             else
@@ -166,11 +162,13 @@ module Nhttps
       end
 
       def handle(req, res)
-        env = env_for(req)
-        input = env["rack.input"] # the application may replace it (Rack::Lint does)
-        body = nil
+        body = input = nil
         head_sent = false
         begin
+          # Inside: a request whose env cannot be made is answered 500, not
+          # left unanswered by a taker that died.
+          env = env_for(req)
+          input = env["rack.input"] # the application may replace it (Rack::Lint does)
           status, headers, body = @app.call(env)
           res.rack_head(status, headers)
           if body.respond_to?(:to_path)
@@ -192,7 +190,7 @@ module Nhttps
           fail_response(res, head_sent)
         ensure
           body.close if body.respond_to?(:close)
-          input.close
+          input&.close
         end
       end
 

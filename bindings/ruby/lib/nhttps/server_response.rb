@@ -52,6 +52,9 @@ module Nhttps
 
     # Rack headers as nhttps's raw block: name, NUL, value, NUL, ... :nodoc:
     def self.raw_headers(headers)
+      raw = Speedups.header_block(headers) if SPEEDUPS
+      return raw if raw
+
       raw = String.new # binary: takes any encoding's bytes (no capacity: keywords cost a Hash)
       fields = 0
       headers.each do |name, value|
