@@ -20,9 +20,11 @@ done
 "$here/certs.sh" "$out/certs"
 cert=$out/certs/ec.pem key=$out/certs/ec.key
 export PYTHONPATH="$root/bindings/python:$here/apps"
-# nhttps._speedups beside the sources (pip install builds it too).
+# The bindings' C extensions beside their sources, as pip install and the gem have them.
 (cd "$root/bindings/python" && python3 setup.py -q build_ext --inplace) > "$out/speedups.log" 2>&1 ||
   echo "bench-apps: nhttps._speedups could not be built ($out/speedups.log): nhttps.wsgi goes through ctypes" >&2
+bash "$root/bindings/ruby/build_speedups.sh" "$root/bindings/ruby/lib/nhttps" >> "$out/speedups.log" 2>&1 ||
+  echo "bench-apps: Nhttps::Speedups could not be built ($out/speedups.log): the Rack env is made in Ruby" >&2
 
 rps() {  # port, command... — starts the server on core 0, prints wrk's req/s, stops it
   local port=$1; shift
