@@ -127,22 +127,19 @@ static int hex_value(unsigned char c) {
  * scheme and authority dropped, the query cut off), percent-decoded bytes as Latin-1;
  * without a '%', the path as UTF-8 text, like REQUEST_URI. */
 static PyObject *path_info(const char *target, size_t len) {
-    const char *path = target, *stop = target + len;
-    const char *scheme_end = NULL;
+    const char *path = target, *stop = memchr(target, '?', len);
+    if (stop == NULL)
+        stop = target + len;
     for (const char *p = target; len > 0 && target[0] != '/' && p + 3 <= stop; p++) {
         if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
-            scheme_end = p + 3;
+            /* absolute-form: from the "/" after the authority, or "/" */
+            path = memchr(p + 3, '/', stop - (p + 3));
+            if (path == NULL)
+                return PyUnicode_FromStringAndSize("/", 1);
             break;
         }
     }
-    if (scheme_end != NULL) { /* absolute-form: "/" + what follows the authority's "/" */
-        const char *slash = memchr(scheme_end, '/', stop - scheme_end);
-        path = slash ? slash : stop;
-    }
-    const char *query = memchr(path, '?', stop - path);
-    size_t n = (query ? query : stop) - path;
-    if (n == 0 && scheme_end != NULL)
-        return PyUnicode_FromStringAndSize("/", 1);
+    size_t n = stop - path;
     if (memchr(path, '%', n) == NULL)
         return PyUnicode_DecodeUTF8(path, n, "replace");
     char *out = PyMem_Malloc(n);

@@ -203,10 +203,9 @@ class _CtypesCalls:
                 value = environ.get(key)
                 if value is not None and not value.isascii():
                     environ[key] = value.encode("latin-1").decode("utf-8", "replace")
-        target = environ["REQUEST_URI"]
-        if "://" in target and not target.startswith("/"):  # absolute-form
-            target = "/" + target.split("://", 1)[1].partition("/")[2]
-        path = target.partition("?")[0]
+        path = environ["REQUEST_URI"].partition("?")[0]
+        if "://" in path and not path.startswith("/"):  # absolute-form
+            path = "/" + path.split("://", 1)[1].partition("/")[2]
         environ["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
         environ["wsgi.input"] = body
         return environ

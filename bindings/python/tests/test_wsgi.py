@@ -229,7 +229,9 @@ class EnvironTest(WSGITestCase):
         server = self.serve(show_environ)
         for target, path in (("https://example.test/a%2Fb?x=1", "/a/b"),
                              ("https://example.test", "/"),
-                             ("https://example.test?x=1", "/")):
+                             ("https://example.test?x=1", "/"),
+                             ("https://example.test?x=/y", "/"),
+                             ("https://example.test/a?x=https://y/z", "/a")):
             r, data = self.request(server, "GET", target)
             self.assertEqual(json.loads(data)["PATH_INFO"], path, target)
 

@@ -108,6 +108,18 @@ class TestRack < Minitest::Test
     end
   end
 
+  def test_an_absolute_form_target_gives_its_path
+    app = ->(env) { [200, { "content-type" => "text/plain" }, [env["PATH_INFO"]]] }
+    serve(app) do |server|
+      http(server) do |h|
+        { "https://example.test/a/b?x=1" => "/a/b", "https://example.test" => "/",
+          "https://example.test?x=/y" => "/", "/c?u=https://y/z" => "/c" }.each do |target, path|
+          assert_equal path, h.get(target).body, target
+        end
+      end
+    end
+  end
+
   def test_the_body_streams_and_rewinds
     serve do |server|
       body = Random.new(7).bytes(300_000)

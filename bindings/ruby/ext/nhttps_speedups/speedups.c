@@ -54,6 +54,23 @@ static VALUE cgi_value(const char *p, long n) {
     return rb_utf8_str_new(p, n);
 }
 
+/* PATH_INFO of a request target: its path (the query cut off; of an
+ * absolute-form target, from the "/" after the authority, or "/"). */
+static VALUE path_info(const char *target, long len) {
+    const char *path = target, *stop = memchr(target, '?', len);
+    if (stop == NULL)
+        stop = target + len;
+    for (const char *p = target; len > 0 && target[0] != '/' && p + 3 <= stop; p++) {
+        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+            path = memchr(p + 3, '/', stop - (p + 3));
+            if (path == NULL)
+                return rb_utf8_str_new("/", 1);
+            break;
+        }
+    }
+    return cgi_value(path, stop - path);
+}
+
 /* Speedups.rack_env(req_address, base) -> Hash: `base` with nhttps's CGI
  * and mod_ssl variables of the request (names frozen and shared between
  * requests, values new Strings) and PATH_INFO, REQUEST_URI's path (its own
@@ -90,11 +107,8 @@ static VALUE speedups_rack_env(VALUE self, VALUE req, VALUE base) {
         }
         p = value_end + 1;
     }
-    if (target != NULL) {
-        const char *query = memchr(target, '?', target_len);
-        rb_hash_aset(env, name_string("PATH_INFO", 9),
-                     cgi_value(target, query ? query - target : target_len));
-    }
+    if (target != NULL)
+        rb_hash_aset(env, name_string("PATH_INFO", 9), path_info(target, target_len));
     return env;
 }
 

@@ -190,7 +190,8 @@ module Nhttps
     end
 
     # Nhttps::Rack's env of the request: `base` with #cgi_variables and
-    # PATH_INFO (REQUEST_URI's path, a String of its own: a middleware that
+    # PATH_INFO (REQUEST_URI's path, without the scheme and authority of an
+    # absolute-form target: a String of its own, as a middleware that
     # changes PATH_INFO in place must not change REQUEST_URI). Built in C
     # when Nhttps::SPEEDUPS.
     def rack_env(base) # :nodoc:
@@ -198,7 +199,12 @@ module Nhttps
 
       env = cgi_variables.merge!(base) # the names differ
       target = env["REQUEST_URI"]
-      env["PATH_INFO"] = (query = target.index("?")) ? target[0, query] : target.dup
+      path = (query = target.index("?")) ? target[0, query] : target.dup
+      if !path.start_with?("/") && (scheme = path.index("://")) # absolute-form
+        slash = path.index("/", scheme + 3)
+        path = slash ? path[slash..] : +"/"
+      end
+      env["PATH_INFO"] = path
       env
     end
 
