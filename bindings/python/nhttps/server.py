@@ -656,8 +656,8 @@ class Server:
         and HTTP, a taker runs the application request after request
         (taking the next without giving the GIL up when one is there), and
         a response ended with its last bytes is sent by nhttps's threads.
-        `take`, if given, takes each request instead of `_ctypes_taker`'s
-        (nhttps._speedups.take). Call before `listen`; `close`
+        `take`, if given (nhttps._speedups.take), takes each request in
+        place of `_ctypes_taker`'s function. Call before `listen`; `close`
         ends the takers."""
         with self._state_lock:
             check(fn.server_queue_requests(self._ptr))
