@@ -160,6 +160,29 @@ static PyObject *path_info(const char *target, size_t len) {
     return decoded;
 }
 
+/* The names of the last block, by position: a request's variables come in
+ * the same order as the last one's, mostly, so its names are the same str
+ * objects (interned, as the application's literals are) instead of new
+ * ones. Used with the GIL held. */
+#define NAMES_KEPT 64
+static PyObject *names_kept[NAMES_KEPT];
+
+static PyObject *name_at(size_t i, const char *name, size_t len) {
+    PyObject *kept = i < NAMES_KEPT ? names_kept[i] : NULL;
+    if (kept != NULL && (size_t)PyUnicode_GET_LENGTH(kept) == len &&
+        memcmp(PyUnicode_1BYTE_DATA(kept), name, len) == 0) {
+        Py_INCREF(kept);
+        return kept;
+    }
+    PyObject *fresh = PyUnicode_DecodeLatin1(name, len, NULL);
+    if (fresh == NULL || i >= NAMES_KEPT)
+        return fresh;
+    PyUnicode_InternInPlace(&fresh);
+    Py_INCREF(fresh);
+    Py_XSETREF(names_kept[i], fresh);
+    return fresh;
+}
+
 /* Variables of nhttps's block that are text (UTF-8) rather than header bytes. */
 static int is_utf8_key(const char *name, size_t len) {
     static const char *const keys[] = {"REQUEST_URI", "QUERY_STRING", "SSL_CLIENT_S_DN",
@@ -202,7 +225,7 @@ static PyObject *py_environ(PyObject *self, PyObject *args) {
     const char *p = (const char *)block, *stop = p + size;
     const char *target = NULL;
     size_t target_len = 0;
-    while (p < stop) {
+    for (size_t i = 0; p < stop; i++) {
         const char *name = p, *name_end = memchr(name, '\0', stop - name);
         if (name_end == NULL)
             break;
@@ -211,7 +234,7 @@ static PyObject *py_environ(PyObject *self, PyObject *args) {
         if (value_end == NULL)
             break;
         size_t name_len = name_end - name, value_len = value_end - value;
-        PyObject *key = PyUnicode_DecodeLatin1(name, name_len, NULL);
+        PyObject *key = name_at(i, name, name_len);
         PyObject *val;
         if (is_utf8_key(name, name_len) && !is_ascii(value, value_len))
             val = PyUnicode_DecodeUTF8(value, value_len, "replace");
