@@ -2,6 +2,7 @@
 CARGO      ?= cargo
 CC         ?= cc
 CXX        ?= c++
+PYTHON     ?= python3
 BUILD      := build
 LIBDIR     := $(BUILD)/lib
 VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
@@ -13,7 +14,7 @@ EXAMPLES   := hello serve fetch proxy websocket_echo embed_thread
 C_TESTS    := $(patsubst c-tests/%.c,%,$(wildcard c-tests/test_*.c))
 SHELL_TESTS := $(patsubst c-tests/%.sh,%,$(wildcard c-tests/test_*.sh))
 
-.PHONY: all lib header examples demo bench bench-apps fuzz test test-rust test-c test-cxx test-cmake test-python test-ruby test-fuzz clean
+.PHONY: all lib speedups header examples demo bench bench-apps fuzz test test-rust test-c test-cxx test-cmake test-python test-ruby test-fuzz clean
 all: lib examples
 
 # The library, staged as a system would install it: libnhttps.so.X.Y.Z with
@@ -26,6 +27,13 @@ lib:
 	ln -sf libnhttps.so.$(VERSION) $(LIBDIR)/libnhttps.so.$(MAJOR)
 	ln -sf libnhttps.so.$(MAJOR) $(LIBDIR)/libnhttps.so
 	install -m 0644 target/release/libnhttps.a $(LIBDIR)/libnhttps.a
+
+# The bindings' optional C extensions, built in place for a checkout's
+# PYTHONPATH=bindings/python and -Ibindings/ruby/lib (pip install and
+# build_gem.sh build their own): nhttps._speedups, Nhttps::Speedups.
+speedups: lib
+	cd bindings/python && $(PYTHON) setup.py -q build_ext --inplace
+	bash bindings/ruby/build_speedups.sh bindings/ruby/lib/nhttps
 
 # Regenerates include/nhttps.h from src/ffi (cbindgen runs in build.rs).
 header: lib
@@ -103,3 +111,4 @@ test-cmake:
 clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
+	rm -f bindings/python/nhttps/_speedups*.so bindings/ruby/lib/nhttps/speedups.so
