@@ -2,7 +2,7 @@
  * made from C instead of through ctypes.
  *
  * Optional: nhttps.wsgi uses it when it was built (pip install, or
- * `make python-speedups` in a checkout) and does the same in Python
+ * `make speedups` in a checkout) and does the same in Python
  * otherwise (NHTTPS_PURE_PYTHON=1 forces that). Every function here has a
  * Python twin in wsgi.py or server.py, and the tests run both.
  *
@@ -355,18 +355,13 @@ static PyObject *py_end(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "Oy*p:end", &res_obj, &data, &framed))
         return NULL;
     int rc = -1;
-    void *res = NULL;
-    if (bound()) {
-        res = as_handle(res_obj);
-        if (res != NULL || !PyErr_Occurred()) {
-            if (framed) {
-                rc = end(res, data.buf, (size_t)data.len);
-            } else {
-                Py_BEGIN_ALLOW_THREADS
-                rc = end(res, data.buf, (size_t)data.len);
-                Py_END_ALLOW_THREADS
-            }
-        }
+    void *res = bound() ? as_handle(res_obj) : NULL;
+    if (!PyErr_Occurred() && framed) {
+        rc = end(res, data.buf, (size_t)data.len);
+    } else if (!PyErr_Occurred()) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = end(res, data.buf, (size_t)data.len);
+        Py_END_ALLOW_THREADS
     }
     PyBuffer_Release(&data);
     if (PyErr_Occurred() || checked(rc) < 0)

@@ -22,6 +22,7 @@ typedef int (*cgi_variables_fn)(const void *message, const uint8_t **block_out,
 
 static cgi_variables_fn cgi_variables;
 static VALUE native; /* Nhttps::Native, whose check! raises a result's error */
+static ID id_check;
 
 /* A variable's name: frozen, and on Ruby 3.0+ one String shared by every
  * request (the Hash keeps a frozen key as it is, without a copy). */
@@ -32,7 +33,6 @@ static VALUE name_string(const char *p, long n) {
     return rb_obj_freeze(rb_utf8_str_new(p, n));
 #endif
 }
-static ID id_check;
 
 /* Speedups.bind(address of nhttps_incoming_message_cgi_variables, Nhttps::Native) */
 static VALUE speedups_bind(VALUE self, VALUE cgi, VALUE native_module) {
@@ -41,7 +41,6 @@ static VALUE speedups_bind(VALUE self, VALUE cgi, VALUE native_module) {
         rb_raise(rb_eArgError, "bind: NULL function");
     cgi_variables = (cgi_variables_fn)address;
     native = native_module;
-    rb_gc_register_address(&native);
     return Qnil;
 }
 
@@ -126,8 +125,11 @@ static int add_field(VALUE name, VALUE value, VALUE arg) {
         b->ok = 0;
         return ST_STOP;
     }
-    rb_str_buf_cat(b->out, RSTRING_PTR(name), RSTRING_LEN(name) + 1); /* with its NUL */
-    rb_str_buf_cat(b->out, RSTRING_PTR(value), RSTRING_LEN(value) + 1);
+    /* A String's bytes need not end with a NUL (RSTRING_PTR does not promise one). */
+    rb_str_buf_cat(b->out, RSTRING_PTR(name), RSTRING_LEN(name));
+    rb_str_buf_cat(b->out, "", 1);
+    rb_str_buf_cat(b->out, RSTRING_PTR(value), RSTRING_LEN(value));
+    rb_str_buf_cat(b->out, "", 1);
     return ST_CONTINUE;
 }
 
@@ -149,6 +151,7 @@ void Init_speedups(void) {
     VALUE speedups = rb_define_module_under(nhttps, "Speedups");
     id_check = rb_intern("check!");
     native = Qnil;
+    rb_gc_register_address(&native);
     rb_define_module_function(speedups, "bind", speedups_bind, 2);
     rb_define_module_function(speedups, "rack_env", speedups_rack_env, 2);
     rb_define_module_function(speedups, "header_block", speedups_header_block, 1);
