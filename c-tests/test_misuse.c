@@ -278,6 +278,53 @@ static void reading_the_body_after_end_in_the_callback_gives_a_defined_result(vo
               "nhttps_incoming_message_read after nhttps_server_response_end: %s", why);
 }
 
+/* ---- exit() with a call in progress on another thread ------------------- */
+
+/* OpenSSL frees its global state in an atexit handler; a thread still
+ * inside an nhttps call then would use it freed. nhttps's own handler runs
+ * first and waits for such calls to return. Here the call is a take with a
+ * 500 ms timeout: it returns, and says so through a pipe, before the
+ * process ends. Without the wait the child would end at once, silent. */
+static int exit_pipe[2];
+static nhttps_server *exit_server; /* still reachable at exit (valgrind) */
+static atomic_int exit_taking;
+
+static void *take_then_report(void *arg) {
+    (void)arg;
+    nhttps_incoming_message *req = NULL;
+    nhttps_server_response *res = NULL;
+    atomic_store(&exit_taking, 1);
+    nhttps_result rc = nhttps_server_take_request(exit_server, 500, &req, &res);
+    const char *said = rc == NHTTPS_ERR_TIMEOUT ? "returned" : "other";
+    if (write(exit_pipe[1], said, strlen(said)) < 0) {
+        return NULL;
+    }
+    return NULL;
+}
+
+static int child_exits_during_a_take(void) {
+    exit_server = start_with(NULL, NULL, NULL);
+    if (exit_server == NULL || nhttps_server_queue_requests(exit_server) != NHTTPS_OK) {
+        return 5;
+    }
+    pthread_t thread;
+    pthread_create(&thread, NULL, take_then_report, NULL);
+    h_wait_for(&exit_taking, 10000);
+    h_sleep_ms(50); /* inside the take */
+    exit(0);
+}
+
+static void exit_waits_for_a_call_in_progress_on_another_thread(void) {
+    CHECK(pipe(exit_pipe) == 0);
+    char why[300];
+    CHECK_MSG(in_child(child_exits_during_a_take, why, sizeof why), "%s", why);
+    close(exit_pipe[1]);
+    char said[16] = {0};
+    CHECK(read(exit_pipe[0], said, sizeof said - 1) >= 0);
+    close(exit_pipe[0]);
+    CHECK_STR(said, "returned");
+}
+
 /* ---- state errors: defined results ------------------------------------- */
 
 static atomic_int rc_head_again, rc_header_late, rc_status_late, rc_append_late,
@@ -909,6 +956,7 @@ static void a_client_that_never_reads_is_dropped_after_request_timeout(void) {
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     RUN(reading_the_body_after_end_in_the_callback_gives_a_defined_result);
+    RUN(exit_waits_for_a_call_in_progress_on_another_thread);
     RUN(write_head_and_set_header_after_the_head_are_invalid_state);
     RUN(set_header_and_write_head_after_a_write_are_invalid_state);
     RUN(reading_a_body_again_after_its_end_gives_zero_bytes);

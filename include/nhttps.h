@@ -15,6 +15,11 @@
  * borrowed; each function says until when they are valid.
  * Errors: fallible functions return nhttps_result (NHTTPS_OK = 0);
  * nhttps_last_error_message() tells this thread's last failure.
+ * Exit: exit() runs OpenSSL's cleanup, which frees state that a thread
+ * still inside an nhttps call would use. nhttps's own atexit handler runs
+ * before it and waits, at most one second, for the calls in progress on
+ * other threads to return. nhttps's own threads are not waited for:
+ * close servers (nhttps_server_close) before exit().
  */
 
 #ifndef NHTTPS_H

@@ -8,14 +8,16 @@ use crate::error::Error;
 
 /// Runs the body of an `extern "C"` function, turning a panic into the
 /// failure value of the function's return type (`NHTTPS_ERR_PANIC`, NULL,
-/// false, 0) with the panic's message as the thread's last error.
+/// false, 0) with the panic's message as the thread's last error. The call
+/// counts as in progress until it returns (`exit.rs`).
 macro_rules! ffi_boundary {
-    ($($body:tt)*) => {
+    ($($body:tt)*) => {{
+        let _call = $crate::ffi::exit::CallInProgress::enter();
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| { $($body)* })) {
             Ok(value) => value,
             Err(payload) => $crate::ffi::error::fail($crate::error::Error::from_panic(&*payload)),
         }
-    };
+    }};
 }
 
 /// The value in `$option`, or an early return of `NHTTPS_ERR_NULL_ARGUMENT`

@@ -7,6 +7,7 @@
 mod agent;
 mod client;
 mod error;
+mod exit;
 mod handle;
 mod macros;
 mod message;

@@ -53,7 +53,9 @@ Interpreter exit. A native thread that calls into Python while the
 interpreter finalizes aborts the process, so an ``atexit`` hook closes every
 server still listening (first answering ``503`` to responses whose handler
 returned without ending them; handlers still running are waited for) and
-every Agent. Exiting without ``server.close()`` is therefore safe.
+every Agent. Exiting without ``server.close()`` is therefore safe. A daemon
+thread still inside a call into libnhttps is waited for, at most a second,
+before OpenSSL's cleanup at ``exit()``.
 
 Options use Node's names in snake_case (``request_cert``,
 ``reject_unauthorized``, ``max_sockets``...). Durations are in **seconds**
