@@ -56,7 +56,7 @@ pub(crate) struct CallInProgress(&'static AtomicUsize);
 
 impl CallInProgress {
     pub(crate) fn enter() -> Self {
-        REGISTER.call_once(wait_at_exit);
+        REGISTER.call_once(register_exit_wait);
         let stripe = stripe();
         stripe.fetch_add(1, Ordering::SeqCst);
         let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
@@ -75,12 +75,15 @@ impl Drop for CallInProgress {
 /// OpenSSL is initialized first, so that its handler (registered at its
 /// initialization, by this library or by another user of OpenSSL in the
 /// process) is the earlier one.
-fn wait_at_exit() {
+fn register_exit_wait() {
     openssl_sys::init();
-    // SAFETY: registers a function that lives as long as the library.
+    // SAFETY: registers a function that lives as long as the library. If
+    // registering fails (no memory), exit() just does not wait.
     unsafe { libc::atexit(wait_for_other_calls) };
 }
 
+/// The `atexit` handler, on the thread that called `exit()`: returns when
+/// no other thread is inside a call, or after `EXIT_WAIT`.
 extern "C" fn wait_for_other_calls() {
     let own = DEPTH.try_with(Cell::get).unwrap_or(0);
     let deadline = Instant::now() + EXIT_WAIT;
